@@ -1,0 +1,7 @@
+//! Environments: the systems Steward looks after, as configured.
+
+mod get_environment;
+mod list_environments;
+
+pub use get_environment::*;
+pub use list_environments::*;

@@ -1,0 +1,14 @@
+use leptos::prelude::*;
+
+use crate::{error::AppError, types::EnvironmentSummary};
+
+/// One environment by its name.
+#[server(prefix = "/api", endpoint = "environments/get")]
+pub async fn get_environment(name: String) -> Result<EnvironmentSummary, AppError> {
+    let engine = crate::api::engine()?;
+    engine
+        .config()
+        .environment(&name)
+        .map(EnvironmentSummary::from)
+        .ok_or_else(|| AppError::not_found(format!("Environment \"{name}\"")))
+}

@@ -1,0 +1,10 @@
+use leptos::prelude::*;
+
+use crate::{error::AppError, types::EnvironmentSummary};
+
+/// All configured environments, in the order of the configuration file.
+#[server(prefix = "/api", endpoint = "environments/list")]
+pub async fn list_environments() -> Result<Vec<EnvironmentSummary>, AppError> {
+    let engine = crate::api::engine()?;
+    Ok(engine.config().environments.iter().map(EnvironmentSummary::from).collect())
+}

@@ -1,0 +1,9 @@
+//! Pieces used on several pages.
+
+mod app_header;
+mod env_badge;
+mod error_message;
+
+pub use app_header::AppHeader;
+pub use env_badge::EnvBadge;
+pub use error_message::ErrorMessage;

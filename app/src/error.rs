@@ -1,0 +1,53 @@
+//! `AppError`: the one error type that crosses the wire.
+//!
+//! Variants are coarse on purpose: the browser learns what it can act on (sign in, not allowed,
+//! not found, a conflict to explain, a field to fix) and nothing about the server's insides.
+//! `Internal` carries only a reference; the cause is logged on the server under the same
+//! reference so an operator can find it when a user quotes it.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in.")]
+    Unauthorized,
+    #[error("You are not allowed to do this.")]
+    Forbidden,
+    #[error("{what} not found.")]
+    NotFound { what: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("Something went wrong on the server (reference {reference}).")]
+    Internal { reference: String },
+    /// The request did not reach the server function or its answer could not be read.
+    #[error("Could not talk to the server: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Logs `cause` under a fresh reference and returns the error that only shows the reference.
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::error!(%reference, %cause, "internal error in a server function");
+        AppError::Internal { reference }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> AppError {
+        AppError::NotFound { what: what.into() }
+    }
+}

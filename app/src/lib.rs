@@ -1,0 +1,88 @@
+//! Steward's user interface: the app shell, the routes, and the server functions behind them.
+//!
+//! Rendered on the server (feature `ssr`, inside the `server` binary) and hydrated in the
+//! browser (feature `hydrate`, through the `frontend` wasm crate). Everything server-only —
+//! the engine, the database, logging — is behind `ssr`, so the wasm bundle carries none of it.
+//!
+//! Pages load data through server functions (`api/`), never through direct engine calls, so the
+//! same code path serves the first server render and every later client-side navigation.
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod types;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Redirect, Route, Router, Routes},
+    path,
+};
+
+use crate::{
+    api::environments::list_environments,
+    components::AppHeader,
+    error::AppError,
+    pages::{EnvironmentPage, EnvironmentsPage, NotFoundPage},
+    types::EnvironmentSummary,
+};
+
+/// The name of the compiled browser files (`pkg/steward.js`, `.wasm`, `.css`); equals
+/// `output-name` in the workspace's Cargo.toml.
+pub const OUTPUT_NAME: &str = "steward";
+
+/// The HTML document around the app: rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The configured environments, loaded once per page and shared by the header's switcher and
+/// the pages.
+pub type EnvironmentsResource = Resource<Result<Vec<EnvironmentSummary>, AppError>>;
+
+pub fn provide_environments() {
+    let environments: EnvironmentsResource = Resource::new(|| (), |_| list_environments());
+    provide_context(environments);
+}
+
+pub fn use_environments() -> EnvironmentsResource {
+    expect_context::<EnvironmentsResource>()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_environments();
+
+    view! {
+        <Stylesheet id="steward" href=format!("/pkg/{OUTPUT_NAME}.css") />
+        <Title formatter=|page: String| if page.is_empty() { "Steward".to_string() } else { format!("{page} · Steward") } />
+        <Router>
+            <AppHeader />
+            <main class="page">
+                <Routes fallback=NotFoundPage>
+                    <Route path=path!("/") view=|| view! { <Redirect path="/environments" /> } />
+                    // Async: the server waits for the data and sends whole pages, so every page
+                    // reads complete without JavaScript (no streamed fragments to swap in).
+                    <Route path=path!("/environments") view=EnvironmentsPage ssr=SsrMode::Async />
+                    <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

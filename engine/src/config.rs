@@ -1,0 +1,397 @@
+//! Steward's configuration: one TOML file, every key overridable by a `STEWARD_*` variable.
+//!
+//! The file is found by `--config`, then `STEWARD_CONFIG`, then `./steward.toml`. Environment
+//! variables win over the file; nested keys are joined with a double underscore
+//! (`STEWARD_SERVER__LISTEN=0.0.0.0:8080`, `STEWARD_DATABASE__URL=postgres://…`).
+//!
+//! Loading is strict on purpose: an unknown key (a typo) or an invalid value stops start-up with
+//! a message naming the key and where it came from, because a console that guards production
+//! restores must not run on a configuration that silently means something else.
+//!
+//! Relative paths in the file are resolved against the directory of the file, so a config works
+//! the same whatever the working directory of the process.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Where the configuration file is looked for when neither `--config` nor `STEWARD_CONFIG` says.
+pub const DEFAULT_CONFIG_FILE: &str = "steward.toml";
+
+/// The whole configuration, as read from the file and the environment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Steward's own state: the SQLite database (when no database URL is given) and, later,
+    /// backups. Created at start when missing.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    /// The systems Steward looks after, e.g. dev, test and prod.
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port the web console listens on.
+    pub listen: SocketAddr,
+    /// Directory with the compiled browser assets (`pkg/steward.js`, `.wasm`, `.css`), as
+    /// written by `cargo leptos build`.
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`. Empty means SQLite at
+    /// `<data_dir>/steward.db`.
+    pub url: Option<String>,
+    /// Upper bound of open connections in the pool.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,steward=debug`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// One system Steward looks after. Resources (what a backup captures) come with the backup
+/// drivers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Short id used in URLs, backup ids and the CLI: lowercase letters, digits and `-`.
+    pub name: String,
+    /// What people call it, e.g. "Production".
+    pub label: String,
+    /// `#rrggbb`; the environment is shown in this colour everywhere so that prod never looks
+    /// like dev.
+    pub colour: String,
+    /// Production environments get extra confirmation before destructive actions.
+    #[serde(default)]
+    pub production: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            environments: Vec::new(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            site_root: PathBuf::from("target/site"),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 8 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Reads the file at `path` and the `STEWARD_*` environment, validates, and resolves
+    /// relative paths against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, "STEWARD_")
+    }
+
+    fn load_with_env(path: &Path, prefix: &str) -> Result<Config, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Missing { file: path.to_path_buf() });
+        }
+        let env = Env::prefixed(prefix)
+            .split("__")
+            // Variables that name the file or belong to the test suite are not config keys.
+            .filter(|key| key != "config" && !key.as_str().starts_with("test_"));
+        let figment = Figment::new().merge(Toml::file_exact(path)).merge(env);
+        let origin = |key: &str| origin_of(&figment, key, path, prefix);
+        let mut config: Config = figment.extract().map_err(|error| {
+            // figment may report several problems; the first is enough to act on.
+            let error = error.into_iter().next().expect("a figment error holds at least one error");
+            let key = if error.path.is_empty() { "(top level)".to_string() } else { error.path.join(".") };
+            ConfigError::Invalid { source: origin(&key), key, message: error.kind.to_string() }
+        })?;
+
+        if let Err((key, message)) = config.validate() {
+            return Err(ConfigError::Invalid { source: origin(&key), key, message });
+        }
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        config.data_dir = base.join(&config.data_dir);
+        config.server.site_root = base.join(&config.server.site_root);
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: formats, uniqueness, ranges. Returns the offending key.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(("data_dir".into(), "must not be empty".into()));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err((
+                "database.url".into(),
+                "must start with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(("database.max_connections".into(), "must be at least 1".into()));
+        }
+        if let Err(e) = self.log.level.parse::<LevelFilterCheck>() {
+            return Err(("log.level".into(), e.0));
+        }
+        let mut names = HashSet::new();
+        for (i, env) in self.environments.iter().enumerate() {
+            let key = |field: &str| format!("environments[{i}].{field}");
+            if !is_slug(&env.name) {
+                return Err((
+                    key("name"),
+                    format!(
+                        "\"{}\" is not a valid name: use 1 to 32 lowercase letters, digits and '-', starting with a letter",
+                        env.name
+                    ),
+                ));
+            }
+            if !names.insert(env.name.as_str()) {
+                return Err((key("name"), format!("\"{}\" is used by two environments", env.name)));
+            }
+            if env.label.trim().is_empty() {
+                return Err((key("label"), "must not be empty".into()));
+            }
+            if !is_hex_colour(&env.colour) {
+                return Err((key("colour"), format!("\"{}\" is not a colour like \"#1f6feb\"", env.colour)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("steward.db").display()),
+        }
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+/// Names where the value of `key` came from: the file, or the environment variable that set it.
+fn origin_of(figment: &Figment, key: &str, file: &Path, env_prefix: &str) -> String {
+    // `environments[1].colour` is stored under `environments`.
+    let stored_key = key.split(['[', '.']).next().unwrap_or(key);
+    let from_env = [key, stored_key].iter().any(|k| {
+        figment.find_metadata(k).is_some_and(|m| m.source.is_none() && m.name.contains("environment"))
+    });
+    if from_env {
+        let var = if figment.find_metadata(key).is_some() { key } else { stored_key };
+        format!("environment variable {env_prefix}{}", var.replace('.', "__").to_uppercase())
+    } else {
+        file.display().to_string()
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A light check of a `tracing` filter string without depending on tracing-subscriber here.
+struct LevelFilterCheck;
+struct LevelFilterError(String);
+
+impl std::str::FromStr for LevelFilterCheck {
+    type Err = LevelFilterError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) && directive.contains('=') {
+                return Err(LevelFilterError(format!(
+                    "\"{directive}\": the level after '=' must be one of {}",
+                    LEVELS.join(", ")
+                )));
+            }
+        }
+        Ok(LevelFilterCheck)
+    }
+}
+
+/// Why the configuration could not be used. Every variant names the file (or variable) and the
+/// key, so the message alone tells the operator what to fix.
+#[derive(Debug)]
+pub enum ConfigError {
+    Missing { file: PathBuf },
+    /// Unknown key, wrong type or unparsable value, as found by the parser.
+    Invalid { source: String, key: String, message: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Missing { file } => write!(
+                f,
+                "no configuration file at {}: pass --config PATH, set STEWARD_CONFIG, or copy steward.example.toml",
+                file.display()
+            ),
+            ConfigError::Invalid { source, key, message } => {
+                write!(f, "invalid configuration in {source}: key `{key}`: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<Config, ConfigError> {
+        load_env(toml, &[])
+    }
+
+    fn load_env(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, toml).unwrap();
+        // A private prefix keeps parallel tests (and the developer's own STEWARD_*) apart.
+        let prefix = format!("STEWARDTEST{}_", uuid::Uuid::new_v4().simple());
+        for (k, v) in vars {
+            // SAFETY: the variable name is unique to this test, so no other thread reads it.
+            unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
+        }
+        Config::load_with_env(&path, &prefix)
+    }
+
+    const GOOD: &str = r##"
+        data_dir = "state"
+        [server]
+        listen = "127.0.0.1:4000"
+        [[environments]]
+        name = "prod"
+        label = "Production"
+        colour = "#c0392b"
+        production = true
+    "##;
+
+    #[test]
+    fn a_good_file_loads_and_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        let config = Config::load_with_env(&path, "STEWARD_NOTHING_").unwrap();
+        assert_eq!(config.server.listen.port(), 4000);
+        assert_eq!(config.data_dir, dir.path().join("state"));
+        assert_eq!(config.environments[0].label, "Production");
+        assert!(config.environments[0].production);
+        assert_eq!(config.database.max_connections, 8);
+        assert!(config.database_url().ends_with("state/steward.db"));
+    }
+
+    #[test]
+    fn a_typo_names_the_key_and_the_file() {
+        let err = load("[server]\nlisen = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.lisen"), "{err}");
+        assert!(err.contains("steward.toml"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_key() {
+        let err = load("[server]\nlisten = \"not an address\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+
+        let bad_colour = GOOD.replace("#c0392b", "red");
+        let err = load(&bad_colour).unwrap_err().to_string();
+        assert!(err.contains("environments[0].colour"), "{err}");
+        assert!(err.contains("steward.toml"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_malformed_environment_names_are_refused() {
+        let twice = format!("{GOOD}\n[[environments]]\nname = \"prod\"\nlabel = \"Again\"\ncolour = \"#000000\"\n");
+        assert!(load(&twice).unwrap_err().to_string().contains("used by two environments"));
+        let upper = GOOD.replace("\"prod\"", "\"Prod\"");
+        assert!(load(&upper).unwrap_err().to_string().contains("environments[0].name"));
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let config = load_env(
+            GOOD,
+            &[("SERVER__LISTEN", "0.0.0.0:9999"), ("DATABASE__URL", "postgres://x@h/db"), ("LOG__FORMAT", "json")],
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9999);
+        assert_eq!(config.database_url(), "postgres://x@h/db");
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn an_unknown_environment_variable_is_an_error_naming_it() {
+        let err = load_env(GOOD, &[("SERVER__LISTN", "0.0.0.0:1")]).unwrap_err().to_string();
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains("SERVER__LISTN"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_says_how_to_fix_it() {
+        let err = Config::load(Path::new("/nonexistent/steward.toml")).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/steward.toml") && err.contains("--config"), "{err}");
+    }
+
+    #[test]
+    fn the_example_file_in_the_repository_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../steward.example.toml");
+        let config = Config::load_with_env(&example, "STEWARD_NOTHING_").unwrap();
+        assert!(config.environments.len() >= 3, "the demo has dev, test and prod");
+    }
+}

@@ -1,0 +1,42 @@
+//! Steward's domain, with no web in it.
+//!
+//! `app` (server functions) and `server` (the binary) reach the configuration and the database
+//! through an [`Engine`]; later issues add jobs, drivers, storage and users here. Nothing in this
+//! crate knows about HTTP, sessions or Leptos, so it is tested with plain `#[tokio::test]`s
+//! against real SQLite and PostgreSQL.
+
+pub mod config;
+pub mod db;
+pub use db::audit;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::sync::Arc;
+
+pub use config::Config;
+pub use db::{Db, DbError};
+
+/// The handle every request and every worker shares: configuration and database.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    config: Arc<Config>,
+    db: Db,
+}
+
+impl Engine {
+    /// Opens the database named by the configuration and brings its schema up to date.
+    pub async fn open(config: Config) -> Result<Engine, DbError> {
+        let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
+        db.migrate().await?;
+        Ok(Engine { config: Arc::new(config), db })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}

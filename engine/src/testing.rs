@@ -1,0 +1,131 @@
+//! Databases for tests: a fresh SQLite file in a temporary directory, or a fresh schema in the
+//! PostgreSQL named by `STEWARD_TEST_POSTGRES_URL` (default: the local server's `test`
+//! database). Every db test runs on both through [`db_tests!`].
+//!
+//! When PostgreSQL cannot be reached the PostgreSQL half of a test is skipped with a loud
+//! message on a developer's machine, and fails when `CI=true`: CI must never pass by not
+//! testing.
+
+use std::path::PathBuf;
+
+use crate::db::Db;
+
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Schemas older than this are leftovers of aborted test runs and are dropped.
+const STALE_SCHEMA_SECS: i64 = 3600;
+
+/// A migrated database that lives as long as this value (the SQLite directory) or until a later
+/// test run sweeps it (the PostgreSQL schema).
+pub struct TestDb {
+    pub db: Db,
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("steward.db").display());
+        let db = Db::connect(&url, 4).await.expect("open SQLite");
+        db.migrate().await.expect("migrate SQLite");
+        TestDb { db, url, dir: Some(dir), schema: None }
+    }
+
+    /// `None` when PostgreSQL is unreachable outside CI (the caller skips); panics in CI.
+    pub async fn postgres() -> Option<TestDb> {
+        let base = postgres_base_url();
+        let admin = match Db::connect(&base, 1).await {
+            Ok(db) => db,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true and PostgreSQL at {base} is unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED (PostgreSQL half): {base} is unreachable: {e}");
+                return None;
+            }
+        };
+        let now = crate::db::now_ms() / 1000;
+        sweep_stale_schemas(&admin, now).await;
+        let schema = format!("steward_t_{now}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.expect("create test schema");
+        admin.close().await;
+
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let db = Db::connect(&url, 4).await.expect("open PostgreSQL test schema");
+        db.migrate().await.expect("migrate PostgreSQL");
+        Some(TestDb { db, url, dir: None, schema: Some(schema) })
+    }
+
+    /// Drops the PostgreSQL schema (the SQLite directory goes with the value).
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Some(schema) = self.schema
+            && let Ok(admin) = Db::connect(&postgres_base_url(), 1).await
+        {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(admin.pool()).await;
+            admin.close().await;
+        }
+    }
+
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("steward.db"))
+    }
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string())
+}
+
+async fn sweep_stale_schemas(admin: &Db, now_secs: i64) {
+    let Ok(rows) = sqlx::query_as::<_, (String,)>(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'steward\\_t\\_%'",
+    )
+    .fetch_all(admin.pool())
+    .await
+    else {
+        return;
+    };
+    for (schema,) in rows {
+        let created = schema.split('_').nth(2).and_then(|s| s.parse::<i64>().ok()).unwrap_or(now_secs);
+        if now_secs - created > STALE_SCHEMA_SECS {
+            // Best effort: another run may be sweeping the same schema.
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(admin.pool()).await;
+        }
+    }
+}
+
+/// Writes each test twice, as `NAME::sqlite` and `NAME::postgres`:
+///
+/// ```ignore
+/// db_tests! {
+///     async fn records_an_event(db) { /* db: &Db */ }
+/// }
+/// ```
+#[macro_export]
+macro_rules! db_tests {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: &$crate::db::Db) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let test = $crate::testing::TestDb::sqlite().await;
+                run(&test.db).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(test) = $crate::testing::TestDb::postgres().await {
+                    run(&test.db).await;
+                    test.cleanup().await;
+                }
+            }
+        }
+    )*};
+}

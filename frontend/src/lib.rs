@@ -1,0 +1,9 @@
+//! The browser entry point: wasm-bindgen calls `hydrate()` once the server-rendered page has
+//! loaded, and Leptos takes over the DOM the server sent. Nothing else belongs here: the UI
+//! lives in `app`, compiled with its `hydrate` feature (no engine, no database code).
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,201 @@
+//! The command line: `steward serve`, `steward migrate`, `steward config check`.
+//!
+//! Exit codes: 0 success, 1 a failure while running, 2 a configuration problem (the message
+//! names the key and the file).
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use engine::{
+    Config, Engine,
+    config::{ConfigError, DEFAULT_CONFIG_FILE, LogFormat},
+};
+
+/// Steward: backups, restores and clean-ups of your environments, from one web console.
+///
+/// Start with `steward serve`; the console then answers at the `listen` address of the
+/// configuration file (http://127.0.0.1:3000 by default).
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The configuration file (TOML). Every key can also be set by a STEWARD_* environment
+    /// variable; see steward.example.toml.
+    #[arg(long, short, global = true, env = "STEWARD_CONFIG", default_value = DEFAULT_CONFIG_FILE)]
+    pub config: PathBuf,
+
+    /// Log format: `human` for a terminal, `json` for a log collector. Overrides `log.format`.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the web console. Applies pending database migrations first.
+    Serve,
+    /// Bring the database schema up to date, then exit (useful before rolling out a new
+    /// version to several instances).
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read and validate the configuration file and the STEWARD_* variables, print a summary,
+    /// and exit non-zero with the offending key and file if something is wrong. Starts nothing.
+    Check,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(&cli.global.config) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    let format = match cli.global.log_format {
+        Some(LogFormatArg::Human) => LogFormat::Human,
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        None => config.log.format,
+    };
+    crate::logging::init(format, &config.log.level);
+
+    let result = match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Config(ConfigCommand::Check) => {
+            print_config_summary(&cli.global.config, &config);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("steward: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("steward: {e}");
+    ExitCode::from(2)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let assets = config.server.site_root.join("pkg").join(format!("{}.js", app::OUTPUT_NAME));
+    if !assets.is_file() {
+        tracing::warn!(
+            path = %assets.display(),
+            "browser assets not found: pages will render but not become interactive; build them with `cargo leptos build --release`"
+        );
+    }
+    let engine = open_engine(config).await?;
+    let router = crate::http::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!("Steward is listening on http://{}", listener.local_addr()?);
+    crate::http::serve(listener, router, shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    engine.db().close().await;
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let engine = open_engine(config).await?;
+    println!("The database is up to date.");
+    engine.db().close().await;
+    Ok(())
+}
+
+async fn open_engine(config: Config) -> anyhow::Result<Engine> {
+    let where_ = database_description(&config);
+    Engine::open(config).await.map_err(|e| anyhow::anyhow!("cannot open the database ({where_}): {e}"))
+}
+
+/// The database as it may be shown to a person: the password, if any, hidden.
+fn database_description(config: &Config) -> String {
+    let url = config.database_url();
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgres") => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.clone(),
+        },
+        _ => url,
+    }
+}
+
+fn print_config_summary(file: &std::path::Path, config: &Config) {
+    println!("Configuration {} is valid.", file.display());
+    println!("  listen:       http://{}", config.server.listen);
+    println!("  data dir:     {}", config.data_dir.display());
+    println!("  database:     {}", database_description(config));
+    println!("  site root:    {}", config.server.site_root.display());
+    println!("  environments: {}", config.environments.len());
+    for env in &config.environments {
+        let production = if env.production { " (production)" } else { "" };
+        println!("    {:<12} {} {}{production}", env.name, env.colour, env.label);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn database_passwords_are_hidden() {
+        let config = Config {
+            database: engine::config::DatabaseConfig {
+                url: Some("postgres://steward:s3cret@db.internal/steward".into()),
+                max_connections: 1,
+            },
+            ..Config::default()
+        };
+        let shown = database_description(&config);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.internal/steward"), "{shown}");
+    }
+}

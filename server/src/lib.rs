@@ -1,0 +1,10 @@
+//! The `steward` binary's library: the command line, the HTTP server and its wiring.
+//!
+//! `cli` parses and dispatches commands; `http` builds the axum router that serves the Leptos
+//! app, its server functions, the static assets and `/healthz`; `logging` sets up `tracing`.
+//! The domain lives in the `engine` crate and the UI in `app`; this crate only connects them,
+//! which keeps it small enough to test end to end on a real port.
+
+pub mod cli;
+pub mod http;
+pub mod logging;
