@@ -119,13 +119,19 @@ impl Default for ServerConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 8 }
+        Self {
+            url: None,
+            max_connections: 8,
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, level: "info".into() }
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
     }
 }
 
@@ -138,7 +144,9 @@ impl Config {
 
     fn load_with_env(path: &Path, prefix: &str) -> Result<Config, ConfigError> {
         if !path.is_file() {
-            return Err(ConfigError::Missing { file: path.to_path_buf() });
+            return Err(ConfigError::Missing {
+                file: path.to_path_buf(),
+            });
         }
         let env = Env::prefixed(prefix)
             .split("__")
@@ -148,15 +156,33 @@ impl Config {
         let origin = |key: &str| origin_of(&figment, key, path, prefix);
         let mut config: Config = figment.extract().map_err(|error| {
             // figment may report several problems; the first is enough to act on.
-            let error = error.into_iter().next().expect("a figment error holds at least one error");
-            let key = if error.path.is_empty() { "(top level)".to_string() } else { error.path.join(".") };
-            ConfigError::Invalid { source: origin(&key), key, message: error.kind.to_string() }
+            let error = error
+                .into_iter()
+                .next()
+                .expect("a figment error holds at least one error");
+            let key = if error.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                error.path.join(".")
+            };
+            ConfigError::Invalid {
+                source: origin(&key),
+                key,
+                message: error.kind.to_string(),
+            }
         })?;
 
         if let Err((key, message)) = config.validate() {
-            return Err(ConfigError::Invalid { source: origin(&key), key, message });
+            return Err(ConfigError::Invalid {
+                source: origin(&key),
+                key,
+                message,
+            });
         }
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.server.site_root = base.join(&config.server.site_root);
         Ok(config)
@@ -200,7 +226,10 @@ impl Config {
                 return Err((key("label"), "must not be empty".into()));
             }
             if !is_hex_colour(&env.colour) {
-                return Err((key("colour"), format!("\"{}\" is not a colour like \"#1f6feb\"", env.colour)));
+                return Err((
+                    key("colour"),
+                    format!("\"{}\" is not a colour like \"#1f6feb\"", env.colour),
+                ));
             }
         }
         Ok(())
@@ -224,11 +253,20 @@ fn origin_of(figment: &Figment, key: &str, file: &Path, env_prefix: &str) -> Str
     // `environments[1].colour` is stored under `environments`.
     let stored_key = key.split(['[', '.']).next().unwrap_or(key);
     let from_env = [key, stored_key].iter().any(|k| {
-        figment.find_metadata(k).is_some_and(|m| m.source.is_none() && m.name.contains("environment"))
+        figment
+            .find_metadata(k)
+            .is_some_and(|m| m.source.is_none() && m.name.contains("environment"))
     });
     if from_env {
-        let var = if figment.find_metadata(key).is_some() { key } else { stored_key };
-        format!("environment variable {env_prefix}{}", var.replace('.', "__").to_uppercase())
+        let var = if figment.find_metadata(key).is_some() {
+            key
+        } else {
+            stored_key
+        };
+        format!(
+            "environment variable {env_prefix}{}",
+            var.replace('.', "__").to_uppercase()
+        )
     } else {
         file.display().to_string()
     }
@@ -237,7 +275,8 @@ fn origin_of(figment: &Figment, key: &str, file: &Path, env_prefix: &str) -> Str
 fn is_slug(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn is_hex_colour(s: &str) -> bool {
@@ -269,9 +308,15 @@ impl std::str::FromStr for LevelFilterCheck {
 /// key, so the message alone tells the operator what to fix.
 #[derive(Debug)]
 pub enum ConfigError {
-    Missing { file: PathBuf },
+    Missing {
+        file: PathBuf,
+    },
     /// Unknown key, wrong type or unparsable value, as found by the parser.
-    Invalid { source: String, key: String, message: String },
+    Invalid {
+        source: String,
+        key: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -358,7 +403,12 @@ mod tests {
     #[test]
     fn duplicate_and_malformed_environment_names_are_refused() {
         let twice = format!("{GOOD}\n[[environments]]\nname = \"prod\"\nlabel = \"Again\"\ncolour = \"#000000\"\n");
-        assert!(load(&twice).unwrap_err().to_string().contains("used by two environments"));
+        assert!(
+            load(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("used by two environments")
+        );
         let upper = GOOD.replace("\"prod\"", "\"Prod\"");
         assert!(load(&upper).unwrap_err().to_string().contains("environments[0].name"));
     }
@@ -367,7 +417,11 @@ mod tests {
     fn environment_variables_override_the_file() {
         let config = load_env(
             GOOD,
-            &[("SERVER__LISTEN", "0.0.0.0:9999"), ("DATABASE__URL", "postgres://x@h/db"), ("LOG__FORMAT", "json")],
+            &[
+                ("SERVER__LISTEN", "0.0.0.0:9999"),
+                ("DATABASE__URL", "postgres://x@h/db"),
+                ("LOG__FORMAT", "json"),
+            ],
         )
         .unwrap();
         assert_eq!(config.server.listen.port(), 9999);
@@ -377,15 +431,22 @@ mod tests {
 
     #[test]
     fn an_unknown_environment_variable_is_an_error_naming_it() {
-        let err = load_env(GOOD, &[("SERVER__LISTN", "0.0.0.0:1")]).unwrap_err().to_string();
+        let err = load_env(GOOD, &[("SERVER__LISTN", "0.0.0.0:1")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("server.listn"), "{err}");
         assert!(err.contains("SERVER__LISTN"), "{err}");
     }
 
     #[test]
     fn a_missing_file_says_how_to_fix_it() {
-        let err = Config::load(Path::new("/nonexistent/steward.toml")).unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/steward.toml") && err.contains("--config"), "{err}");
+        let err = Config::load(Path::new("/nonexistent/steward.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/steward.toml") && err.contains("--config"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,11 +14,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 
 pub mod audit;
 
-use sqlx::{
-    AnyConnection, AnyPool, Connection, Executor,
-    any::AnyPoolOptions,
-    migrate::Migrator,
-};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, any::AnyPoolOptions, migrate::Migrator};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -82,8 +78,10 @@ impl Db {
             Backend::Sqlite => {
                 let file = sqlite_path(url);
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|source| DbError::CreateDir { path: dir.to_path_buf(), source })?;
+                    std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
                 }
                 (format!("sqlite://{}?mode=rwc", file.display()), Some(file))
             }
@@ -102,7 +100,11 @@ impl Db {
             })
             .connect(&url)
             .await?;
-        Ok(Db { pool, backend, sqlite_file })
+        Ok(Db {
+            pool,
+            backend,
+            sqlite_file,
+        })
     }
 
     /// Applies the migrations this binary carries that the database has not seen yet.
@@ -123,12 +125,16 @@ impl Db {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             if let Some(file) = &self.sqlite_file {
                 let mut conn = AnyConnection::connect(&format!("sqlite://{}?mode=ro", file.display())).await?;
-                sqlx::query("SELECT count(*) FROM _sqlx_migrations").execute(&mut conn).await?;
+                sqlx::query("SELECT count(*) FROM _sqlx_migrations")
+                    .execute(&mut conn)
+                    .await?;
                 conn.close().await?;
             }
             Ok::<_, DbError>(())
         };
-        tokio::time::timeout(timeout, check).await.map_err(|_| DbError::Timeout(timeout))?
+        tokio::time::timeout(timeout, check)
+            .await
+            .map_err(|_| DbError::Timeout(timeout))?
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -153,7 +159,10 @@ fn sqlite_pragmas() -> String {
 
 /// `sqlite://data/steward.db?mode=rwc` → `data/steward.db`.
 fn sqlite_path(url: &str) -> PathBuf {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let path = rest.split_once('?').map_or(rest, |(path, _query)| path);
     PathBuf::from_str(path).unwrap_or_default()
 }
@@ -172,8 +181,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_the_file() {
-        assert_eq!(sqlite_path("sqlite://data/steward.db?mode=rwc"), PathBuf::from("data/steward.db"));
-        assert_eq!(sqlite_path("sqlite:///var/lib/steward.db"), PathBuf::from("/var/lib/steward.db"));
+        assert_eq!(
+            sqlite_path("sqlite://data/steward.db?mode=rwc"),
+            PathBuf::from("data/steward.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/steward.db"),
+            PathBuf::from("/var/lib/steward.db")
+        );
         assert_eq!(sqlite_path("sqlite:x.db"), PathBuf::from("x.db"));
     }
 

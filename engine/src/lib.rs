@@ -29,7 +29,10 @@ impl Engine {
     pub async fn open(config: Config) -> Result<Engine, DbError> {
         let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
         db.migrate().await?;
-        Ok(Engine { config: Arc::new(config), db })
+        Ok(Engine {
+            config: Arc::new(config),
+            db,
+        })
     }
 
     pub fn config(&self) -> &Config {

@@ -30,7 +30,12 @@ impl TestDb {
         let url = format!("sqlite://{}", dir.path().join("steward.db").display());
         let db = Db::connect(&url, 4).await.expect("open SQLite");
         db.migrate().await.expect("migrate SQLite");
-        TestDb { db, url, dir: Some(dir), schema: None }
+        TestDb {
+            db,
+            url,
+            dir: Some(dir),
+            schema: None,
+        }
     }
 
     /// `None` when PostgreSQL is unreachable outside CI (the caller skips); panics in CI.
@@ -49,14 +54,22 @@ impl TestDb {
         let now = crate::db::now_ms() / 1000;
         sweep_stale_schemas(&admin, now).await;
         let schema = format!("steward_t_{now}_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.expect("create test schema");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(admin.pool())
+            .await
+            .expect("create test schema");
         admin.close().await;
 
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
         let db = Db::connect(&url, 4).await.expect("open PostgreSQL test schema");
         db.migrate().await.expect("migrate PostgreSQL");
-        Some(TestDb { db, url, dir: None, schema: Some(schema) })
+        Some(TestDb {
+            db,
+            url,
+            dir: None,
+            schema: Some(schema),
+        })
     }
 
     /// Drops the PostgreSQL schema (the SQLite directory goes with the value).
@@ -65,7 +78,9 @@ impl TestDb {
         if let Some(schema) = self.schema
             && let Ok(admin) = Db::connect(&postgres_base_url(), 1).await
         {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(admin.pool()).await;
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(admin.pool())
+                .await;
             admin.close().await;
         }
     }
@@ -80,19 +95,24 @@ pub fn postgres_base_url() -> String {
 }
 
 async fn sweep_stale_schemas(admin: &Db, now_secs: i64) {
-    let Ok(rows) = sqlx::query_as::<_, (String,)>(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'steward\\_t\\_%'",
-    )
-    .fetch_all(admin.pool())
-    .await
+    let Ok(rows) =
+        sqlx::query_as::<_, (String,)>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'steward\\_t\\_%'")
+            .fetch_all(admin.pool())
+            .await
     else {
         return;
     };
     for (schema,) in rows {
-        let created = schema.split('_').nth(2).and_then(|s| s.parse::<i64>().ok()).unwrap_or(now_secs);
+        let created = schema
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(now_secs);
         if now_secs - created > STALE_SCHEMA_SECS {
             // Best effort: another run may be sweeping the same schema.
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(admin.pool()).await;
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(admin.pool())
+                .await;
         }
     }
 }

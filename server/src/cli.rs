@@ -98,7 +98,11 @@ fn config_error(e: &ConfigError) -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
-    let assets = config.server.site_root.join("pkg").join(format!("{}.js", app::OUTPUT_NAME));
+    let assets = config
+        .server
+        .site_root
+        .join("pkg")
+        .join(format!("{}.js", app::OUTPUT_NAME));
     if !assets.is_file() {
         tracing::warn!(
             path = %assets.display(),
@@ -126,7 +130,9 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn open_engine(config: Config) -> anyhow::Result<Engine> {
     let where_ = database_description(&config);
-    Engine::open(config).await.map_err(|e| anyhow::anyhow!("cannot open the database ({where_}): {e}"))
+    Engine::open(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database ({where_}): {e}"))
 }
 
 /// The database as it may be shown to a person: the password, if any, hidden.

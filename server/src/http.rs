@@ -38,7 +38,10 @@ pub fn leptos_options(engine: &Engine) -> LeptosOptions {
 pub fn router(engine: Engine) -> Router {
     let leptos_options = leptos_options(&engine);
     let routes = generate_route_list(app::App);
-    let state = AppState { leptos_options: leptos_options.clone(), engine: engine.clone() };
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        engine: engine.clone(),
+    };
     // Pages, server functions and the not-found page all render with the engine at hand.
     let context = move || provide_context(engine.clone());
 
@@ -48,7 +51,10 @@ pub fn router(engine: Engine) -> Router {
             let leptos_options = leptos_options.clone();
             move || app::shell(leptos_options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context,
+            app::shell,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

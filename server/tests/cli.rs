@@ -30,7 +30,11 @@ fn config_check_accepts_a_valid_file_and_summarises_it() {
     let path = write_config(dir.path(), VALID);
     let out = steward(&["config", "check", "--config", &path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("is valid") && stdout.contains("prod"), "{stdout}");
 }
 

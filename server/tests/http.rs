@@ -11,12 +11,20 @@ use engine::{
 use tokio::net::TcpListener;
 
 fn environment(name: &str, label: &str, colour: &str, production: bool) -> Environment {
-    Environment { name: name.into(), label: label.into(), colour: colour.into(), production }
+    Environment {
+        name: name.into(),
+        label: label.into(),
+        colour: colour.into(),
+        production,
+    }
 }
 
 fn config(database_url: String) -> Config {
     Config {
-        database: DatabaseConfig { url: Some(database_url), max_connections: 4 },
+        database: DatabaseConfig {
+            url: Some(database_url),
+            max_connections: 4,
+        },
         environments: vec![
             environment("dev", "Development", "#2e7d32", false),
             environment("prod", "Production", "#c62828", true),
@@ -50,11 +58,17 @@ async fn the_environments_page_is_rendered_complete_on_the_server() {
     assert!(html.contains("<title>Environments · Steward</title>"), "{html}");
     assert!(html.contains("Development") && html.contains("Production"));
     assert!(html.contains("2 environments"));
-    assert!(!html.contains("Loading"), "the page must not wait for JavaScript to show data");
+    assert!(
+        !html.contains("Loading"),
+        "the page must not wait for JavaScript to show data"
+    );
 
     let (_, filtered) = get(&format!("{base}/environments?q=prod")).await;
     assert!(filtered.contains("1 of 2 environments"), "{filtered}");
-    assert!(filtered.contains(r#"value="prod""#), "the filter box keeps what was typed");
+    assert!(
+        filtered.contains(r#"value="prod""#),
+        "the filter box keeps what was typed"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +107,11 @@ async fn the_server_function_answers_json_with_a_stable_path() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 500, "server function errors use 500 with a typed body");
+    assert_eq!(
+        response.status().as_u16(),
+        500,
+        "server function errors use 500 with a typed body"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"NotFound": {"what": "Environment \"nope\""}}));
 }

@@ -53,7 +53,8 @@ fn EnvSwitcher() -> impl IntoView {
     let location = use_location();
     let current_name = move || {
         location.pathname.with(|path| {
-            path.strip_prefix("/environments/").map(|rest| rest.split('/').next().unwrap_or_default().to_string())
+            path.strip_prefix("/environments/")
+                .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
         })
     };
 

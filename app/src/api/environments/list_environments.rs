@@ -6,5 +6,10 @@ use crate::{error::AppError, types::EnvironmentSummary};
 #[server(prefix = "/api", endpoint = "environments/list")]
 pub async fn list_environments() -> Result<Vec<EnvironmentSummary>, AppError> {
     let engine = crate::api::engine()?;
-    Ok(engine.config().environments.iter().map(EnvironmentSummary::from).collect())
+    Ok(engine
+        .config()
+        .environments
+        .iter()
+        .map(EnvironmentSummary::from)
+        .collect())
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what building and testing Steward needs, idempotently: each step checks first and
+# does nothing when its tool is already there at the right version.
+#
+#   scripts/setup.sh            build tools: wasm target, cargo-leptos, wasm-bindgen, npm packages
+#   scripts/setup.sh --browser  also Debian's Chromium for the browser tests
+#
+# Versions are pinned to what builds on Rust 1.95 without downloads from GitHub
+# (see shared/TOOLCHAIN.md). Sourced by run.sh and test.sh; safe to run by hand.
+set -euo pipefail
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+steward_setup() {
+  local browser=no
+  [ "${1:-}" = "--browser" ] && browser=yes
+  export PATH="$repo/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+  for tool in cargo rustup node npm; do
+    command -v "$tool" >/dev/null || { say "$tool is missing: install Rust (rustup) and Node.js first"; return 1; }
+  done
+
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+
+  if [ "$(cargo leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (once per machine, about 15 minutes)"
+    cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+  fi
+
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (once per machine, about 4 minutes)"
+    # Not --locked: its lockfile names a crate version the registry here does not serve.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+
+  # npm packages: wasm-opt (binaryen) for release builds, Playwright for the browser tests.
+  local stamp="$repo/end2end/node_modules/.steward-lock"
+  if ! cmp -s "$repo/end2end/package-lock.json" "$stamp" 2>/dev/null; then
+    say "installing npm packages in end2end/"
+    (cd "$repo/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    cp "$repo/end2end/package-lock.json" "$stamp"
+  fi
+
+  if [ "$browser" = yes ] && [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+      say "installing Debian's chromium for the browser tests"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      say "the browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'"
+      return 1
+    fi
+  fi
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  steward_setup "$@"
+fi

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Runs every test of Steward and ends with one line "N passed, N failed" summing all suites:
+#   1. unit and integration tests of engine, app (with its ssr feature) and server, the database
+#      tests on SQLite and on PostgreSQL (STEWARD_TEST_POSTGRES_URL, default the local server);
+#   2. a release build with cargo-leptos, and the check that the wasm bundle has no server code;
+#   3. the Playwright tests in Debian's Chromium against that build, JavaScript on and off.
+# Installs what is missing first (scripts/setup.sh --browser). Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+steward_setup --browser || exit 1
+
+out=target/test-output
+mkdir -p "$out"
+passed=0
+failed=0
+section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# --- PostgreSQL must be there in CI: the db tests would otherwise test only SQLite. ---
+pg_url="${STEWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if [ "${CI:-}" = "true" ]; then
+  pg_hostport=$(sed -E 's|^[a-z]+://([^@/]*@)?([^/:?]+)(:([0-9]+))?.*|\2 \4|' <<<"$pg_url")
+  read -r pg_host pg_port <<<"$pg_hostport"
+  if ! timeout 5 bash -c "exec 3<>/dev/tcp/$pg_host/${pg_port:-5432}" 2>/dev/null; then
+    echo "CI=true and PostgreSQL at $pg_host:${pg_port:-5432} is unreachable: the database tests must run on it." >&2
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+
+# --- 1. Rust tests ---
+section "Rust tests (engine, app, server; SQLite and PostgreSQL)"
+cargo test -p engine -p app -p server --features app/ssr 2>&1 | tee "$out/cargo-test.log"
+cargo_status=${PIPESTATUS[0]}
+read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+                     END { print p + 0, f + 0 }' "$out/cargo-test.log")
+passed=$((passed + p)); failed=$((failed + f))
+if [ "$cargo_status" -ne 0 ] && [ "$f" -eq 0 ]; then
+  echo "cargo test failed before running its tests (see above)"; failed=$((failed + 1))
+fi
+
+# --- 2. Release build and the wasm bundle ---
+section "Release build (cargo leptos build --release)"
+if cargo leptos build --release 2>&1 | tee "$out/build.log" | grep -E '^(error|warning)|Finished|leptos' ; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+  section "The wasm bundle"
+  scripts/check-wasm.sh | tee "$out/check-wasm.log"
+  passed=$((passed + $(grep -c '^ok:' "$out/check-wasm.log")))
+  failed=$((failed + $(grep -c '^FAIL:' "$out/check-wasm.log")))
+  built=yes
+else
+  tail -n 40 "$out/build.log"
+  echo "the release build failed: the browser tests cannot run"
+  failed=$((failed + 1)); built=no
+fi
+
+# --- 3. Browser tests against the release build ---
+if [ "$built" = yes ]; then
+  section "Browser tests (Playwright, /usr/bin/chromium)"
+  e2e="$out/e2e"
+  rm -rf "$e2e"; mkdir -p "$e2e"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  sed -e "s|^data_dir = .*|data_dir = \"$PWD/$e2e/data\"|" \
+      -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
+      -e "s|^site_root = .*|site_root = \"$PWD/target/site\"|" \
+      steward.example.toml >"$e2e/steward.toml"
+  target/release/steward --config "$e2e/steward.toml" serve >"$e2e/steward.log" 2>&1 &
+  server_pid=$!
+  trap 'kill $server_pid 2>/dev/null' EXIT
+
+  ready=no
+  for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then ready=yes; break; fi
+    kill -0 $server_pid 2>/dev/null || break
+    sleep 0.5
+  done
+  if [ "$ready" = yes ]; then
+    (cd end2end && rm -f results.json && STEWARD_E2E_URL="http://127.0.0.1:$port" npx playwright test)
+    if [ -f end2end/results.json ]; then
+      read -r p f < <(node -e 'const s = require("./end2end/results.json").stats;
+        console.log(s.expected + s.flaky, s.unexpected)')
+      passed=$((passed + p)); failed=$((failed + f))
+    else
+      echo "Playwright produced no results"; failed=$((failed + 1))
+    fi
+  else
+    echo "Steward did not become healthy on port $port; its log:"; cat "$e2e/steward.log"
+    failed=$((failed + 1))
+  fi
+  kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null
+  trap - EXIT
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
