@@ -1,10 +1,16 @@
 //! Server functions: the only API the browser sees, one per file, grouped by resource.
 //!
-//! Each is a public HTTP endpoint under `/api/…` with a stable path. The body of each is thin:
-//! check the caller (from the access issue on), take the [`engine::Engine`] from the context,
-//! call one engine function, map the result to a wire type.
+//! Each is a public HTTP endpoint under `/api/…` with a stable path, reachable by anyone who
+//! passes the IP allowlist — so each one starts by checking the caller's role on the server
+//! ([`guard::require`]), whatever the UI shows or hides. Then it takes the [`engine::Engine`]
+//! from the context, calls one engine function, and maps the result to a wire type.
 
+pub mod audit;
+pub mod auth;
 pub mod environments;
+#[cfg(feature = "ssr")]
+pub mod guard;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 use crate::error::AppError;

@@ -3,7 +3,9 @@
 mod app_header;
 mod env_badge;
 mod error_message;
+mod require_role;
 
 pub use app_header::AppHeader;
 pub use env_badge::EnvBadge;
 pub use error_message::ErrorMessage;
+pub use require_role::RequireRole;

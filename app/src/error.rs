@@ -21,7 +21,8 @@ pub enum AppError {
     NotFound { what: String },
     #[error("{message}")]
     Conflict { message: String },
-    #[error("{field}: {message}")]
+    /// Bad input; `field` names the form field to point at.
+    #[error("{message}")]
     Invalid { field: String, message: String },
     #[error("Something went wrong on the server (reference {reference}).")]
     Internal { reference: String },
@@ -47,7 +48,39 @@ impl AppError {
         AppError::Internal { reference }
     }
 
+    pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
+        AppError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> AppError {
         AppError::NotFound { what: what.into() }
     }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::accounts::AccountError> for AppError {
+    fn from(error: engine::accounts::AccountError) -> Self {
+        use engine::accounts::AccountError as E;
+        match error {
+            E::Rejected(reason) => AppError::invalid("input", reason.0),
+            E::NotFound(name) => AppError::not_found(format!("User \"{name}\"")),
+            E::Exists(_) | E::LastAdmin(_) => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::WrongPassword => AppError::invalid("current_password", "The current password is wrong."),
+            E::Database(_) | E::Password(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn capitalise(message: &str) -> String {
+    let mut chars = message.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".")
+        .unwrap_or_default()
 }

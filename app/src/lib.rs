@@ -10,6 +10,7 @@
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod format;
 pub mod pages;
 pub mod types;
 
@@ -22,11 +23,11 @@ use leptos_router::{
 };
 
 use crate::{
-    api::environments::list_environments,
-    components::AppHeader,
+    api::{auth::get_current_user, environments::list_environments},
+    components::{AppHeader, RequireRole},
     error::AppError,
-    pages::{EnvironmentPage, EnvironmentsPage, NotFoundPage},
-    types::EnvironmentSummary,
+    pages::{AccountPage, AuditPage, EnvironmentPage, EnvironmentsPage, LoginPage, NotFoundPage, UsersPage},
+    types::{CurrentUser, EnvironmentSummary, Role},
 };
 
 /// The name of the compiled browser files (`pkg/steward.js`, `.wasm`, `.css`); equals
@@ -55,6 +56,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// the pages.
 pub type EnvironmentsResource = Resource<Result<Vec<EnvironmentSummary>, AppError>>;
 
+/// The signed-in user (`None` for a visitor), loaded once per page load; signing in and out
+/// load a new page.
+pub type CurrentUserResource = Resource<Result<Option<CurrentUser>, AppError>>;
+
+pub fn provide_current_user() {
+    let user: CurrentUserResource = Resource::new(|| (), |_| get_current_user());
+    provide_context(user);
+}
+
+pub fn use_current_user() -> CurrentUserResource {
+    expect_context::<CurrentUserResource>()
+}
+
 pub fn provide_environments() {
     let environments: EnvironmentsResource = Resource::new(|| (), |_| list_environments());
     provide_context(environments);
@@ -67,6 +81,7 @@ pub fn use_environments() -> EnvironmentsResource {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_current_user();
     provide_environments();
 
     view! {
@@ -79,8 +94,32 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=|| view! { <Redirect path="/environments" /> } />
                     // Async: the server waits for the data and sends whole pages, so every page
                     // reads complete without JavaScript (no streamed fragments to swap in).
-                    <Route path=path!("/environments") view=EnvironmentsPage ssr=SsrMode::Async />
-                    <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/environments")
+                        view=|| view! { <RequireRole role=Role::Viewer><EnvironmentsPage /></RequireRole> }
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/environments/:name")
+                        view=|| view! { <RequireRole role=Role::Viewer><EnvironmentPage /></RequireRole> }
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/audit")
+                        view=|| view! { <RequireRole role=Role::Viewer><AuditPage /></RequireRole> }
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/users")
+                        view=|| view! { <RequireRole role=Role::Admin><UsersPage /></RequireRole> }
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/account")
+                        view=|| view! { <RequireRole role=Role::Viewer><AccountPage /></RequireRole> }
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

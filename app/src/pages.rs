@@ -1,12 +1,20 @@
 //! Route components, one per file, each named `*Page`.
 
+mod account_page;
+mod audit_page;
 mod environment_page;
 mod environments_page;
+mod login_page;
 mod not_found_page;
+mod users_page;
 
+pub use account_page::AccountPage;
+pub use audit_page::AuditPage;
 pub use environment_page::EnvironmentPage;
 pub use environments_page::EnvironmentsPage;
+pub use login_page::LoginPage;
 pub use not_found_page::NotFoundPage;
+pub use users_page::UsersPage;
 
 /// Sets the HTTP status of the server-rendered response (no effect in the browser).
 pub(crate) fn set_status(status: u16) {

@@ -22,6 +22,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Toml},
 };
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// Where the configuration file is looked for when neither `--config` nor `STEWARD_CONFIG` says.
@@ -37,6 +38,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub access: AccessConfig,
+    pub sessions: SessionConfig,
+    pub login: LoginConfig,
     /// The systems Steward looks after, e.g. dev, test and prod.
     pub environments: Vec<Environment>,
 }
@@ -79,6 +83,65 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who may reach Steward at all, by network address. Checked before anything else, on every
+/// route.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Networks allowed to connect, e.g. `["127.0.0.1/32", "::1/128", "10.0.0.0/8"]`. Empty
+    /// refuses to start; everyone is `["0.0.0.0/0", "::/0"]`, written out on purpose.
+    pub allow: Vec<IpNet>,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Lets `/healthz` through for any address (load balancers, monitoring).
+    pub healthz_exempt: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_timeout_minutes: u32,
+    /// A session ends this long after sign-in, however busy.
+    pub absolute_lifetime_hours: u32,
+    /// Marks the cookie `Secure` (only sent over https). Turn on behind TLS.
+    pub secure_cookie: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed sign-ins for one username within `window_minutes` that lock it.
+    pub max_failures: u32,
+    pub window_minutes: u32,
+    /// How long a locked username stays locked (an admin can lift it earlier).
+    pub lock_minutes: u32,
+    /// Failed sign-ins from one address within `window_minutes`, whatever the usernames, after
+    /// which that address must wait.
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_lifetime_hours: 12,
+            secure_cookie: false,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_minutes: 15,
+            lock_minutes: 15,
+            max_failures_per_ip: 20,
+        }
+    }
+}
+
 /// One system Steward looks after. Resources (what a backup captures) come with the backup
 /// drivers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,6 +166,9 @@ impl Default for Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            access: AccessConfig::default(),
+            sessions: SessionConfig::default(),
+            login: LoginConfig::default(),
             environments: Vec::new(),
         }
     }
@@ -206,6 +272,27 @@ impl Config {
         }
         if let Err(e) = self.log.level.parse::<LevelFilterCheck>() {
             return Err(("log.level".into(), e.0));
+        }
+        if self.access.allow.is_empty() {
+            return Err((
+                "access.allow".into(),
+                "is empty, so nobody could connect: list the networks allowed to reach Steward, e.g. [\"127.0.0.1/32\", \"::1/128\"] (everyone: [\"0.0.0.0/0\", \"::/0\"])".into(),
+            ));
+        }
+        for (key, value) in [
+            ("sessions.idle_timeout_minutes", self.sessions.idle_timeout_minutes),
+            (
+                "sessions.absolute_lifetime_hours",
+                self.sessions.absolute_lifetime_hours,
+            ),
+            ("login.max_failures", self.login.max_failures),
+            ("login.window_minutes", self.login.window_minutes),
+            ("login.lock_minutes", self.login.lock_minutes),
+            ("login.max_failures_per_ip", self.login.max_failures_per_ip),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
         }
         let mut names = HashSet::new();
         for (i, env) in self.environments.iter().enumerate() {
@@ -361,6 +448,8 @@ mod tests {
         data_dir = "state"
         [server]
         listen = "127.0.0.1:4000"
+        [access]
+        allow = ["127.0.0.1/32", "::1/128"]
         [[environments]]
         name = "prod"
         label = "Production"
@@ -380,6 +469,16 @@ mod tests {
         assert!(config.environments[0].production);
         assert_eq!(config.database.max_connections, 8);
         assert!(config.database_url().ends_with("state/steward.db"));
+    }
+
+    #[test]
+    fn an_empty_allow_list_refuses_to_start_and_says_how_to_allow_everyone() {
+        let err = load("data_dir = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("access.allow") && err.contains("0.0.0.0/0"), "{err}");
+        let open = load("[access]\nallow = [\"0.0.0.0/0\", \"::/0\"]\n").unwrap();
+        assert_eq!(open.access.allow.len(), 2);
+        let err = load("[access]\nallow = [\"10.0.0.300/8\"]\n").unwrap_err().to_string();
+        assert!(err.contains("access.allow"), "{err}");
     }
 
     #[test]

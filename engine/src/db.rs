@@ -13,6 +13,7 @@
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
 pub mod audit;
+pub mod users;
 
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, any::AnyPoolOptions, migrate::Migrator};
 

@@ -5,8 +5,10 @@
 //! crate knows about HTTP, sessions or Leptos, so it is tested with plain `#[tokio::test]`s
 //! against real SQLite and PostgreSQL.
 
+pub mod accounts;
 pub mod config;
 pub mod db;
+pub mod users;
 pub use db::audit;
 
 #[cfg(any(test, feature = "testing"))]
@@ -33,6 +35,14 @@ impl Engine {
             config: Arc::new(config),
             db,
         })
+    }
+
+    /// An engine over a database the caller opened and migrated (tests, tools).
+    pub fn new(config: Config, db: Db) -> Engine {
+        Engine {
+            config: Arc::new(config),
+            db,
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -8,7 +8,9 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use engine::{
     Config, Engine,
+    accounts::Actor,
     config::{ConfigError, DEFAULT_CONFIG_FILE, LogFormat},
+    users::Role,
 };
 
 /// Steward: backups, restores and clean-ups of your environments, from one web console.
@@ -52,6 +54,54 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the people who may sign in (works while Steward is running).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is asked for twice on the terminal, or read from the first
+    /// line of standard input with --password-stdin.
+    Add {
+        name: String,
+        /// admin: everything; operator: start backups, restores, clean-ups; viewer: read only.
+        #[arg(long, short)]
+        role: RoleArg,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password for a user (asked for, or --password-stdin).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Stop a user from signing in (their sessions end at their next request).
+    Disable { name: String },
+    /// Let a disabled user sign in again.
+    Enable { name: String },
+    /// Lift the sign-in lock that too many failed attempts put on a username.
+    Unlock { name: String },
+    /// List users with role, state and last sign-in.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +130,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             print_config_summary(&cli.global.config, &config);
             Ok(())
         }
+        Command::User(command) => user(config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,7 +161,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let engine = open_engine(config).await?;
-    let router = crate::http::router(engine.clone());
+    if let Some((username, password)) = engine.ensure_first_admin().await? {
+        // Standard output, once, never the log: the password is a secret.
+        println!();
+        println!("  First admin created. Sign in at http://{listen}/login with");
+        println!("    username: {username}");
+        println!("    password: {password}");
+        println!("  This password is shown only now. Change it under Account after signing in.");
+        println!();
+    }
+    let router = crate::http::router(engine.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -126,6 +186,81 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     println!("The database is up to date.");
     engine.db().close().await;
     Ok(())
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let engine = open_engine(config).await?;
+    let actor = Actor::cli();
+    let result = match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = read_new_password(password_stdin)?;
+            let user = engine.create_user(&actor, &name, &password, role.into()).await?;
+            println!("User {} added with role {}.", user.username, user.role);
+            Ok(())
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let password = read_new_password(password_stdin)?;
+            engine.set_password(&actor, &name, &password).await?;
+            println!("Password of {name} changed.");
+            Ok(())
+        }
+        UserCommand::Disable { name } => {
+            engine.set_disabled(&actor, &name, true).await?;
+            println!("User {name} disabled.");
+            Ok(())
+        }
+        UserCommand::Enable { name } => {
+            engine.set_disabled(&actor, &name, false).await?;
+            println!("User {name} enabled.");
+            Ok(())
+        }
+        UserCommand::Unlock { name } => {
+            if engine.unlock(&actor, &name).await? {
+                println!("Sign-in lock of {name} lifted.");
+            } else {
+                println!("{name} had no failed sign-ins to forget.");
+            }
+            Ok(())
+        }
+        UserCommand::List => {
+            println!("{:<24} {:<9} {:<26} LAST SIGN-IN", "USERNAME", "ROLE", "STATE");
+            for user in engine.users().await? {
+                let state = match (user.disabled, user.locked_until_ms) {
+                    (true, _) => "disabled".to_string(),
+                    (false, Some(until)) => format!("locked until {}", app::format::utc(until)),
+                    (false, None) => "active".to_string(),
+                };
+                let last = user
+                    .last_login_at_ms
+                    .map(app::format::utc)
+                    .unwrap_or_else(|| "never".into());
+                println!("{:<24} {:<9} {:<26} {last}", user.username, user.role.as_str(), state);
+            }
+            Ok(())
+        }
+    };
+    engine.db().close().await;
+    result
+}
+
+/// A new password from standard input (first line) or asked twice on the terminal.
+fn read_new_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let first = rpassword::prompt_password("New password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == second, "the two passwords differ; nothing was changed");
+        first
+    };
+    engine::users::check_password(&password)?;
+    Ok(password)
 }
 
 async fn open_engine(config: Config) -> anyhow::Result<Engine> {

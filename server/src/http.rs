@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{Router, extract::State, http::StatusCode, middleware, response::IntoResponse, routing::get};
 use engine::Engine;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -34,8 +34,21 @@ pub fn leptos_options(engine: &Engine) -> LeptosOptions {
         .build()
 }
 
-/// Every route Steward answers.
-pub fn router(engine: Engine) -> Router {
+/// Every route Steward answers, behind its layers. From the outside in: the IP allowlist (before
+/// anything else, on every route), request tracing, the cross-site write check, sessions.
+pub async fn router(engine: Engine) -> anyhow::Result<Router> {
+    let routes = routes(engine.clone());
+    let routes = crate::sessions::layer(routes, &engine).await?;
+    Ok(routes
+        .layer(middleware::from_fn(crate::access::same_origin_writes))
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            crate::access::Allowlist::new(engine),
+            crate::access::allowlist,
+        )))
+}
+
+fn routes(engine: Engine) -> Router {
     let leptos_options = leptos_options(&engine);
     let routes = generate_route_list(app::App);
     let state = AppState {

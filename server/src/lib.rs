@@ -5,6 +5,8 @@
 //! The domain lives in the `engine` crate and the UI in `app`; this crate only connects them,
 //! which keeps it small enough to test end to end on a real port.
 
+pub mod access;
 pub mod cli;
 pub mod http;
 pub mod logging;
+pub mod sessions;

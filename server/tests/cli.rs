@@ -18,6 +18,8 @@ fn write_config(dir: &std::path::Path, body: &str) -> String {
 
 const VALID: &str = r##"
 data_dir = "state"
+[access]
+allow = ["127.0.0.1/32"]
 [[environments]]
 name = "prod"
 label = "Production"

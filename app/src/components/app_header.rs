@@ -1,47 +1,51 @@
-use leptos::prelude::*;
+use leptos::{form::ActionForm, prelude::*};
 use leptos_router::{components::A, hooks::use_location};
 
-use crate::use_environments;
+use crate::{api::auth::Logout, types::CurrentUser, use_current_user, use_environments};
 
-/// Sections of the console; the ones not built yet are shown, greyed out, so people see
-/// where the product is going.
-const SECTIONS: [(&str, Option<&str>); 4] = [
-    ("Environments", Some("/environments")),
-    ("Backups", None),
-    ("Jobs", None),
-    ("Audit log", None),
-];
-
-/// The top bar: product name, navigation, and the environment switcher.
+/// The top bar: product name, navigation, the environment switcher and the signed-in user.
+/// Visitors see the product name only.
 #[component]
 pub fn AppHeader() -> impl IntoView {
+    let user = use_current_user();
     view! {
         <header class="app-header">
             <a class="brand" href="/">
                 "Steward"
             </a>
-            <nav aria-label="Sections">
-                <ul>
-                    {SECTIONS
-                        .into_iter()
-                        .map(|(label, href)| match href {
-                            Some(href) => view! { <li><A href=href>{label}</A></li> }.into_any(),
-                            None => {
-                                view! {
-                                    <li>
-                                        <span class="nav-later" aria-disabled="true" title="Not available yet">
-                                            {label}
-                                        </span>
-                                    </li>
-                                }
-                                    .into_any()
-                            }
-                        })
-                        .collect_view()}
-                </ul>
-            </nav>
-            <EnvSwitcher />
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    user.await.ok().flatten().map(|user| view! { <SignedInHeader user /> })
+                })}
+            </Suspense>
         </header>
+    }
+}
+
+#[component]
+fn SignedInHeader(user: CurrentUser) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let is_admin = user.is_admin();
+    view! {
+        <nav aria-label="Sections">
+            <ul>
+                <li><A href="/environments">"Environments"</A></li>
+                <li><span class="nav-later" aria-disabled="true" title="Not available yet">"Backups"</span></li>
+                <li><span class="nav-later" aria-disabled="true" title="Not available yet">"Jobs"</span></li>
+                <li><A href="/audit">"Audit log"</A></li>
+                {is_admin.then(|| view! { <li><A href="/users">"Users"</A></li> })}
+            </ul>
+        </nav>
+        <EnvSwitcher />
+        <div class="user-box">
+            <A href="/account" attr:title="Your account">
+                {user.username.clone()}
+                <span class="role-tag">{user.role.as_str()}</span>
+            </A>
+            <ActionForm action=logout>
+                <button type="submit" class="link-button">"Sign out"</button>
+            </ActionForm>
+        </div>
     }
 }
 
@@ -64,39 +68,39 @@ fn EnvSwitcher() -> impl IntoView {
                 // Read outside the async block so that navigating re-renders the switcher.
                 let current_name = current_name();
                 Suspend::new(async move {
-                let list = environments.await.unwrap_or_default();
-                let current = current_name.and_then(|name| list.iter().find(|e| e.name == name).cloned());
-                let summary_colour = current.as_ref().map(|e| e.colour.clone()).unwrap_or_default();
-                let summary_label = current
-                    .as_ref()
-                    .map(|e| e.label.clone())
-                    .unwrap_or_else(|| "All environments".to_string());
-                view! {
-                    <details class="env-switcher">
-                        <summary style:--env-colour=summary_colour>
-                            <span class="env-swatch" aria-hidden="true"></span>
-                            <span class="visually-hidden">"Environment: "</span>
-                            {summary_label}
-                        </summary>
-                        <ul>
-                            {list
-                                .into_iter()
-                                .map(|env| {
-                                    let href = format!("/environments/{}", env.name);
-                                    view! {
-                                        <li>
-                                            <a href=href style:--env-colour=env.colour.clone()>
-                                                <span class="env-swatch" aria-hidden="true"></span>
-                                                {env.label.clone()}
-                                            </a>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()}
-                        </ul>
-                    </details>
-                }
-            })
+                    let list = environments.await.unwrap_or_default();
+                    let current = current_name.and_then(|name| list.iter().find(|e| e.name == name).cloned());
+                    let summary_colour = current.as_ref().map(|e| e.colour.clone()).unwrap_or_default();
+                    let summary_label = current
+                        .as_ref()
+                        .map(|e| e.label.clone())
+                        .unwrap_or_else(|| "All environments".to_string());
+                    view! {
+                        <details class="env-switcher">
+                            <summary style:--env-colour=summary_colour>
+                                <span class="env-swatch" aria-hidden="true"></span>
+                                <span class="visually-hidden">"Environment: "</span>
+                                {summary_label}
+                            </summary>
+                            <ul>
+                                {list
+                                    .into_iter()
+                                    .map(|env| {
+                                        let href = format!("/environments/{}", env.name);
+                                        view! {
+                                            <li>
+                                                <a href=href style:--env-colour=env.colour.clone()>
+                                                    <span class="env-swatch" aria-hidden="true"></span>
+                                                    {env.label.clone()}
+                                                </a>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </details>
+                    }
+                })
             }}
         </Suspense>
     }

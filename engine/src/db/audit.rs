@@ -49,6 +49,18 @@ pub struct NewEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+impl NewEvent<'_> {
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Why the outcome is what it is, e.g. "wrong password".
+    pub fn with_reason(self, reason: &str) -> Self {
+        self.with_detail(serde_json::json!({ "reason": reason }))
+    }
+}
+
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

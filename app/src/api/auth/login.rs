@@ -1,0 +1,38 @@
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// Signs in. Open to everyone who passed the allowlist; throttled by username and address.
+/// On success the session gets a new id and the browser is sent to `next` (a local path).
+#[server(prefix = "/api", endpoint = "auth/login")]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use engine::accounts::LoginError;
+
+    let engine = crate::api::engine()?;
+    let session = crate::api::guard::session().await?;
+    let client_ip = crate::api::guard::client_ip()
+        .await
+        .unwrap_or_else(|| "unknown".to_string());
+    let username = username.trim();
+    if username.is_empty() || password.is_empty() {
+        return Err(AppError::invalid("username", "Enter your username and password."));
+    }
+    match engine.login(username, &password, &client_ip).await {
+        Ok(user) => {
+            crate::api::guard::sign_in(&session, &user).await?;
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(LoginError::Internal(e)) => Err(e.into()),
+        Err(refused) => Err(AppError::invalid("password", refused.to_string())),
+    }
+}
+
+/// Only local paths: a sign-in link must not send people to another site.
+#[cfg(feature = "ssr")]
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_string(),
+        _ => "/".to_string(),
+    }
+}
