@@ -73,8 +73,14 @@ if [ "$built" = yes ]; then
     kill -0 $server_pid 2>/dev/null || break
     sleep 0.5
   done
+  # The first start creates an admin and prints its password once; the browser tests sign in with it.
+  admin_password=$(sed -n 's/^ *password: *//p' "$e2e/steward.log" | head -n 1)
+  if [ "$ready" = yes ] && [ -z "$admin_password" ]; then
+    echo "Steward did not print the first admin's password; its log:"; cat "$e2e/steward.log"; ready=no
+  fi
   if [ "$ready" = yes ]; then
-    (cd end2end && rm -f results.json && STEWARD_E2E_URL="http://127.0.0.1:$port" npx playwright test)
+    (cd end2end && rm -f results.json &&
+      STEWARD_E2E_URL="http://127.0.0.1:$port" STEWARD_E2E_ADMIN_PASSWORD="$admin_password" npx playwright test)
     if [ -f end2end/results.json ]; then
       read -r p f < <(node -e 'const s = require("./end2end/results.json").stats;
         console.log(s.expected + s.flaky, s.unexpected)')

@@ -1,9 +1,11 @@
 import { expect, test } from '@playwright/test';
+import { adminPassword, hydrated, signIn } from './helpers';
 
 // The demo configuration has three environments: Development, Test and Production.
 
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
+  test.beforeEach(async ({ page }) => signIn(page, 'admin', adminPassword, { js: false }));
 
   test('the Environments page is complete as the server sends it', async ({ page }) => {
     await page.goto('/');
@@ -38,11 +40,10 @@ test.describe('without JavaScript', () => {
 });
 
 test.describe('with JavaScript', () => {
+  test.beforeEach(async ({ page }) => signIn(page, 'admin', adminPassword));
   test('the hydrated filter narrows the list as you type, without a page load', async ({ page }) => {
-    const wasm = page.waitForResponse((r) => r.url().endsWith('.wasm') && r.ok());
     await page.goto('/environments');
-    await wasm;
-    await expect(page.locator('body[data-hydrated]')).toHaveCount(1);
+    await hydrated(page);
 
     await page.getByLabel('Filter').pressSequentially('dev');
     await expect(page.locator('.env-card')).toHaveCount(1);
@@ -58,7 +59,7 @@ test.describe('with JavaScript', () => {
 
   test('choosing an environment in the switcher navigates in the app', async ({ page }) => {
     await page.goto('/environments');
-    await expect(page.locator('body[data-hydrated]')).toHaveCount(1);
+    await hydrated(page);
     await page.locator('.env-switcher summary').click();
     await page.locator('.env-switcher').getByRole('link', { name: 'Test' }).click();
     await expect(page).toHaveURL(/\/environments\/test$/);

@@ -295,7 +295,9 @@ async fn a_cross_site_post_is_refused() {
 
 /// Every server function, with harmless arguments, and the least role that may call it
 /// (`None`: anyone who passed the allowlist).
-const MATRIX: &[(&str, &[(&str, &str)], Option<Role>)] = &[
+type Row = (&'static str, &'static [(&'static str, &'static str)], Option<Role>);
+
+const MATRIX: &[Row] = &[
     ("auth/current_user", &[], None),
     ("auth/login", &[("username", "nobody"), ("password", "x")], None),
     ("auth/logout", &[], None),

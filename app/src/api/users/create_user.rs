@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::{error::AppError, types::Role};
+use crate::error::AppError;
 
 /// Adds a user and returns the username and, when none was given, the generated password
 /// (shown once). Admins only.
@@ -11,7 +11,8 @@ pub async fn create_user(
     password: Option<String>,
 ) -> Result<(String, Option<String>), AppError> {
     let caller = crate::api::guard::require(engine::users::Role::Admin).await?;
-    let role = Role::parse(&role).ok_or_else(|| AppError::invalid("role", "Choose admin, operator or viewer."))?;
+    let role = crate::types::Role::parse(&role)
+        .ok_or_else(|| AppError::invalid("role", "Choose admin, operator or viewer."))?;
     let (password, generated) = match password.filter(|p| !p.is_empty()) {
         Some(password) => (password, false),
         None => (engine::users::generate_password(), true),

@@ -1,0 +1,19 @@
+import { expect, type Page } from '@playwright/test';
+
+/** The first admin's password, printed by Steward at its first start (scripts/test.sh reads it). */
+export const adminPassword = process.env.STEWARD_E2E_ADMIN_PASSWORD ?? '';
+
+/** Waits until the wasm has hydrated the page (set by the frontend's hydrate()). */
+export async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated]')).toHaveCount(1);
+}
+
+/** Signs in through the sign-in page, with or without JavaScript. */
+export async function signIn(page: Page, username: string, password: string, options = { js: true }) {
+  await page.goto('/login');
+  if (options.js) await hydrated(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).not.toHaveURL(/\/login/);
+}
