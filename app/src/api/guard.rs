@@ -87,3 +87,17 @@ pub async fn sign_in(session: &Session, user: &User) -> Result<(), AppError> {
     };
     session.insert(SESSION_KEY, signed_in).await.map_err(AppError::internal)
 }
+
+/// Sends a plain HTML form post (no JavaScript) on to `path` once it succeeded. Calls from the
+/// hydrated app are left alone: the page itself loads `path` afresh, so that everything on it
+/// is rendered for the new session.
+pub async fn redirect_plain_form(path: &str) {
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
+    let accepts_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if accepts_html {
+        leptos_axum::redirect(path);
+    }
+}

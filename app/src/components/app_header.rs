@@ -25,6 +25,11 @@ pub fn AppHeader() -> impl IntoView {
 #[component]
 fn SignedInHeader(user: CurrentUser) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
     let is_admin = user.is_admin();
     view! {
         <nav aria-label="Sections">

@@ -4,12 +4,20 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{api::auth::Login, components::ErrorMessage, use_current_user};
 
+
 /// Sign-in. After success the browser goes to `?next=` (a local path) or the start page.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let user = use_current_user();
     let login = ServerAction::<Login>::new();
     let next = use_query_map().with_untracked(|q| q.get("next").unwrap_or_else(|| "/".to_string()));
+    // Signed in: load the next page afresh, so that everything on it belongs to the new session.
+    let target = crate::api::auth::safe_next(Some(&next));
+    Effect::new(move |_| {
+        if let Some(Ok(())) = login.value().get() {
+            let _ = window().location().set_href(&target);
+        }
+    });
 
     view! {
         <Title text="Sign in" />

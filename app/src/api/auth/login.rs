@@ -20,7 +20,7 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     match engine.login(username, &password, &client_ip).await {
         Ok(user) => {
             crate::api::guard::sign_in(&session, &user).await?;
-            leptos_axum::redirect(&safe_next(next.as_deref()));
+            crate::api::guard::redirect_plain_form(&safe_next(next.as_deref())).await;
             Ok(())
         }
         Err(LoginError::Internal(e)) => Err(e.into()),
@@ -28,16 +28,16 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
     }
 }
 
-/// Only local paths: a sign-in link must not send people to another site.
-#[cfg(feature = "ssr")]
-fn safe_next(next: Option<&str>) -> String {
+/// Only local paths: a sign-in link must not send people to another site. Used by the server
+/// (plain form posts) and by the sign-in page (after a hydrated sign-in).
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_string(),
         _ => "/".to_string(),
     }
 }
 
-#[cfg(all(test, feature = "ssr"))]
+#[cfg(test)]
 mod tests {
     use super::safe_next;
 

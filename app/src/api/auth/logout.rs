@@ -14,6 +14,6 @@ pub async fn logout() -> Result<(), AppError> {
         .flush()
         .await
         .map_err(AppError::internal)?;
-    leptos_axum::redirect("/login");
+    crate::api::guard::redirect_plain_form("/login").await;
     Ok(())
 }
