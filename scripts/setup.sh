@@ -6,8 +6,8 @@
 #   scripts/setup.sh --browser  also Debian's Chromium for the browser tests
 #
 # Versions are pinned to what builds on Rust 1.95 without downloads from GitHub
-# (see shared/TOOLCHAIN.md). Sourced by run.sh and test.sh; safe to run by hand.
-set -euo pipefail
+# (see shared/TOOLCHAIN.md). Sourced by run.sh and test.sh (it then changes no shell option of
+# theirs); safe to run by hand.
 
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
@@ -15,10 +15,16 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
+# Puts the tools on PATH in the calling shell, then installs what is missing (in a subshell
+# that stops at the first failure).
 steward_setup() {
+  export PATH="$repo/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+  (set -euo pipefail; steward_install "$@")
+}
+
+steward_install() {
   local browser=no
   [ "${1:-}" = "--browser" ] && browser=yes
-  export PATH="$repo/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
   for tool in cargo rustup node npm; do
     command -v "$tool" >/dev/null || { say "$tool is missing: install Rust (rustup) and Node.js first"; return 1; }

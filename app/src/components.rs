@@ -8,4 +8,4 @@ mod require_role;
 pub use app_header::AppHeader;
 pub use env_badge::EnvBadge;
 pub use error_message::ErrorMessage;
-pub use require_role::RequireRole;
+pub use require_role::{current_path, require_role};

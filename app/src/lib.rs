@@ -24,10 +24,10 @@ use leptos_router::{
 
 use crate::{
     api::{auth::get_current_user, environments::list_environments},
-    components::{AppHeader, RequireRole},
+    components::AppHeader,
     error::AppError,
     pages::{AccountPage, AuditPage, EnvironmentPage, EnvironmentsPage, LoginPage, NotFoundPage, UsersPage},
-    types::{CurrentUser, EnvironmentSummary, Role},
+    types::{CurrentUser, EnvironmentSummary},
 };
 
 /// The name of the compiled browser files (`pkg/steward.js`, `.wasm`, `.css`); equals
@@ -95,30 +95,32 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=|| view! { <Redirect path="/environments" /> } />
                     // Async: the server waits for the data and sends whole pages, so every page
                     // reads complete without JavaScript (no streamed fragments to swap in).
+                    // Each page checks the role itself (RequireRole) and creates its resources
+                    // before that check, so server and browser number them in the same order.
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/environments")
-                        view=|| view! { <RequireRole role=Role::Viewer><EnvironmentsPage /></RequireRole> }
+                        view=EnvironmentsPage
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/environments/:name")
-                        view=|| view! { <RequireRole role=Role::Viewer><EnvironmentPage /></RequireRole> }
+                        view=EnvironmentPage
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/audit")
-                        view=|| view! { <RequireRole role=Role::Viewer><AuditPage /></RequireRole> }
+                        view=AuditPage
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/users")
-                        view=|| view! { <RequireRole role=Role::Admin><UsersPage /></RequireRole> }
+                        view=UsersPage
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/account")
-                        view=|| view! { <RequireRole role=Role::Viewer><AccountPage /></RequireRole> }
+                        view=AccountPage
                         ssr=SsrMode::Async
                     />
                 </Routes>

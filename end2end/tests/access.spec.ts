@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { adminPassword, hydrated, signIn } from './helpers';
+import { adminPassword, hydrated, signIn, signOut } from './helpers';
 
 /** On the Users page (hydrated), adds a user and returns the generated password. */
 async function addUser(page: import('@playwright/test').Page, username: string, role: string) {
@@ -31,8 +31,7 @@ test('the admin creates an operator; the operator has no Users section', async (
   const password = await addUser(page, 'olivia', 'operator');
   await page.screenshot({ path: 'test-results/users-page.png', fullPage: true });
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page).toHaveURL(/\/login/);
+  await signOut(page);
 
   await signIn(page, 'olivia', password);
   await expect(page.locator('.user-box')).toContainText('olivia');
@@ -48,7 +47,7 @@ test('the admin creates an operator; the operator has no Users section', async (
 test('a viewer can read but cannot start or manage anything', async ({ page }) => {
   await signIn(page, 'admin', adminPassword);
   const password = await addUser(page, 'victor', 'viewer');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
 
   await signIn(page, 'victor', password);
   await page.goto('/environments');
@@ -70,7 +69,7 @@ test('a viewer can read but cannot start or manage anything', async ({ page }) =
 test('a user changes their own password', async ({ page }) => {
   await signIn(page, 'admin', adminPassword);
   const first = await addUser(page, 'carol', 'viewer');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
 
   await signIn(page, 'carol', first);
   await page.goto('/account');
@@ -80,7 +79,7 @@ test('a user changes their own password', async ({ page }) => {
   await page.getByLabel('New password again').fill('carol has a new password');
   await page.getByRole('button', { name: 'Change password' }).click();
   await expect(page.getByRole('status')).toHaveText('Your password was changed.');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
   await signIn(page, 'carol', 'carol has a new password');
   await expect(page.locator('.user-box')).toContainText('carol');
 });

@@ -16,4 +16,13 @@ export async function signIn(page: Page, username: string, password: string, opt
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).not.toHaveURL(/\/login/);
+  // The page after signing in loads afresh; let it finish before the test moves on.
+  if (options.js) await hydrated(page);
+}
+
+/** Signs out with the header's button and waits for the sign-in page. */
+export async function signOut(page: Page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await hydrated(page);
 }

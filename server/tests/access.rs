@@ -24,6 +24,13 @@ fn config_with_asset(url: &str, site: &std::path::Path, access: AccessConfig) ->
     config
 }
 
+/// Steward on SQLite with the given access rules.
+async fn start_with(test: &TestDb, access: AccessConfig) -> Server {
+    let mut config = config(&test.url);
+    config.access = access;
+    start(config).await
+}
+
 async fn status(request: reqwest::RequestBuilder) -> u16 {
     request.send().await.unwrap().status().as_u16()
 }
@@ -99,9 +106,7 @@ async fn healthz_can_be_exempted() {
         healthz_exempt: true,
         ..AccessConfig::default()
     };
-    let mut config = config(&test.url);
-    config.access = access;
-    let server = start(config).await;
+    let server = start_with(&test, access).await;
     let client = reqwest::Client::new();
     assert_eq!(status(client.get(format!("{}/healthz", server.base))).await, 200);
     assert_eq!(status(client.get(format!("{}/login", server.base))).await, 403);
@@ -110,12 +115,14 @@ async fn healthz_can_be_exempted() {
 #[tokio::test]
 async fn a_spoofed_forwarded_header_from_an_untrusted_peer_does_not_help() {
     let test = sqlite().await;
-    let mut config = config(&test.url);
-    config.access = AccessConfig {
-        allow: nets(&["10.1.2.3/32"]),
-        ..AccessConfig::default()
-    };
-    let server = start(config).await;
+    let server = start_with(
+        &test,
+        AccessConfig {
+            allow: nets(&["10.1.2.3/32"]),
+            ..AccessConfig::default()
+        },
+    )
+    .await;
     let client = reqwest::Client::new();
     let url = format!("{}/login", server.base);
     assert_eq!(
@@ -128,13 +135,12 @@ async fn a_spoofed_forwarded_header_from_an_untrusted_peer_does_not_help() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_decides() {
     let test = sqlite().await;
-    let mut config = config(&test.url);
-    config.access = AccessConfig {
+    let access = AccessConfig {
         allow: nets(&["10.1.2.3/32"]),
         trusted_proxies: nets(&["127.0.0.0/8", "10.9.0.0/16"]),
         ..AccessConfig::default()
     };
-    let server = start(config).await;
+    let server = start_with(&test, access).await;
     let client = reqwest::Client::new();
     let url = format!("{}/login", server.base);
     // The client wrote "6.6.6.6"; the proxies appended the real address and themselves.

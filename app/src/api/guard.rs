@@ -92,7 +92,9 @@ pub async fn sign_in(session: &Session, user: &User) -> Result<(), AppError> {
 /// hydrated app are left alone: the page itself loads `path` afresh, so that everything on it
 /// is rendered for the new session.
 pub async fn redirect_plain_form(path: &str) {
-    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>()
+        .await
+        .unwrap_or_default();
     let accepts_html = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())

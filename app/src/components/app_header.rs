@@ -1,21 +1,29 @@
 use leptos::{form::ActionForm, prelude::*};
 use leptos_router::{components::A, hooks::use_location};
 
-use crate::{api::auth::Logout, types::CurrentUser, use_current_user, use_environments};
+use crate::{
+    api::auth::Logout,
+    types::{CurrentUser, EnvironmentSummary},
+    use_current_user, use_environments,
+};
 
 /// The top bar: product name, navigation, the environment switcher and the signed-in user.
 /// Visitors see the product name only.
 #[component]
 pub fn AppHeader() -> impl IntoView {
     let user = use_current_user();
+    let environments = use_environments();
     view! {
         <header class="app-header">
             <a class="brand" href="/">
                 "Steward"
             </a>
+            // One Suspense, nothing suspending inside it: see `require_role` on why.
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    user.await.ok().flatten().map(|user| view! { <SignedInHeader user /> })
+                    let user = user.await.ok().flatten()?;
+                    let environments = environments.await.unwrap_or_default();
+                    Some(view! { <SignedInHeader user environments /> })
                 })}
             </Suspense>
         </header>
@@ -23,7 +31,7 @@ pub fn AppHeader() -> impl IntoView {
 }
 
 #[component]
-fn SignedInHeader(user: CurrentUser) -> impl IntoView {
+fn SignedInHeader(user: CurrentUser, environments: Vec<EnvironmentSummary>) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
@@ -41,7 +49,7 @@ fn SignedInHeader(user: CurrentUser) -> impl IntoView {
                 {is_admin.then(|| view! { <li><A href="/users">"Users"</A></li> })}
             </ul>
         </nav>
-        <EnvSwitcher />
+        <EnvSwitcher list=environments />
         <div class="user-box">
             <A href="/account" attr:title="Your account">
                 {user.username.clone()}
@@ -57,56 +65,50 @@ fn SignedInHeader(user: CurrentUser) -> impl IntoView {
 /// A disclosure listing the environments as links: works without JavaScript, and keeps the
 /// current environment (from the URL) visible in its own colour.
 #[component]
-fn EnvSwitcher() -> impl IntoView {
-    let environments = use_environments();
+fn EnvSwitcher(list: Vec<EnvironmentSummary>) -> impl IntoView {
     let location = use_location();
-    let current_name = move || {
-        location.pathname.with(|path| {
-            path.strip_prefix("/environments/")
-                .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
-        })
+    let current = {
+        let list = list.clone();
+        move || {
+            location.pathname.with(|path| {
+                let name = path.strip_prefix("/environments/")?.split('/').next()?;
+                list.iter().find(|e| e.name == name).cloned()
+            })
+        }
+    };
+    let current_colour = {
+        let current = current.clone();
+        move || current().map(|e| e.colour).unwrap_or_default()
+    };
+    let current_label = move || {
+        current()
+            .map(|e| e.label)
+            .unwrap_or_else(|| "All environments".to_string())
     };
 
     view! {
-        <Suspense fallback=|| view! { <span class="env-switcher">"Environments…"</span> }>
-            {move || {
-                // Read outside the async block so that navigating re-renders the switcher.
-                let current_name = current_name();
-                Suspend::new(async move {
-                    let list = environments.await.unwrap_or_default();
-                    let current = current_name.and_then(|name| list.iter().find(|e| e.name == name).cloned());
-                    let summary_colour = current.as_ref().map(|e| e.colour.clone()).unwrap_or_default();
-                    let summary_label = current
-                        .as_ref()
-                        .map(|e| e.label.clone())
-                        .unwrap_or_else(|| "All environments".to_string());
-                    view! {
-                        <details class="env-switcher">
-                            <summary style:--env-colour=summary_colour>
-                                <span class="env-swatch" aria-hidden="true"></span>
-                                <span class="visually-hidden">"Environment: "</span>
-                                {summary_label}
-                            </summary>
-                            <ul>
-                                {list
-                                    .into_iter()
-                                    .map(|env| {
-                                        let href = format!("/environments/{}", env.name);
-                                        view! {
-                                            <li>
-                                                <a href=href style:--env-colour=env.colour.clone()>
-                                                    <span class="env-swatch" aria-hidden="true"></span>
-                                                    {env.label.clone()}
-                                                </a>
-                                            </li>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </ul>
-                        </details>
-                    }
-                })
-            }}
-        </Suspense>
+        <details class="env-switcher">
+            <summary style:--env-colour=current_colour>
+                <span class="env-swatch" aria-hidden="true"></span>
+                <span class="visually-hidden">"Environment: "</span>
+                {current_label}
+            </summary>
+            <ul>
+                {list
+                    .into_iter()
+                    .map(|env| {
+                        let href = format!("/environments/{}", env.name);
+                        view! {
+                            <li>
+                                <a href=href style:--env-colour=env.colour.clone()>
+                                    <span class="env-swatch" aria-hidden="true"></span>
+                                    {env.label.clone()}
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </details>
     }
 }

@@ -1,47 +1,54 @@
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use crate::{components::ErrorMessage, error::AppError, types::Role, use_current_user};
+use crate::{
+    components::ErrorMessage,
+    error::AppError,
+    types::{CurrentUser, Role},
+};
 
-/// Shows `children` to a signed-in user with at least `role`; sends visitors to the sign-in
-/// page (and back here afterwards); tells everyone else they may not.
+/// Decides, inside a page's `Suspend`, whether the signed-in user may see the page: `Ok(user)`
+/// when they have at least `role`; otherwise the view to show instead — the sign-in page for a
+/// visitor (coming back here afterwards), "Not allowed" for too small a role.
+///
+/// A function, not a wrapping component, on purpose: a `<Suspense>` created after an `.await`
+/// gets a different hydration id on the server than in the browser, so each page has exactly
+/// one `<Suspense>` and decides inside it.
 ///
 /// This is about what the page shows. The server functions behind the page check the role
-/// again, on the server, whatever this component does.
-#[component]
-pub fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
-    let user = use_current_user();
+/// again, on the server, whatever this does.
+pub fn require_role(
+    user: Result<Option<CurrentUser>, AppError>,
+    role: Role,
+    here: &str,
+) -> Result<CurrentUser, AnyView> {
+    match user {
+        Ok(Some(user)) if user.role >= role => Ok(user),
+        Ok(Some(_)) => {
+            crate::pages::set_status(403);
+            Err(view! {
+                <h1>"Not allowed"</h1>
+                <ErrorMessage error=AppError::Forbidden />
+            }
+            .into_any())
+        }
+        Ok(None) => {
+            let to = format!("/login?next={}", urlencode(here));
+            Err(view! { <Redirect path=to /> }.into_any())
+        }
+        Err(error) => Err(view! { <ErrorMessage error /> }.into_any()),
+    }
+}
+
+/// The current path and query, for coming back after signing in.
+pub fn current_path() -> String {
     let location = use_location();
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let children = children.clone();
-                let search = location.search.get_untracked();
-                let here = if search.is_empty() {
-                    location.pathname.get_untracked()
-                } else {
-                    format!("{}?{search}", location.pathname.get_untracked())
-                };
-                Suspend::new(async move {
-                    match user.await {
-                        Ok(Some(user)) if user.role >= role => children().into_any(),
-                        Ok(Some(_)) => {
-                            crate::pages::set_status(403);
-                            view! {
-                                <h1>"Not allowed"</h1>
-                                <ErrorMessage error=AppError::Forbidden />
-                            }
-                                .into_any()
-                        }
-                        Ok(None) => {
-                            let to = format!("/login?next={}", urlencode(&here));
-                            view! { <Redirect path=to /> }.into_any()
-                        }
-                        Err(error) => view! { <ErrorMessage error /> }.into_any(),
-                    }
-                })
-            }}
-        </Suspense>
+    let search = location.search.get_untracked();
+    let path = location.pathname.get_untracked();
+    if search.is_empty() {
+        path
+    } else {
+        format!("{path}?{search}")
     }
 }
 

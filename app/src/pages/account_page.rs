@@ -1,7 +1,12 @@
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
-use crate::{api::auth::ChangeOwnPassword, components::ErrorMessage, use_current_user};
+use crate::{
+    api::auth::ChangeOwnPassword,
+    components::{ErrorMessage, current_path, require_role},
+    types::Role,
+    use_current_user,
+};
 
 /// The signed-in user's own account: who they are, and a password change.
 #[component]
@@ -9,21 +14,36 @@ pub fn AccountPage() -> impl IntoView {
     let user = use_current_user();
     let change = ServerAction::<ChangeOwnPassword>::new();
 
+    let here = current_path();
+
     view! {
         <Title text="Account" />
-        <h1>"Your account"</h1>
         <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                user.await.ok().flatten().map(|user| {
+            {move || {
+                let here = here.clone();
+                Suspend::new(async move {
+                    let user = match require_role(user.await, Role::Viewer, &here) {
+                        Ok(user) => user,
+                        Err(refusal) => return refusal,
+                    };
                     view! {
+                        <h1>"Your account"</h1>
                         <p>
                             "Signed in as " <strong>{user.username.clone()}</strong> ", role "
                             <strong>{user.role.as_str()}</strong> ": " {user.role.description()} "."
                         </p>
+                        <ChangePassword change />
                     }
+                        .into_any()
                 })
-            })}
+            }}
         </Suspense>
+    }
+}
+
+#[component]
+fn ChangePassword(change: ServerAction<ChangeOwnPassword>) -> impl IntoView {
+    view! {
         <section class="panel">
             <h2>"Change your password"</h2>
             <ActionForm action=change attr:class="stack narrow">

@@ -2,7 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::{api::audit::list_audit_events, components::ErrorMessage, format::utc};
+use crate::{
+    api::audit::list_audit_events,
+    components::{ErrorMessage, current_path, require_role},
+    format::utc,
+    types::Role,
+    use_current_user,
+};
 
 /// The audit log, newest first, 100 a page.
 #[component]
@@ -10,14 +16,23 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let before = move || query.read().get("before").and_then(|b| b.parse::<i64>().ok());
     let events = Resource::new(before, list_audit_events);
+    let user = use_current_user();
+    let here = current_path();
 
     view! {
         <Title text="Audit log" />
-        <h1>"Audit log"</h1>
-        <p class="muted">"Who did what, from where, when, and how it ended. Times are UTC."</p>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match events.await {
+            {move || {
+                let here = here.clone();
+                Suspend::new(async move {
+                if let Err(refusal) = require_role(user.await, Role::Viewer, &here) {
+                    return refusal;
+                }
+                let heading = view! {
+                    <h1>"Audit log"</h1>
+                    <p class="muted">"Who did what, from where, when, and how it ended. Times are UTC."</p>
+                };
+                let body = match events.await {
                     Ok(list) if list.is_empty() => view! { <p class="empty">"No events."</p> }.into_any(),
                     Ok(list) => {
                         let oldest = list.last().map(|e| e.id);
@@ -59,8 +74,10 @@ pub fn AuditPage() -> impl IntoView {
                             .into_any()
                     }
                     Err(error) => view! { <ErrorMessage error /> }.into_any(),
-                }
-            })}
+                };
+                view! { {heading} {body} }.into_any()
+            })
+            }}
         </Suspense>
     }
 }

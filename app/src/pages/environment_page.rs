@@ -4,8 +4,10 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::environments::get_environment,
-    components::{EnvBadge, ErrorMessage},
+    components::{EnvBadge, ErrorMessage, current_path, require_role},
     error::AppError,
+    types::Role,
+    use_current_user,
 };
 
 /// One environment: what Steward knows about it.
@@ -14,10 +16,17 @@ pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let environment = Resource::new(name, get_environment);
+    let user = use_current_user();
+    let here = current_path();
 
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let here = here.clone();
+                Suspend::new(async move {
+                if let Err(refusal) = require_role(user.await, Role::Viewer, &here) {
+                    return refusal;
+                }
                 match environment.await {
                     Ok(env) => {
                         view! {
@@ -57,7 +66,8 @@ pub fn EnvironmentPage() -> impl IntoView {
                             .into_any()
                     }
                 }
-            })}
+            })
+            }}
         </Suspense>
     }
 }

@@ -3,9 +3,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    components::{EnvBadge, ErrorMessage},
-    types::EnvironmentSummary,
-    use_environments,
+    components::{EnvBadge, ErrorMessage, current_path, require_role},
+    types::{EnvironmentSummary, Role},
+    use_current_user, use_environments,
 };
 
 /// The list of configured environments, with a filter box.
@@ -14,12 +14,36 @@ use crate::{
 /// and, once the page is hydrated, narrows the list as you type.
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
+    let user = use_current_user();
     let environments = use_environments();
+    let here = current_path();
     let initial = use_query_map().with_untracked(|q| q.get("q").unwrap_or_default());
     let filter = RwSignal::new(initial.clone());
 
     view! {
         <Title text="Environments" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
+            {move || {
+                let (here, initial) = (here.clone(), initial.clone());
+                Suspend::new(async move {
+                    if let Err(refusal) = require_role(user.await, Role::Viewer, &here) {
+                        return refusal;
+                    }
+                    let list = environments.await;
+                    view! { <EnvironmentsView list initial filter /> }.into_any()
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn EnvironmentsView(
+    list: Result<Vec<EnvironmentSummary>, crate::error::AppError>,
+    initial: String,
+    filter: RwSignal<String>,
+) -> impl IntoView {
+    view! {
         <div class="page-head">
             <h1>"Environments"</h1>
             <form class="filter" method="get" action="/environments" role="search">
@@ -37,15 +61,11 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 />
             </form>
         </div>
-        <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
-            {move || Suspend::new(async move {
-                match environments.await {
-                    Ok(list) if list.is_empty() => view! { <NoEnvironments /> }.into_any(),
-                    Ok(list) => view! { <EnvironmentList list filter=filter.read_only() /> }.into_any(),
-                    Err(error) => view! { <ErrorMessage error /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {match list {
+            Ok(list) if list.is_empty() => view! { <NoEnvironments /> }.into_any(),
+            Ok(list) => view! { <EnvironmentList list filter=filter.read_only() /> }.into_any(),
+            Err(error) => view! { <ErrorMessage error /> }.into_any(),
+        }}
     }
 }
 

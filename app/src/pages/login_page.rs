@@ -4,7 +4,6 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{api::auth::Login, components::ErrorMessage, use_current_user};
 
-
 /// Sign-in. After success the browser goes to `?next=` (a local path) or the start page.
 #[component]
 pub fn LoginPage() -> impl IntoView {

@@ -3,10 +3,11 @@ use leptos_meta::Title;
 
 use crate::{
     api::users::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, UnlockUser, list_users},
-    components::ErrorMessage,
+    components::{ErrorMessage, current_path, require_role},
     error::AppError,
     format::utc,
     types::{LockedName, Role, UserSummary},
+    use_current_user,
 };
 
 /// The actions of the page, shared by every row; the list reloads after each.
@@ -43,19 +44,32 @@ pub fn UsersPage() -> impl IntoView {
         |_| list_users(),
     );
 
+    let user = use_current_user();
+    let here = current_path();
+
     view! {
         <Title text="Users" />
-        <h1>"Users"</h1>
-        <Outcomes actions />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match users.await {
-                    Ok((list, locked)) => view! { <UserTable list locked actions /> }.into_any(),
-                    Err(error) => view! { <ErrorMessage error /> }.into_any(),
-                }
-            })}
+            {move || {
+                let here = here.clone();
+                Suspend::new(async move {
+                    if let Err(refusal) = require_role(user.await, Role::Admin, &here) {
+                        return refusal;
+                    }
+                    let table = match users.await {
+                        Ok((list, locked)) => view! { <UserTable list locked actions /> }.into_any(),
+                        Err(error) => view! { <ErrorMessage error /> }.into_any(),
+                    };
+                    view! {
+                        <h1>"Users"</h1>
+                        <Outcomes actions />
+                        {table}
+                        <AddUser action=actions.create />
+                    }
+                        .into_any()
+                })
+            }}
         </Suspense>
-        <AddUser action=actions.create />
     }
 }
 
@@ -164,42 +178,46 @@ fn UserRow(user: UserSummary, actions: Actions) -> impl IntoView {
         (false, None) => "active".to_string(),
     };
     let name = user.username;
-    let role_label = format!("Role of {name}");
     let unlock = user
         .locked_until_ms
         .map(|_| view! { <UnlockButton action=actions.unlock username=name.clone() /> });
     let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name.clone());
     view! {
-        <tr data-user=n1>
-            <td><strong>{name}</strong></td>
-            <td>
-                <ActionForm action=actions.set_role attr:class="inline">
-                    <input type="hidden" name="username" value=n2 />
-                    <select name="role" aria-label=role_label>
-                        {Role::ALL
-                            .into_iter()
-                            .map(|role| view! { <option value=role.as_str() selected=role == user.role>{role.as_str()}</option> })
-                            .collect_view()}
-                    </select>
-                    <button type="submit">"Change"</button>
-                </ActionForm>
-            </td>
-            <td>{status}</td>
-            <td>{user.last_login_at_ms.map(utc).unwrap_or_else(|| "never".into())}</td>
-            <td class="actions">
-                <ActionForm action=actions.set_disabled attr:class="inline">
-                    <input type="hidden" name="username" value=n3 />
-                    <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
-                    <button type="submit">{if user.disabled { "Enable" } else { "Disable" }}</button>
-                </ActionForm>
-                <ActionForm action=actions.reset attr:class="inline">
-                    <input type="hidden" name="username" value=n4 />
-                    <button type="submit">"Reset password"</button>
-                </ActionForm>
-                {unlock}
-            </td>
-        </tr>
-    }
+            <tr data-user=n1>
+                <td><strong>{name}</strong></td>
+                <td>
+    <span class="role-name">{user.role.as_str()}</span>
+                    {Role::ALL
+                        .into_iter()
+                        .filter(|role| *role != user.role)
+                        .map(|role| {
+                            let username = n2.clone();
+                            view! {
+                                <ActionForm action=actions.set_role attr:class="inline">
+                                    <input type="hidden" name="username" value=username />
+                                    <input type="hidden" name="role" value=role.as_str() />
+                                    <button type="submit" class="small">{format!("Make {}", role.as_str())}</button>
+                                </ActionForm>
+                            }
+                        })
+                        .collect_view()}
+                </td>
+                <td>{status}</td>
+                <td>{user.last_login_at_ms.map(utc).unwrap_or_else(|| "never".into())}</td>
+                <td class="actions">
+                    <ActionForm action=actions.set_disabled attr:class="inline">
+                        <input type="hidden" name="username" value=n3 />
+                        <input type="hidden" name="disabled" value=(!user.disabled).to_string() />
+                        <button type="submit">{if user.disabled { "Enable" } else { "Disable" }}</button>
+                    </ActionForm>
+                    <ActionForm action=actions.reset attr:class="inline">
+                        <input type="hidden" name="username" value=n4 />
+                        <button type="submit">"Reset password"</button>
+                    </ActionForm>
+                    {unlock}
+                </td>
+            </tr>
+        }
 }
 
 #[component]
@@ -222,16 +240,13 @@ fn AddUser(action: ServerAction<CreateUser>) -> impl IntoView {
                 <input id="new-username" name="username" required autocomplete="off" />
                 <label for="new-role">"Role"</label>
                 <select id="new-role" name="role">
-                    {Role::ALL
-                        .into_iter()
-                        .map(|role| {
-                            view! {
-                                <option value=role.as_str() selected=role == Role::Operator>
-                                    {format!("{} — {}", role.as_str(), role.description())}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
+                    // Options written out: a list inside <select> needs a comment marker, which
+                    // Chromium's parser does not keep there, and hydration would fail.
+                    <option value="admin">{format!("admin — {}", Role::Admin.description())}</option>
+                    <option value="operator" selected=true>
+                        {format!("operator — {}", Role::Operator.description())}
+                    </option>
+                    <option value="viewer">{format!("viewer — {}", Role::Viewer.description())}</option>
                 </select>
                 <label for="new-password">"Password (leave empty to generate one)"</label>
                 <input id="new-password" name="password" type="password" autocomplete="new-password" />
