@@ -86,7 +86,12 @@ fn EnvSwitcher(list: Vec<EnvironmentSummary>) -> impl IntoView {
             .unwrap_or_else(|| "All environments".to_string())
     };
 
-    view! {
+    // Rebuilt on every navigation, so the list closes once an environment is chosen.
+    move || {
+        location.pathname.track();
+        let list = list.clone();
+        let (current_colour, current_label) = (current_colour.clone(), current_label.clone());
+        view! {
         <details class="env-switcher">
             <summary style:--env-colour=current_colour>
                 <span class="env-swatch" aria-hidden="true"></span>
@@ -110,5 +115,6 @@ fn EnvSwitcher(list: Vec<EnvironmentSummary>) -> impl IntoView {
                     .collect_view()}
             </ul>
         </details>
+        }
     }
 }

@@ -64,7 +64,11 @@ pub fn UsersPage() -> impl IntoView {
                         <h1>"Users"</h1>
                         <Outcomes actions />
                         {table}
-                        <AddUser action=actions.create />
+                        // Rebuilt after each addition, so the form starts empty again.
+                        {move || {
+                            actions.create.version().track();
+                            view! { <AddUser action=actions.create /> }
+                        }}
                     }
                         .into_any()
                 })
