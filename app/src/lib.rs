@@ -95,34 +95,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=|| view! { <Redirect path="/environments" /> } />
                     // Async: the server waits for the data and sends whole pages, so every page
                     // reads complete without JavaScript (no streamed fragments to swap in).
-                    // Each page checks the role itself (RequireRole) and creates its resources
+                    // Each page checks the role itself (`require_role`) and creates its resources
                     // before that check, so server and browser number them in the same order.
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
-                    <Route
-                        path=path!("/environments")
-                        view=EnvironmentsPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/environments/:name")
-                        view=EnvironmentPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/audit")
-                        view=AuditPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/users")
-                        view=UsersPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/account")
-                        view=AccountPage
-                        ssr=SsrMode::Async
-                    />
+                    <Route path=path!("/environments") view=EnvironmentsPage ssr=SsrMode::Async />
+                    <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>
