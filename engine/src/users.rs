@@ -33,8 +33,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
-
     /// Whether a user with this role may do what `required` allows.
     pub fn allows(self, required: Role) -> bool {
         self >= required

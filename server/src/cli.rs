@@ -135,7 +135,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, on standard error, whatever the log level or format.
             eprintln!("steward: {e:#}");
             ExitCode::FAILURE
         }
