@@ -10,6 +10,10 @@ cargo leptos build --release
 
 if [ ! -f steward.toml ]; then
   cp steward.example.toml steward.toml
-  echo "Wrote the demo configuration steward.toml (environments dev, test and prod; data in ./data)."
+  echo "Wrote the demo configuration steward.toml (environments dev, test, prod and demo; data in ./data)."
+fi
+# The demo environment backs up real content: a small site and its database (made once).
+if grep -q '"data/demo-shop/' steward.toml; then
+  target/release/steward --config steward.toml demo init data/demo-shop
 fi
 exec target/release/steward --config steward.toml serve

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Steward and ends with one line "N passed, N failed" summing all suites:
-#   1. unit and integration tests of engine, app (with its ssr feature) and server, the database
+#   1. unit and integration tests of engine, app (with its ssr feature), server and bench; the database
 #      tests on SQLite and on PostgreSQL (STEWARD_TEST_POSTGRES_URL, default the local server);
 #   2. a release build with cargo-leptos, and the check that the wasm bundle has no server code;
 #   3. the Playwright tests in Debian's Chromium against that build, JavaScript on and off.
@@ -30,7 +30,7 @@ fi
 
 # --- 1. Rust tests ---
 section "Rust tests (engine, app, server; SQLite and PostgreSQL)"
-cargo test -p engine -p app -p server --features app/ssr 2>&1 | tee "$out/cargo-test.log"
+cargo test -p engine -p app -p server -p bench --features app/ssr 2>&1 | tee "$out/cargo-test.log"
 cargo_status=${PIPESTATUS[0]}
 read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
                      END { print p + 0, f + 0 }' "$out/cargo-test.log")
@@ -64,7 +64,10 @@ if [ "$built" = yes ]; then
   sed -e "s|^data_dir = .*|data_dir = \"$PWD/$e2e/data\"|" \
       -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
       -e "s|^site_root = .*|site_root = \"$PWD/target/site\"|" \
+      -e "s|\"demo/|\"$PWD/demo/|" \
+      -e "s|\"data/demo-shop/|\"$PWD/$e2e/data/demo-shop/|" \
       steward.example.toml >"$e2e/steward.toml"
+  target/release/steward --config "$e2e/steward.toml" demo init "$e2e/data/demo-shop" >/dev/null
   target/release/steward --config "$e2e/steward.toml" serve >"$e2e/steward.log" 2>&1 &
   server_pid=$!
   trap 'kill $server_pid 2>/dev/null' EXIT

@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;
+pub mod jobs;
 pub mod users;
 
 #[cfg(feature = "ssr")]

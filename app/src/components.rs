@@ -1,11 +1,27 @@
 //! Pieces used on several pages.
 
 mod app_header;
+mod backup_now_form;
+mod backup_status_line;
+mod backup_table;
 mod env_badge;
 mod error_message;
+mod job_log;
+mod job_status_badge;
+mod job_table;
 mod require_role;
+mod size_chart;
+mod verification_badge;
 
 pub use app_header::AppHeader;
+pub use backup_now_form::BackupNowForm;
+pub use backup_status_line::BackupStatusLine;
+pub use backup_table::BackupTable;
 pub use env_badge::EnvBadge;
 pub use error_message::ErrorMessage;
+pub use job_log::JobLog;
+pub use job_status_badge::JobStatusBadge;
+pub use job_table::JobTable;
 pub use require_role::{current_path, require_role};
+pub use size_chart::SizeChart;
+pub use verification_badge::{VerificationBadge, verification_sentence};

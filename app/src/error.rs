@@ -84,3 +84,49 @@ fn capitalise(message: &str) -> String {
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str() + ".")
         .unwrap_or_default()
 }
+
+#[cfg(feature = "ssr")]
+impl From<engine::jobs::JobError> for AppError {
+    fn from(error: engine::jobs::JobError) -> Self {
+        use engine::jobs::JobError as E;
+        match error {
+            E::Busy(busy) => AppError::Conflict {
+                message: capitalise_keep(&busy.to_string()),
+            },
+            E::WrongState { .. } | E::AlreadyRetried { .. } => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::NotFound(id) => AppError::not_found(format!("Job #{id}")),
+            E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
+            E::UnknownAction { .. } => AppError::invalid("action", capitalise(&error.to_string())),
+            E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::NoResources(_) => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::DescriptionTooLong(_) => AppError::invalid("description", capitalise(&error.to_string())),
+            E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::backups::BackupError> for AppError {
+    fn from(error: engine::backups::BackupError) -> Self {
+        use engine::backups::BackupError as E;
+        match error {
+            E::NotFound(id) => AppError::not_found(format!("Backup \"{id}\"")),
+            E::Job(e) => e.into(),
+            E::Storage(_) | E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
+/// Upper-cases the first letter and adds no full stop (the busy message ends in its own advice).
+#[cfg(feature = "ssr")]
+fn capitalise_keep(message: &str) -> String {
+    let mut chars = message.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}

@@ -26,7 +26,10 @@ use crate::{
     api::{auth::get_current_user, environments::list_environments},
     components::AppHeader,
     error::AppError,
-    pages::{AccountPage, AuditPage, EnvironmentPage, EnvironmentsPage, LoginPage, NotFoundPage, UsersPage},
+    pages::{
+        AccountPage, AuditPage, BackupPage, BackupsPage, EnvironmentPage, EnvironmentsPage, JobPage, JobsPage,
+        LoginPage, NotFoundPage, UsersPage,
+    },
     types::{CurrentUser, EnvironmentSummary},
 };
 
@@ -100,6 +103,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/environments") view=EnvironmentsPage ssr=SsrMode::Async />
                     <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
+                    <Route path=path!("/environments/:name/backups") view=BackupsPage ssr=SsrMode::Async />
+                    <Route path=path!("/backups/:id") view=BackupPage ssr=SsrMode::Async />
+                    <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
+                    <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />

@@ -2,16 +2,24 @@
 
 mod account_page;
 mod audit_page;
+mod backup_page;
+mod backups_page;
 mod environment_page;
 mod environments_page;
+mod job_page;
+mod jobs_page;
 mod login_page;
 mod not_found_page;
 mod users_page;
 
 pub use account_page::AccountPage;
 pub use audit_page::AuditPage;
+pub use backup_page::BackupPage;
+pub use backups_page::BackupsPage;
 pub use environment_page::EnvironmentPage;
 pub use environments_page::EnvironmentsPage;
+pub use job_page::JobPage;
+pub use jobs_page::JobsPage;
 pub use login_page::LoginPage;
 pub use not_found_page::NotFoundPage;
 pub use users_page::UsersPage;

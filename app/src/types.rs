@@ -3,9 +3,16 @@
 //! hash has no path here.
 
 mod audit;
+mod backup;
 mod environment;
+mod job;
 mod user;
 
 pub use audit::AuditEntry;
+pub use backup::{
+    BackupArtifact, BackupDetail, BackupList, BackupSort, BackupSummary, BackupVerification, EnvironmentBackupStatus,
+    ResourceSummary, SizePoint, is_overdue,
+};
 pub use environment::EnvironmentSummary;
+pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};
 pub use user::{CurrentUser, LockedName, Role, UserSummary};

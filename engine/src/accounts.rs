@@ -44,7 +44,7 @@ impl Actor {
         }
     }
 
-    fn event<'a>(&'a self, action: &'a str, target: Option<&'a str>, outcome: Outcome) -> NewEvent<'a> {
+    pub(crate) fn event<'a>(&'a self, action: &'a str, target: Option<&'a str>, outcome: Outcome) -> NewEvent<'a> {
         NewEvent {
             actor: self.username.as_deref(),
             client_ip: self.client_ip.as_deref(),

@@ -12,7 +12,7 @@
 //! the same whatever the working directory of the process.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -41,8 +41,47 @@ pub struct Config {
     pub access: AccessConfig,
     pub sessions: SessionConfig,
     pub login: LoginConfig,
+    pub jobs: JobsConfig,
+    pub storage: StorageConfig,
     /// The systems Steward looks after, e.g. dev, test and prod.
     pub environments: Vec<Environment>,
+}
+
+/// The job queue and its workers.
+/// Where backups are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A local directory; default `<data_dir>/backups`. Relative paths are relative to the file.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs this instance runs at the same time (0: this instance runs none, e.g. a web-only
+    /// instance beside a worker instance on PostgreSQL).
+    pub workers: u32,
+    /// A running job's claim expires this long after its worker last renewed it; a job whose
+    /// claim expired (its Steward crashed) is marked `interrupted`.
+    pub lease_seconds: u32,
+    /// After SIGTERM, how long a cancelled or timed-out program may take to stop before
+    /// SIGKILL.
+    pub cancel_grace_seconds: u32,
+    /// On shutdown, how long running jobs may take to finish before they are stopped and marked
+    /// `interrupted`.
+    pub shutdown_grace_seconds: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease_seconds: 30,
+            cancel_grace_seconds: 10,
+            shutdown_grace_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,6 +196,179 @@ pub struct Environment {
     /// Production environments get extra confirmation before destructive actions.
     #[serde(default)]
     pub production: bool,
+    /// Named programs an operator may run against this environment as a job, e.g. the
+    /// installation's own `backup.sh` or "delete drafts". Keyed by the action's name.
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    /// What a backup of this environment captures, keyed by the resource's name.
+    #[serde(default)]
+    pub resources: BTreeMap<String, Resource>,
+    /// Facts recorded with every backup: a name and a program whose output describes the
+    /// environment at that moment, e.g. `deployment = ["git", "-C", "/srv/app", "rev-parse", "HEAD"]`.
+    #[serde(default)]
+    pub facts: BTreeMap<String, Vec<String>>,
+    /// How old the last successful backup may get before the overview shows it in red, in hours.
+    /// Unset: no expectation.
+    #[serde(default)]
+    pub backup_expected_within_hours: Option<u32>,
+}
+
+/// Where a secret comes from, so that it never has to be written into the file:
+/// `{ env = "PROD_DB_PASSWORD" }` or `{ file = "/run/secrets/prod-db" }` (first line).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// The secret's value, or a message naming where it was looked for (never the value).
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(name) => {
+                std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|text| text.lines().next().unwrap_or_default().to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// One thing a backup captures, and the driver that captures it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "driver", rename_all = "lowercase")]
+pub enum Resource {
+    /// A directory tree, archived as tar + zstd.
+    Directory {
+        path: PathBuf,
+        /// Globs relative to `path`; empty means everything.
+        #[serde(default)]
+        include: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+    },
+    /// A PostgreSQL database, dumped with `pg_dump -Fc`.
+    Postgres {
+        /// `postgres://USER@HOST:PORT/DB`, without the password.
+        url: String,
+        #[serde(default)]
+        password: Option<SecretSource>,
+    },
+    /// A MySQL or MariaDB database, dumped with `mysqldump --single-transaction`, compressed.
+    Mysql {
+        /// `mysql://USER@HOST:PORT/DB`, without the password.
+        url: String,
+        #[serde(default)]
+        password: Option<SecretSource>,
+    },
+    /// A SQLite database file, copied consistently while in use.
+    Sqlite { path: PathBuf },
+    /// An operator's script that writes the backup into `STEWARD_OUTPUT_DIR`.
+    Command {
+        backup: Vec<String>,
+        /// The matching restore script (used by restores).
+        #[serde(default)]
+        restore: Option<Vec<String>>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        #[serde(default)]
+        secret_env: BTreeMap<String, SecretSource>,
+        #[serde(default = "default_timeout_seconds")]
+        timeout_seconds: u32,
+    },
+    /// A remote system that backs itself up when called, then reports its status.
+    Http {
+        /// Called with POST and the backup id and description.
+        start_url: String,
+        /// Polled with GET until it reports done or failed.
+        status_url: String,
+        /// A header carrying a secret, e.g. `{ name = "X-Maintenance-Token", value = { env = "TOKEN" } }`.
+        #[serde(default)]
+        secret_header: Option<SecretHeader>,
+        #[serde(default = "default_poll_seconds")]
+        poll_seconds: u32,
+        #[serde(default = "default_timeout_seconds")]
+        timeout_seconds: u32,
+    },
+}
+
+impl Resource {
+    /// The driver's name, as written in the configuration.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            Resource::Directory { .. } => "directory",
+            Resource::Postgres { .. } => "postgres",
+            Resource::Mysql { .. } => "mysql",
+            Resource::Sqlite { .. } => "sqlite",
+            Resource::Command { .. } => "command",
+            Resource::Http { .. } => "http",
+        }
+    }
+
+    /// Every secret the resource names, read now (those that cannot be read are skipped: the
+    /// driver reports them when it needs them).
+    pub fn secrets(&self) -> Vec<String> {
+        let sources: Vec<&SecretSource> = match self {
+            Resource::Postgres { password, .. } | Resource::Mysql { password, .. } => password.iter().collect(),
+            Resource::Command { secret_env, .. } => secret_env.values().collect(),
+            Resource::Http { secret_header, .. } => secret_header.iter().map(|h| &h.value).collect(),
+            Resource::Directory { .. } | Resource::Sqlite { .. } => Vec::new(),
+        };
+        sources
+            .into_iter()
+            .filter_map(|source| source.read().ok())
+            .filter(|secret| !secret.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHeader {
+    pub name: String,
+    pub value: SecretSource,
+}
+
+fn default_poll_seconds() -> u32 {
+    5
+}
+
+/// A program Steward runs for an environment: the `command` job kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// What people see on the button, e.g. "Delete drafts".
+    pub label: String,
+    /// The program and its arguments, run directly (no shell): `["./backup.sh", "--full"]`.
+    /// A relative program path is relative to the configuration file's directory.
+    pub command: Vec<String>,
+    /// Working directory (default: the configuration file's directory).
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
+    /// Environment variables for the program.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment variables whose values are secrets: given to the program, and replaced by
+    /// `***` wherever they appear in the job log.
+    #[serde(default)]
+    pub secret_env: BTreeMap<String, String>,
+    /// The program is stopped (SIGTERM, then SIGKILL) after this many seconds. Default: 3600.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u32,
+    /// `true` (default): the action changes the environment, so it never runs beside another
+    /// such job (backup, restore, …) of the same environment. `false` for read-only checks.
+    #[serde(default = "yes")]
+    pub exclusive: bool,
+}
+
+fn default_timeout_seconds() -> u32 {
+    3600
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -169,6 +381,8 @@ impl Default for Config {
             access: AccessConfig::default(),
             sessions: SessionConfig::default(),
             login: LoginConfig::default(),
+            jobs: JobsConfig::default(),
+            storage: StorageConfig::default(),
             environments: Vec::new(),
         }
     }
@@ -229,7 +443,7 @@ impl Config {
             let key = if error.path.is_empty() {
                 "(top level)".to_string()
             } else {
-                error.path.join(".")
+                name_environment(&figment, &error.path)
             };
             ConfigError::Invalid {
                 source: origin(&key),
@@ -250,8 +464,36 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
+        if let Some(path) = &mut config.storage.path {
+            *path = base.join(&*path);
+        }
         config.server.site_root = base.join(&config.server.site_root);
+        for env in &mut config.environments {
+            for resource in env.resources.values_mut() {
+                match resource {
+                    Resource::Directory { path, .. } | Resource::Sqlite { path } => *path = base.join(&*path),
+                    Resource::Command { backup, restore, .. } => {
+                        for command in std::iter::once(backup).chain(restore.as_mut()) {
+                            resolve_program(base, command);
+                        }
+                    }
+                    Resource::Postgres { .. } | Resource::Mysql { .. } | Resource::Http { .. } => {}
+                }
+            }
+            for command in env.facts.values_mut() {
+                resolve_program(base, command);
+            }
+        }
+        for action in config.environments.iter_mut().flat_map(|env| env.actions.values_mut()) {
+            action.workdir = Some(base.join(action.workdir.take().unwrap_or_default()));
+            resolve_program(base, &mut action.command);
+        }
         Ok(config)
+    }
+
+    /// Where backups are stored: `storage.path`, by default `<data_dir>/backups`.
+    pub fn backup_root(&self) -> PathBuf {
+        self.storage.path.clone().unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     /// Checks what serde cannot: formats, uniqueness, ranges. Returns the offending key.
@@ -289,6 +531,8 @@ impl Config {
             ("login.window_minutes", self.login.window_minutes),
             ("login.lock_minutes", self.login.lock_minutes),
             ("login.max_failures_per_ip", self.login.max_failures_per_ip),
+            ("jobs.lease_seconds", self.jobs.lease_seconds),
+            ("jobs.cancel_grace_seconds", self.jobs.cancel_grace_seconds),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be at least 1".into()));
@@ -318,6 +562,48 @@ impl Config {
                     format!("\"{}\" is not a colour like \"#1f6feb\"", env.colour),
                 ));
             }
+            for (kind, names) in [
+                ("resources", env.resources.keys().collect::<Vec<_>>()),
+                ("facts", env.facts.keys().collect()),
+            ] {
+                if let Some(name) = names.into_iter().find(|name| !is_slug(name)) {
+                    return Err((
+                        format!("environments[{i}].{kind}"),
+                        format!(
+                            "\"{name}\" is not a valid name: use 1 to 32 lowercase letters, digits and '-', starting with a letter"
+                        ),
+                    ));
+                }
+            }
+            if let Some((name, _)) = env.facts.iter().find(|(_, command)| command.first().is_none_or(|p| p.trim().is_empty())) {
+                return Err((
+                    format!("environments[{i}].facts.{name}"),
+                    "must name a program, e.g. [\"git\", \"-C\", \"/srv/app\", \"rev-parse\", \"HEAD\"]".into(),
+                ));
+            }
+            for (name, action) in &env.actions {
+                let key = |field: &str| format!("environments[{i}].actions.{name}.{field}");
+                if !is_slug(name) {
+                    return Err((
+                        format!("environments[{i}].actions"),
+                        format!(
+                            "\"{name}\" is not a valid action name: use 1 to 32 lowercase letters, digits and '-', starting with a letter"
+                        ),
+                    ));
+                }
+                if action.label.trim().is_empty() {
+                    return Err((key("label"), "must not be empty".into()));
+                }
+                if action.command.first().is_none_or(|program| program.trim().is_empty()) {
+                    return Err((
+                        key("command"),
+                        "must name a program, e.g. [\"./backup.sh\", \"--full\"]".into(),
+                    ));
+                }
+                if action.timeout_seconds == 0 {
+                    return Err((key("timeout_seconds"), "must be at least 1".into()));
+                }
+            }
         }
         Ok(())
     }
@@ -332,6 +618,44 @@ impl Config {
 
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn action(&self, environment: &str, action: &str) -> Option<&Action> {
+        self.environment(environment)?.actions.get(action)
+    }
+}
+
+/// `environments.0.resources.db.driver` → `environments[0] (prod).resources.db.driver`: which
+/// environment is meant, by the name a person gave it.
+fn name_environment(figment: &Figment, path: &[String]) -> String {
+    let joined = path.join(".");
+    let (Some("environments"), Some(index)) = (path.first().map(String::as_str), path.get(1)) else {
+        return joined;
+    };
+    let Ok(i) = index.parse::<usize>() else {
+        return joined;
+    };
+    let name = figment
+        .find_value("environments")
+        .ok()
+        .and_then(|value| value.into_array())
+        .and_then(|list| list.into_iter().nth(i))
+        .and_then(|env| env.into_dict())
+        .and_then(|env| env.get("name").and_then(|name| name.as_str().map(str::to_string)));
+    let rest = path[2..].join(".");
+    match name {
+        Some(name) => format!("environments[{i}] ({name}).{rest}"),
+        None => joined,
+    }
+}
+
+/// `./backup.sh` and `scripts/backup.sh` are the config's, so they are made absolute against its
+/// directory; `sh` or `pg_dump` is looked up on PATH.
+fn resolve_program(base: &Path, command: &mut [String]) {
+    if let Some(program) = command.first_mut()
+        && program.contains('/')
+    {
+        *program = base.join(&*program).display().to_string();
     }
 }
 
@@ -546,6 +870,54 @@ mod tests {
             err.contains("/nonexistent/steward.toml") && err.contains("--config"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn resources_of_every_driver_are_read() {
+        let toml = format!(
+            r#"{GOOD}
+            [environments.resources.files]
+            driver = "directory"
+            path = "/srv/app/config"
+            exclude = ["*.tmp"]
+            [environments.resources.db]
+            driver = "postgres"
+            url = "postgres://app@db.internal:5432/app"
+            password = {{ env = "PROD_DB_PASSWORD" }}
+            [environments.resources.shop]
+            driver = "mysql"
+            url = "mysql://shop@127.0.0.1:3306/shop"
+            password = {{ file = "/run/secrets/shop" }}
+            [environments.resources.cache]
+            driver = "sqlite"
+            path = "/srv/app/cache.db"
+            [environments.resources.search]
+            driver = "command"
+            backup = ["./backup-es.sh"]
+            restore = ["./restore-es.sh"]
+            [environments.resources.cms]
+            driver = "http"
+            start_url = "https://cms.internal/maintenance/backup"
+            status_url = "https://cms.internal/maintenance/status"
+            secret_header = {{ name = "X-Token", value = {{ env = "CMS_TOKEN" }} }}
+            "#
+        );
+        let config = load(&toml).unwrap();
+        let resources = &config.environments[0].resources;
+        assert_eq!(resources.len(), 6);
+        assert!(
+            matches!(&resources["db"], Resource::Postgres { password: Some(SecretSource::Env(v)), .. } if v == "PROD_DB_PASSWORD")
+        );
+        assert!(matches!(&resources["files"], Resource::Directory { exclude, .. } if exclude == &["*.tmp"]));
+        assert!(matches!(&resources["cms"], Resource::Http { poll_seconds: 5, .. }));
+    }
+
+    #[test]
+    fn an_unknown_driver_names_the_environment_and_resource() {
+        let toml = format!("{GOOD}\n[environments.resources.db]\ndriver = \"oracle\"\nurl = \"x\"\n");
+        let err = load(&toml).unwrap_err().to_string();
+        assert!(err.contains("environments[0] (prod).resources.db.driver"), "{err}");
+        assert!(err.contains("oracle"), "{err}");
     }
 
     #[test]

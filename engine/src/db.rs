@@ -13,6 +13,8 @@
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
 pub mod audit;
+pub mod backups;
+pub mod jobs;
 pub mod users;
 
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, any::AnyPoolOptions, migrate::Migrator};
@@ -34,12 +36,13 @@ pub enum Backend {
 }
 
 /// A cheap-to-clone handle on the connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
     /// For SQLite: the database file, which [`Db::ping`] re-opens to prove it is still there.
     sqlite_file: Option<PathBuf>,
+    url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,16 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database did not answer within {0:?}")]
     Timeout(Duration),
+}
+
+// By hand: the URL may hold a password, and an `Engine` printed with `{:?}` must not show it.
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("sqlite_file", &self.sqlite_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Backend {
@@ -88,6 +101,7 @@ impl Db {
             }
             Backend::Postgres => (url.to_string(), None),
         };
+        let original_url = url.to_string();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -105,6 +119,7 @@ impl Db {
             pool,
             backend,
             sqlite_file,
+            url: original_url,
         })
     }
 
@@ -136,6 +151,21 @@ impl Db {
         tokio::time::timeout(timeout, check)
             .await
             .map_err(|_| DbError::Timeout(timeout))?
+    }
+
+    /// A transaction that holds the write lock from its first statement. On SQLite a plain
+    /// `BEGIN` that reads before it writes can fail at once with "database is locked" when
+    /// another writer got there first; `BEGIN IMMEDIATE` waits (busy timeout) instead.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// The URL the pool was opened with (PostgreSQL notifications open their own connection).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn pool(&self) -> &AnyPool {

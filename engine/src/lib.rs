@@ -1,13 +1,20 @@
 //! Steward's domain, with no web in it.
 //!
 //! `app` (server functions) and `server` (the binary) reach the configuration and the database
-//! through an [`Engine`]; later issues add jobs, drivers, storage and users here. Nothing in this
+//! through an [`Engine`]; jobs run here; later issues add drivers and storage. Nothing in this
 //! crate knows about HTTP, sessions or Leptos, so it is tested with plain `#[tokio::test]`s
 //! against real SQLite and PostgreSQL.
 
 pub mod accounts;
+pub mod backups;
+pub mod checks;
 pub mod config;
 pub mod db;
+pub mod drivers;
+pub mod jobs;
+pub mod manifest;
+pub mod process;
+pub mod storage;
 pub mod users;
 pub use db::audit;
 
@@ -24,6 +31,7 @@ pub use db::{Db, DbError};
 pub struct Engine {
     config: Arc<Config>,
     db: Db,
+    signals: Arc<jobs::JobSignals>,
 }
 
 impl Engine {
@@ -31,10 +39,7 @@ impl Engine {
     pub async fn open(config: Config) -> Result<Engine, DbError> {
         let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
         db.migrate().await?;
-        Ok(Engine {
-            config: Arc::new(config),
-            db,
-        })
+        Ok(Engine::new(config, db))
     }
 
     /// An engine over a database the caller opened and migrated (tests, tools).
@@ -42,6 +47,7 @@ impl Engine {
         Engine {
             config: Arc::new(config),
             db,
+            signals: Arc::default(),
         }
     }
 
@@ -51,5 +57,9 @@ impl Engine {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub(crate) fn signals(&self) -> &jobs::JobSignals {
+        &self.signals
     }
 }

@@ -1,7 +1,12 @@
-//! The command line: `steward serve`, `steward migrate`, `steward config check`.
+//! The command line: `steward serve`, `steward migrate`, `steward config check`, `steward user …`,
+//! and the job commands `steward run` and `steward job …` ([`jobs`]).
 //!
 //! Exit codes: 0 success, 1 a failure while running, 2 a configuration problem (the message
 //! names the key and the file).
+
+mod backups;
+mod demo;
+mod jobs;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -57,6 +62,19 @@ pub enum Command {
     /// Manage the people who may sign in (works while Steward is running).
     #[command(subcommand)]
     User(UserCommand),
+    /// Run an action of an environment as a job and print its log until it ends (needs a
+    /// running `steward serve` to do the work). Exit code 0 if the job succeeded, 1 otherwise.
+    Run(jobs::RunArgs),
+    /// Follow and manage jobs: list, show, log, cancel, retry, acknowledge (works while
+    /// Steward is running).
+    #[command(subcommand)]
+    Job(jobs::JobCommand),
+    /// Take, list, show and verify backups; rebuild the catalog from storage.
+    #[command(subcommand)]
+    Backup(backups::BackupCommand),
+    /// Sample content for the demo environment of steward.example.toml.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,11 +144,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
-        Command::Config(ConfigCommand::Check) => {
-            print_config_summary(&cli.global.config, &config);
-            Ok(())
-        }
+        Command::Config(ConfigCommand::Check) => check_config(&cli.global.config, &config).await,
         Command::User(command) => user(config, command).await,
+        Command::Run(args) => jobs::run_action(config, args).await,
+        Command::Job(command) => jobs::job(config, command).await,
+        Command::Backup(command) => backups::backup(config, command).await,
+        Command::Demo(command) => demo::demo(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,10 +193,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let workers = engine.start_workers().await?;
     tracing::info!("Steward is listening on http://{}", listener.local_addr()?);
-    crate::http::serve(listener, router, shutdown_signal()).await?;
-    tracing::info!("shutting down");
+    let closing = engine.clone();
+    let stop_claiming = workers.stop_claiming();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new jobs are started; running ones get time to finish");
+        stop_claiming.cancel();
+        closing.begin_close();
+    };
+    crate::http::serve(listener, router, shutdown).await?;
+    let grace = std::time::Duration::from_secs(u64::from(engine.config().jobs.shutdown_grace_seconds));
+    workers.shutdown(grace).await;
     engine.db().close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -285,6 +315,28 @@ fn database_description(config: &Config) -> String {
     }
 }
 
+/// Prints the summary, then checks what the resources point at (paths, database servers,
+/// programs, secrets); fails naming each environment and resource with a problem.
+async fn check_config(file: &std::path::Path, config: &Config) -> anyhow::Result<()> {
+    print_config_summary(file, config);
+    let resources: usize = config.environments.iter().map(|env| env.resources.len()).sum();
+    if resources == 0 {
+        return Ok(());
+    }
+    let problems = engine::checks::check_resources(config).await;
+    if problems.is_empty() {
+        println!("  resources:    all {resources} ready (paths exist, database servers answer, programs installed)");
+        return Ok(());
+    }
+    for problem in &problems {
+        eprintln!("problem: {problem}");
+    }
+    anyhow::bail!(
+        "{} problem(s) with what the configuration points at; backups of the environments named above will fail until they are fixed",
+        problems.len()
+    )
+}
+
 fn print_config_summary(file: &std::path::Path, config: &Config) {
     println!("Configuration {} is valid.", file.display());
     println!("  listen:       http://{}", config.server.listen);
@@ -295,6 +347,9 @@ fn print_config_summary(file: &std::path::Path, config: &Config) {
     for env in &config.environments {
         let production = if env.production { " (production)" } else { "" };
         println!("    {:<12} {} {}{production}", env.name, env.colour, env.label);
+        for (name, resource) in &env.resources {
+            println!("      resource {name} ({})", resource.driver());
+        }
     }
 }
 

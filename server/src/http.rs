@@ -60,6 +60,8 @@ fn routes(engine: Engine) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/jobs/{id}/events", get(crate::job_feed::events))
+        .route("/api/jobs/{id}/log.txt", get(crate::job_feed::download))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let leptos_options = leptos_options.clone();
             move || app::shell(leptos_options.clone())

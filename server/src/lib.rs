@@ -8,5 +8,6 @@
 pub mod access;
 pub mod cli;
 pub mod http;
+pub mod job_feed;
 pub mod logging;
 pub mod sessions;

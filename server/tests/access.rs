@@ -53,7 +53,7 @@ async fn outside_the_allowlist_pages_server_functions_and_assets_are_403() {
         ..AccessConfig::default()
     };
     let server = start(config_with_asset(&test.url, site.path(), access)).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
 
     assert_eq!(status(client.get(format!("{}/environments", server.base))).await, 403);
     assert_eq!(
@@ -90,7 +90,7 @@ async fn inside_the_allowlist_the_same_requests_pass() {
         ..AccessConfig::default()
     };
     let server = start(config_with_asset(&test.url, site.path(), access)).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     assert_eq!(
         status(client.get(format!("{}/pkg/steward.css", server.base))).await,
         200
@@ -107,7 +107,7 @@ async fn healthz_can_be_exempted() {
         ..AccessConfig::default()
     };
     let server = start_with(&test, access).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     assert_eq!(status(client.get(format!("{}/healthz", server.base))).await, 200);
     assert_eq!(status(client.get(format!("{}/login", server.base))).await, 403);
 }
@@ -123,7 +123,7 @@ async fn a_spoofed_forwarded_header_from_an_untrusted_peer_does_not_help() {
         },
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     let url = format!("{}/login", server.base);
     assert_eq!(
         status(client.get(&url).header("x-forwarded-for", "10.1.2.3")).await,
@@ -141,7 +141,7 @@ async fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_decides() {
         ..AccessConfig::default()
     };
     let server = start_with(&test, access).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     let url = format!("{}/login", server.base);
     // The client wrote "6.6.6.6"; the proxies appended the real address and themselves.
     assert_eq!(
@@ -177,7 +177,7 @@ async fn ipv4_mapped_ipv6_peers_match_ipv4_rules() {
     // A dual-stack socket: an IPv4 client arrives as ::ffff:127.0.0.1.
     let server = start_on(config, SocketAddr::from(([0u16; 8], 0))).await;
     assert_eq!(
-        status(reqwest::Client::new().get(format!("{}/login", server.base))).await,
+        status(harness::plain_client().get(format!("{}/login", server.base))).await,
         200
     );
 }
@@ -265,7 +265,7 @@ async fn after_sign_out_the_old_cookie_is_worthless() {
 
     server.call(&client, "auth/logout", &[]).await;
 
-    let replay = reqwest::Client::new();
+    let replay = harness::plain_client();
     let response = replay
         .post(format!("{}/api/users/list", server.base))
         .header("cookie", &cookie)
@@ -287,7 +287,7 @@ async fn a_cross_site_post_is_refused() {
     let test = sqlite().await;
     let server = start(config(&test.url)).await;
     server.add_user("alice", Role::Operator).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     let url = format!("{}/api/auth/login", server.base);
     let form = [("username", "alice"), ("password", PASSWORD)];
     let evil = client.post(&url).header("origin", "http://evil.example").form(&form);
@@ -337,6 +337,30 @@ const MATRIX: &[Row] = &[
     ),
     ("users/reset_password", &[("username", "target")], Some(Role::Admin)),
     ("users/unlock", &[("username", "target")], Some(Role::Admin)),
+    ("jobs/list", &[], Some(Role::Viewer)),
+    ("jobs/get", &[("id", "999999")], Some(Role::Viewer)),
+    (
+        "jobs/environment_activity",
+        &[("environment", "dev")],
+        Some(Role::Viewer),
+    ),
+    (
+        "jobs/start_command",
+        &[("environment", "dev"), ("action", "no-such-action"), ("reason", "")],
+        Some(Role::Operator),
+    ),
+    ("jobs/cancel", &[("id", "999999")], Some(Role::Operator)),
+    ("jobs/retry", &[("id", "999999")], Some(Role::Operator)),
+    ("jobs/acknowledge", &[("id", "999999")], Some(Role::Operator)),
+    ("backups/list", &[("environment", "dev")], Some(Role::Viewer)),
+    ("backups/get", &[("id", "no-such-backup")], Some(Role::Viewer)),
+    ("backups/status", &[("environment", "dev")], Some(Role::Viewer)),
+    // dev has no resources: an allowed caller gets the refusal that says so, nothing runs.
+    (
+        "backups/start",
+        &[("environment", "dev"), ("description", "")],
+        Some(Role::Operator),
+    ),
 ];
 
 async fn role_matrix(test: TestDb) {

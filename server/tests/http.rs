@@ -93,7 +93,7 @@ async fn the_server_function_answers_json_with_a_stable_path() {
 async fn healthz_is_503_once_the_sqlite_file_is_gone() {
     let test = sqlite().await;
     let server = start(config(&test.url)).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     assert_eq!(
         get(&client, &format!("{}/healthz", server.base)).await,
         (200, "ok\n".to_string())
@@ -119,7 +119,7 @@ async fn healthz_is_503_once_the_postgres_database_is_gone() {
     let url = format!("{server_part}/{name}");
 
     let server = start(config(&url)).await;
-    let client = reqwest::Client::new();
+    let client = harness::plain_client();
     assert_eq!(get(&client, &format!("{}/healthz", server.base)).await.0, 200);
 
     execute(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;

@@ -46,6 +46,15 @@ pub async fn client_ip() -> Option<String> {
 pub async fn caller() -> Result<Option<Caller>, AppError> {
     let engine = super::engine()?;
     let session = session().await?;
+    caller_in(&engine, &session, client_ip().await).await
+}
+
+/// [`caller`] for handlers outside Leptos (the job log stream), given what they extracted.
+pub async fn caller_in(
+    engine: &engine::Engine,
+    session: &Session,
+    client_ip: Option<String>,
+) -> Result<Option<Caller>, AppError> {
     let Some(signed_in) = session.get::<SignedIn>(SESSION_KEY).await.map_err(AppError::internal)? else {
         return Ok(None);
     };
@@ -55,7 +64,7 @@ pub async fn caller() -> Result<Option<Caller>, AppError> {
         Some(user) if !user.disabled && now_ms() - signed_in.signed_in_at_ms < lifetime_ms => {
             let actor = Actor {
                 username: Some(user.username.clone()),
-                client_ip: client_ip().await,
+                client_ip,
             };
             Ok(Some(Caller { user, actor }))
         }

@@ -21,6 +21,10 @@ pub fn environment(name: &str, label: &str, colour: &str, production: bool) -> E
         label: label.into(),
         colour: colour.into(),
         production,
+        actions: Default::default(),
+        resources: Default::default(),
+        facts: Default::default(),
+        backup_expected_within_hours: None,
     }
 }
 
@@ -114,9 +118,12 @@ impl Server {
     }
 }
 
+/// Every request gets an answer within 30 s or fails the test: a hang must not look like a
+/// slow test.
 pub fn cookie_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -125,4 +132,12 @@ pub fn cookie_client() -> reqwest::Client {
 /// A SQLite test database; keep the value alive for the test's duration.
 pub async fn sqlite() -> TestDb {
     TestDb::sqlite().await
+}
+
+/// A client without cookies, with the same 30 s answer limit.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
 }

@@ -1,0 +1,21 @@
+use leptos::prelude::*;
+
+use crate::{error::AppError, types::BackupDetail};
+
+/// One backup with its manifest: artifacts, checksums, facts.
+#[server(prefix = "/api", endpoint = "backups/get")]
+pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
+    use crate::types::EnvironmentSummary;
+
+    crate::api::guard::require(engine::users::Role::Viewer).await?;
+    let engine = crate::api::engine()?;
+    let backup = engine
+        .backup(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("Backup \"{id}\"")))?;
+    let environment = engine
+        .config()
+        .environment(&backup.environment)
+        .map(EnvironmentSummary::from);
+    Ok(BackupDetail::new(backup, environment))
+}

@@ -1,0 +1,182 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::{
+    api::backups::get_backup,
+    components::{EnvBadge, ErrorMessage, current_path, require_role, verification_sentence},
+    error::AppError,
+    format::{bytes, duration, utc},
+    types::{BackupArtifact, BackupDetail, Role},
+    use_current_user,
+};
+
+/// One backup: its manifest in human form — where and when, why, how big, whether it was
+/// verified, the job that took it, its artifacts with their checksums, and the facts.
+#[component]
+pub fn BackupPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let detail = Resource::new(id, get_backup);
+    let user = use_current_user();
+    let here = current_path();
+
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let here = here.clone();
+                Suspend::new(async move {
+                    if let Err(refusal) = require_role(user.await, Role::Viewer, &here) {
+                        return refusal;
+                    }
+                    match detail.await {
+                        Ok(detail) => view! { <BackupView detail /> }.into_any(),
+                        Err(error) => {
+                            if matches!(error, AppError::NotFound { .. }) {
+                                super::set_status(404);
+                            }
+                            view! {
+                                <Title text="Backup not found" />
+                                <h1>"Backup"</h1>
+                                <ErrorMessage error />
+                                <p><a href="/environments">"All environments"</a></p>
+                            }
+                                .into_any()
+                        }
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn BackupView(detail: BackupDetail) -> impl IntoView {
+    let BackupDetail {
+        backup,
+        artifacts,
+        facts,
+        steward_version,
+        environment,
+    } = detail;
+    // A backup of an environment no longer configured is shown in neutral grey.
+    let colour = environment
+        .as_ref()
+        .map_or_else(|| "#8a94a3".to_string(), |env| env.colour.clone());
+    let env_href = format!("/environments/{}", backup.environment);
+    let backups_href = format!("/environments/{}/backups", backup.environment);
+    let env_view = match environment {
+        Some(env) => view! { <a href=env_href><EnvBadge env /></a> }.into_any(),
+        None => view! {
+            <code>{backup.environment.clone()}</code>
+            <span class="muted">" (no longer configured)"</span>
+        }
+        .into_any(),
+    };
+    let artifact_count = match artifacts.len() {
+        1 => "1 artifact".to_string(),
+        n => format!("{n} artifacts"),
+    };
+    let job = match backup.job_id {
+        Some(job) => view! { <a href=format!("/jobs/{job}")>{format!("backup #{job}")}</a> }.into_any(),
+        None => view! { <span class="muted">"— (found in the storage by a reindex)"</span> }.into_any(),
+    };
+    let verification_class = match backup.verification {
+        crate::types::BackupVerification::Failed { .. } => "overdue",
+        _ => "",
+    };
+    view! {
+        <Title text=format!("Backup {}", backup.id) />
+        <div class="env-head" style:--env-colour=colour>
+            <p class="crumbs">{env_view} " · " <a href=backups_href>"All backups"</a></p>
+            <h1>"Backup " <code>{backup.id.clone()}</code></h1>
+        </div>
+        <dl class="facts" data-testid="backup-facts">
+            <dt>"Taken"</dt>
+            <dd>
+                {utc(backup.created_at_ms)}
+                <span class="muted">{format!(", took {}", duration(backup.created_at_ms, backup.finished_at_ms))}</span>
+            </dd>
+            <dt>"Trigger"</dt>
+            <dd>{backup.trigger.clone()}</dd>
+            <dt>"Requested by"</dt>
+            <dd>{backup.requested_by.clone()}</dd>
+            <dt>"Description"</dt>
+            <dd data-testid="backup-description">
+                {if backup.description.is_empty() { "—".to_string() } else { backup.description.clone() }}
+            </dd>
+            <dt>"Size"</dt>
+            <dd>{format!("{} in {artifact_count}", bytes(backup.total_size))}</dd>
+            <dt>"Verified"</dt>
+            <dd class=verification_class>{verification_sentence(&backup.verification)}</dd>
+            <dt>"Job"</dt>
+            <dd>{job}</dd>
+            <dt>"Written by"</dt>
+            <dd>{format!("Steward {steward_version}")}</dd>
+        </dl>
+        <section class="panel">
+            <h2>"Artifacts"</h2>
+            <ArtifactTable artifacts />
+        </section>
+        <section class="panel">
+            <h2>"Environment facts"</h2>
+            {if facts.is_empty() {
+                view! {
+                    <p class="muted">
+                        "None were recorded. Configure them under " <code>"[environments.facts]"</code> "."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <dl class="facts fact-values" data-testid="backup-env-facts">
+                        {facts
+                            .into_iter()
+                            .map(|(name, value)| view! { <dt>{name}</dt> <dd><code>{value}</code></dd> })
+                            .collect_view()}
+                    </dl>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}
+
+/// Each resource's file: its size, its checksum (shortened; the full one in the tooltip and
+/// selectable) and the tool that wrote it.
+#[component]
+fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
+    view! {
+        <table class="data artifacts">
+            <thead>
+                <tr>
+                    <th>"Resource"</th>
+                    <th>"Driver"</th>
+                    <th>"File"</th>
+                    <th class="num">"Size"</th>
+                    <th>"SHA-256"</th>
+                    <th>"Tool"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {artifacts
+                    .into_iter()
+                    .map(|artifact| {
+                        let short = artifact.sha256.chars().take(12).collect::<String>();
+                        let resource = artifact.resource.clone();
+                        view! {
+                            <tr data-resource=resource>
+                                <td>{artifact.resource}</td>
+                                <td>{artifact.driver}</td>
+                                <td><code>{artifact.file}</code></td>
+                                <td class="num nowrap">{bytes(artifact.size)}</td>
+                                <td><code class="sha" title=artifact.sha256>{short} "…"</code></td>
+                                <td>{artifact.tool.unwrap_or_else(|| "—".to_string())}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

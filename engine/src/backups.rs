@@ -1,0 +1,371 @@
+//! The backup catalog: what backups exist, how to verify one, and how to rebuild the catalog
+//! from storage.
+//!
+//! A backup is *complete* when its manifest is published in storage and its row is in the
+//! `backup` table; the backup job ([`crate::jobs::backup`]) writes both, in that order. The
+//! manifests are the source of truth: [`Engine::reindex_backups`] rebuilds the table from them,
+//! so that losing the database does not lose the backups.
+
+use serde_json::json;
+
+use crate::{
+    Engine,
+    accounts::Actor,
+    audit::{self, Outcome},
+    db::{
+        backups::{self as rows, BackupRow},
+        jobs as job_rows, now_ms,
+    },
+    drivers,
+    jobs::{JobError, JobRequest, JobSpec, Trigger},
+    manifest::{Manifest, new_backup_id},
+    storage::{BackupPath, LocalStorage},
+};
+
+pub use rows::Order;
+
+/// A complete backup, as the catalog knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    pub id: String,
+    pub environment: String,
+    pub created_at_ms: i64,
+    pub finished_at_ms: i64,
+    pub trigger: String,
+    pub requested_by: String,
+    pub description: String,
+    pub total_size: u64,
+    pub resources: Vec<String>,
+    pub pinned: bool,
+    pub verification: Verification,
+    /// The job that took it; `None` for backups found by a reindex.
+    pub job_id: Option<i64>,
+    pub manifest: Manifest,
+}
+
+/// The last checksum verification of a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Never,
+    Passed { at_ms: i64 },
+    Failed { at_ms: i64, problem: String },
+}
+
+impl TryFrom<BackupRow> for Backup {
+    type Error = String;
+
+    fn try_from(row: BackupRow) -> Result<Self, String> {
+        let manifest = Manifest::from_json(row.manifest.as_bytes()).map_err(|e| format!("backup {}: {e}", row.id))?;
+        let verification = match (row.verified_at, row.verify_ok) {
+            (Some(at_ms), Some(1)) => Verification::Passed { at_ms },
+            (Some(at_ms), Some(_)) => Verification::Failed {
+                at_ms,
+                problem: row.verify_error.unwrap_or_default(),
+            },
+            _ => Verification::Never,
+        };
+        Ok(Backup {
+            resources: serde_json::from_str(&row.resources).unwrap_or_default(),
+            total_size: u64::try_from(row.total_size).unwrap_or(0),
+            pinned: row.pinned != 0,
+            id: row.id,
+            environment: row.environment,
+            created_at_ms: row.created_at,
+            finished_at_ms: row.finished_at,
+            trigger: row.trigger_type,
+            requested_by: row.requested_by,
+            description: row.description,
+            verification,
+            job_id: row.job_id,
+            manifest,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("there is no backup \"{0}\"")]
+    NotFound(String),
+    #[error("{0}")]
+    Storage(String),
+    #[error("{0}")]
+    Job(#[from] JobError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One artifact as `verify` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactCheck {
+    pub resource: String,
+    pub file: String,
+    /// What is wrong with it; `None` when size and checksum match the manifest.
+    pub problem: Option<String>,
+}
+
+/// What verifying a backup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub backup_id: String,
+    pub artifacts: Vec<ArtifactCheck>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.artifacts.iter().all(|a| a.problem.is_none())
+    }
+
+    /// One line for the catalog and the audit log: "ok", or what is wrong.
+    pub fn summary(&self) -> String {
+        let problems: Vec<String> = self
+            .artifacts
+            .iter()
+            .filter_map(|a| a.problem.as_ref().map(|p| format!("{} ({}): {p}", a.resource, a.file)))
+            .collect();
+        if problems.is_empty() {
+            format!("all {} artifacts match their checksums", self.artifacts.len())
+        } else {
+            problems.join("; ")
+        }
+    }
+}
+
+/// What a reindex did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReindexReport {
+    /// Backups found in storage and now in the catalog.
+    pub indexed: usize,
+    /// Catalog rows whose backup is no longer in storage, removed.
+    pub removed: usize,
+    /// Manifests that could not be read: path and reason.
+    pub unreadable: Vec<String>,
+}
+
+/// Reads every artifact of a published backup back and compares it with the manifest.
+pub async fn check_artifacts(storage: &LocalStorage, manifest: &Manifest) -> Result<VerifyReport, BackupError> {
+    let path = BackupPath::new(&manifest.environment, &manifest.id).map_err(|e| BackupError::Storage(e.to_string()))?;
+    let dir = storage.backup_dir(&path);
+    let mut artifacts = Vec::new();
+    for artifact in &manifest.artifacts {
+        let problem = match drivers::sha256_of(&dir.join(&artifact.file)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
+            Err(e) => Some(format!("cannot be read: {e}")),
+            Ok((size, _)) if size != artifact.size => Some(format!(
+                "size is {size} bytes, the manifest says {}",
+                artifact.size
+            )),
+            Ok((_, sha256)) if sha256 != artifact.sha256 => {
+                Some("checksum does not match the manifest (the file was changed or damaged)".to_string())
+            }
+            Ok(_) => None,
+        };
+        artifacts.push(ArtifactCheck {
+            resource: artifact.resource.clone(),
+            file: artifact.file.clone(),
+            problem,
+        });
+    }
+    Ok(VerifyReport {
+        backup_id: manifest.id.clone(),
+        artifacts,
+    })
+}
+
+/// The catalog row of a manifest.
+pub(crate) fn row_of(manifest: &Manifest, json: &[u8], job_id: Option<i64>, verified_at: Option<i64>) -> BackupRow {
+    let resources: Vec<&str> = manifest.artifacts.iter().map(|a| a.resource.as_str()).collect();
+    BackupRow {
+        id: manifest.id.clone(),
+        environment: manifest.environment.clone(),
+        created_at: manifest.started_at_ms,
+        finished_at: manifest.finished_at_ms,
+        trigger_type: manifest.trigger.clone(),
+        requested_by: manifest.requested_by.clone(),
+        description: manifest.description.clone(),
+        total_size: i64::try_from(manifest.total_size()).unwrap_or(i64::MAX),
+        resources: serde_json::to_string(&resources).unwrap_or_else(|_| "[]".into()),
+        pinned: 0,
+        verified_at,
+        verify_ok: verified_at.map(|_| 1),
+        verify_error: None,
+        job_id,
+        manifest: String::from_utf8_lossy(json).into_owned(),
+    }
+}
+
+impl Engine {
+    /// Where this instance keeps backups.
+    pub fn storage(&self) -> LocalStorage {
+        LocalStorage::new(self.config().backup_root())
+    }
+
+    /// Queues a backup of `environment`, or refuses it when the environment is busy.
+    pub async fn request_backup(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        description: &str,
+        trigger: Trigger,
+    ) -> Result<crate::jobs::Job, JobError> {
+        let description = description.trim().to_string();
+        self.request_job(
+            actor,
+            JobRequest {
+                environment: environment.to_string(),
+                spec: JobSpec::Backup {
+                    backup_id: new_backup_id(environment, now_ms()),
+                    description: description.clone(),
+                    trigger,
+                },
+                reason: description,
+                parent_id: None,
+            },
+        )
+        .await
+    }
+
+    /// One page of an environment's backups and how many there are in all.
+    pub async fn backups(
+        &self,
+        environment: &str,
+        order: Order,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Backup>, i64), BackupError> {
+        let rows = rows::list(self.db().pool(), environment, order, offset, limit).await?;
+        let total = rows::count(self.db().pool(), environment).await?;
+        Ok((rows.into_iter().filter_map(|row| log_unreadable(Backup::try_from(row))).collect(), total))
+    }
+
+    pub async fn backup(&self, id: &str) -> Result<Option<Backup>, BackupError> {
+        Ok(rows::get(self.db().pool(), id).await?.and_then(|row| log_unreadable(Backup::try_from(row))))
+    }
+
+    /// The newest complete backup of an environment.
+    pub async fn latest_backup(&self, environment: &str) -> Result<Option<Backup>, BackupError> {
+        Ok(rows::latest(self.db().pool(), environment)
+            .await?
+            .and_then(|row| log_unreadable(Backup::try_from(row))))
+    }
+
+    /// Reads every artifact of backup `id` back and compares it with the manifest in storage;
+    /// records the outcome in the catalog and the audit log.
+    pub async fn verify_backup(&self, actor: &Actor, id: &str) -> Result<VerifyReport, BackupError> {
+        let backup = self.backup(id).await?.ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        let storage = self.storage();
+        let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
+        // The manifest in storage is the one checked against: the catalog's copy could differ
+        // only if someone edited one of them, and the files are what a restore reads.
+        let manifest = match storage.read_manifest(&path).await {
+            Ok(bytes) => Manifest::from_json(&bytes).map_err(BackupError::Storage)?,
+            Err(e) => {
+                return Err(BackupError::Storage(format!(
+                    "the manifest of {id} cannot be read from {}: {e}",
+                    storage.backup_dir(&path).display()
+                )));
+            }
+        };
+        let report = check_artifacts(&storage, &manifest).await?;
+        let summary = report.summary();
+        let mut tx = self.db().begin_write().await?;
+        rows::set_verified(&mut *tx, id, now_ms(), report.ok(), (!report.ok()).then_some(summary.as_str())).await?;
+        let outcome = if report.ok() { Outcome::Ok } else { Outcome::Failed };
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("backup.verify", Some(id), outcome)
+                .with_detail(json!({ "environment": backup.environment, "result": summary })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Rebuilds the catalog from the manifests in storage: adds what storage has, removes rows
+    /// whose backup is gone. Pins and verification results of rows that stay are kept.
+    pub async fn reindex_backups(&self, actor: &Actor) -> Result<ReindexReport, BackupError> {
+        let storage = self.storage();
+        let storage_error = |e: std::io::Error| {
+            BackupError::Storage(format!("cannot read the backup storage {}: {e}", storage.root().display()))
+        };
+        let mut report = ReindexReport::default();
+        let mut found = Vec::new();
+        for environment in storage.environments().await.map_err(storage_error)? {
+            for id in storage.list(&environment).await.map_err(storage_error)? {
+                let Ok(path) = BackupPath::new(&environment, &id) else {
+                    continue;
+                };
+                let place = storage.backup_dir(&path).display().to_string();
+                let manifest = match storage.read_manifest(&path).await {
+                    Ok(bytes) => match Manifest::from_json(&bytes) {
+                        Ok(manifest) if manifest.id == id && manifest.environment == environment => (manifest, bytes),
+                        Ok(_) => {
+                            report.unreadable.push(format!("{place}: the manifest names another backup"));
+                            continue;
+                        }
+                        Err(why) => {
+                            report.unreadable.push(format!("{place}: {why}"));
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        report.unreadable.push(format!("{place}: {e}"));
+                        continue;
+                    }
+                };
+                found.push(manifest);
+            }
+        }
+        let mut tx = self.db().begin_write().await?;
+        let known = rows::all_ids(&mut *tx).await?;
+        for (manifest, bytes) in &found {
+            if !known.contains(&manifest.id) {
+                rows::upsert(&mut *tx, &row_of(manifest, bytes, None, None)).await?;
+            }
+            report.indexed += 1;
+        }
+        for id in known {
+            if !found.iter().any(|(manifest, _)| manifest.id == id) {
+                rows::delete(&mut *tx, &id).await?;
+                report.removed += 1;
+            }
+        }
+        audit::record(
+            &mut *tx,
+            &actor.event("backup.reindex", None, Outcome::Ok).with_detail(json!({
+                "indexed": report.indexed,
+                "removed": report.removed,
+                "unreadable": report.unreadable,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Removes what interrupted backups left in staging (not those of running backup jobs).
+    /// Returns how many were removed.
+    pub async fn clean_backup_staging(&self) -> Result<usize, BackupError> {
+        let keep: Vec<String> = job_rows::running_inputs(self.db().pool(), "backup")
+            .await?
+            .iter()
+            .filter_map(|input| serde_json::from_str::<JobSpec>(input).ok())
+            .filter_map(|spec| spec.backup_id().map(str::to_string))
+            .collect();
+        let storage = self.storage();
+        storage.clean_staging(&keep).await.map_err(|e| {
+            BackupError::Storage(format!(
+                "cannot clean the staging area of {}: {e}",
+                storage.root().display()
+            ))
+        })
+    }
+}
+
+/// A catalog row whose manifest cannot be read is left out of lists, with a log line.
+fn log_unreadable(backup: Result<Backup, String>) -> Option<Backup> {
+    backup.inspect_err(|why| tracing::warn!("{why}")).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! The backup job end to end: real directories, a real SQLite file, real scripts, a worker.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use super::*;
+use crate::{
+    Config,
+    config::{Environment, JobsConfig, Resource, StorageConfig},
+    db::Db,
+    jobs::{Job, JobState},
+};
+
+/// An engine over `db` whose `dev` environment has a directory, a SQLite file and a script,
+/// and a `bad` environment whose second resource fails. Backups go to `root/backups`.
+async fn engine(db: &Db, root: &Path) -> Engine {
+    let files = root.join("files");
+    std::fs::create_dir_all(files.join("nested/empty")).unwrap();
+    std::fs::write(files.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(files.join("nested/data.bin"), vec![7u8; 100_000]).unwrap();
+    let sqlite = root.join("app.sqlite");
+    sample_sqlite(&sqlite).await;
+
+    let mut resources = BTreeMap::new();
+    resources.insert(
+        "files".to_string(),
+        Resource::Directory {
+            path: files.clone(),
+            include: vec![],
+            exclude: vec![],
+        },
+    );
+    resources.insert("app-db".to_string(), Resource::Sqlite { path: sqlite });
+    resources.insert(
+        "exported".to_string(),
+        script("echo exporting; echo \"$STEWARD_BACKUP_ID\" > \"$STEWARD_OUTPUT_DIR/id.txt\""),
+    );
+    let mut bad = BTreeMap::new();
+    bad.insert(
+        "a-files".to_string(),
+        Resource::Directory {
+            path: files,
+            include: vec![],
+            exclude: vec![],
+        },
+    );
+    bad.insert(
+        "b-broken".to_string(),
+        script("echo 'pg_dump: error: connection refused' >&2; exit 2"),
+    );
+    let mut slow = BTreeMap::new();
+    slow.insert("slow".to_string(), script("echo started; sleep 600"));
+
+    let environment = |name: &str, resources: BTreeMap<String, Resource>| Environment {
+        name: name.into(),
+        label: name.into(),
+        colour: "#1f6feb".into(),
+        production: false,
+        actions: Default::default(),
+        resources,
+        facts: Default::default(),
+        backup_expected_within_hours: Some(24),
+    };
+    let mut dev = environment("dev", resources);
+    dev.facts.insert("release".into(), vec!["echo".into(), "v2.4.1".into()]);
+    dev.facts.insert("broken".into(), vec!["no-such-program-xyz".into()]);
+    let config = Config {
+        environments: vec![
+            dev,
+            environment("bad", bad),
+            environment("slow", slow),
+            environment("empty", BTreeMap::new()),
+        ],
+        jobs: JobsConfig {
+            workers: 2,
+            lease_seconds: 3,
+            cancel_grace_seconds: 1,
+            shutdown_grace_seconds: 1,
+        },
+        storage: StorageConfig {
+            path: Some(root.join("backups")),
+        },
+        data_dir: root.to_path_buf(),
+        ..Config::default()
+    };
+    Engine::new(config, db.clone())
+}
+
+/// A small SQLite database with a table.
+async fn sample_sqlite(path: &Path) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO notes (body) VALUES ('first'), ('second')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+fn script(body: &str) -> Resource {
+    Resource::Command {
+        backup: vec!["sh".into(), "-c".into(), body.into()],
+        restore: None,
+        env: BTreeMap::new(),
+        secret_env: BTreeMap::new(),
+        timeout_seconds: 60,
+    }
+}
+
+fn alice() -> Actor {
+    Actor {
+        username: Some("alice".into()),
+        client_ip: Some("10.0.0.7".into()),
+    }
+}
+
+async fn wait_until_finished(engine: &Engine, id: i64) -> Job {
+    for _ in 0..600 {
+        let job = engine.job(id).await.unwrap().unwrap();
+        if job.state.is_finished() {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job #{id} never finished");
+}
+
+async fn log_text(engine: &Engine, id: i64) -> String {
+    let lines = engine.job_log(id, 0, 100_000).await.unwrap();
+    lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
+}
+
+fn staging_entries(root: &Path) -> usize {
+    std::fs::read_dir(root.join("backups/.staging")).map_or(0, |entries| entries.count())
+}
+
+crate::db_tests! {
+    async fn a_backup_captures_every_resource_verifies_and_is_catalogued(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let workers = engine.start_workers().await.unwrap();
+        let job = engine.request_backup(&alice(), "dev", "before the upgrade", Trigger::Manual).await.unwrap();
+        let backup_id = job.spec.as_ref().and_then(|s| s.backup_id()).unwrap().to_string();
+        assert!(backup_id.starts_with("dev-"), "{backup_id}");
+        assert_eq!(job.steps.len(), 6, "facts, three resources, verify, publish: {:?}", job.steps);
+        let job = wait_until_finished(&engine, job.id).await;
+        let log = log_text(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Succeeded, "{log}");
+        assert_eq!(job.steps_done, 6);
+
+        let backup = engine.backup(&backup_id).await.unwrap().expect("catalogued");
+        assert_eq!(backup.environment, "dev");
+        assert_eq!(backup.requested_by, "alice");
+        assert_eq!(backup.description, "before the upgrade");
+        assert_eq!(backup.trigger, "manual");
+        assert_eq!(backup.job_id, Some(job.id));
+        assert_eq!(backup.resources, vec!["app-db", "exported", "files"]);
+        assert!(matches!(backup.verification, Verification::Passed { .. }));
+        assert_eq!(backup.manifest.facts["release"], "v2.4.1");
+        assert!(backup.manifest.facts["broken"].starts_with("unavailable: "), "{:?}", backup.manifest.facts);
+        assert!(log.contains("Fact broken is unavailable"), "{log}");
+        let sizes: u64 = backup.manifest.artifacts.iter().map(|a| a.size).sum();
+        assert_eq!(backup.total_size, sizes);
+        assert!(sizes > 0);
+
+        // The manifest on disk matches the files; each artifact is where it says.
+        let storage = engine.storage();
+        let dir = storage.backup_dir(&BackupPath::new("dev", &backup_id).unwrap());
+        for artifact in &backup.manifest.artifacts {
+            let (size, sha) = drivers::sha256_of(&dir.join(&artifact.file)).await.unwrap();
+            assert_eq!((size, sha.as_str()), (artifact.size, artifact.sha256.as_str()), "{}", artifact.file);
+        }
+        assert_eq!(staging_entries(root.path()), 0, "nothing left in staging");
+        let (page, total) = engine.backups("dev", Order::NewestFirst, 0, 10).await.unwrap();
+        assert_eq!((page.len(), total), (1, 1));
+        assert_eq!(engine.latest_backup("dev").await.unwrap().unwrap().id, backup_id);
+
+        // Verify: intact, then a tampered artifact is named.
+        assert!(engine.verify_backup(&alice(), &backup_id).await.unwrap().ok());
+        let target = dir.join("files/files.tar.zst");
+        let mut bytes = std::fs::read(&target).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&target, bytes).unwrap();
+        let report = engine.verify_backup(&alice(), &backup_id).await.unwrap();
+        assert!(!report.ok());
+        assert!(report.summary().starts_with("files (files/files.tar.zst): checksum does not match"), "{}", report.summary());
+        let backup = engine.backup(&backup_id).await.unwrap().unwrap();
+        assert!(matches!(backup.verification, Verification::Failed { .. }), "{:?}", backup.verification);
+        let audit: Vec<(String, Outcome)> = audit::recent(db.pool(), None, 100).await.unwrap().into_iter().map(|e| (e.action, e.outcome)).collect();
+        assert!(audit.contains(&("backup.create".to_string(), Outcome::Ok)), "{audit:?}");
+        assert!(audit.contains(&("backup.verify".to_string(), Outcome::Failed)), "{audit:?}");
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
+    async fn a_failing_resource_fails_the_backup_and_leaves_nothing(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let workers = engine.start_workers().await.unwrap();
+        let job = engine.request_backup(&alice(), "bad", "", Trigger::Manual).await.unwrap();
+        let job = wait_until_finished(&engine, job.id).await;
+        let log = log_text(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Failed, "{log}");
+        let error = job.error.unwrap_or_default();
+        assert!(error.contains("bad / b-broken (command)"), "{error}");
+        // The tool's own words, in the error and the log.
+        assert!(error.contains("pg_dump: error: connection refused"), "{error}");
+        assert!(log.contains("pg_dump: error: connection refused"), "{log}");
+        assert!(log.contains("Removed what this backup had written so far."), "{log}");
+        assert_eq!(staging_entries(root.path()), 0);
+        assert!(engine.storage().list("bad").await.unwrap().is_empty());
+        assert_eq!(engine.backups("bad", Order::NewestFirst, 0, 10).await.unwrap().1, 0);
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
+    async fn a_backup_and_another_change_never_run_together(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        engine.request_backup(&alice(), "slow", "", Trigger::Manual).await.unwrap();
+        let refused = engine.request_backup(&alice(), "slow", "", Trigger::Manual).await.unwrap_err();
+        assert!(refused.to_string().starts_with("slow is busy: backup #"), "{refused}");
+        let nothing = engine.request_backup(&alice(), "empty", "", Trigger::Manual).await.unwrap_err();
+        assert!(nothing.to_string().starts_with("empty has nothing to back up"), "{nothing}");
+    }
+
+    async fn a_cancelled_backup_leaves_nothing_and_a_retry_gets_a_new_id(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let workers = engine.start_workers().await.unwrap();
+        let job = engine.request_backup(&alice(), "slow", "", Trigger::Manual).await.unwrap();
+        for _ in 0..200 {
+            if log_text(&engine, job.id).await.contains("started") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(staging_entries(root.path()), 1, "being written");
+        // Cleaning at start spares a running backup.
+        assert_eq!(engine.clean_backup_staging().await.unwrap(), 0);
+        engine.cancel_job(&alice(), job.id).await.unwrap();
+        let job = wait_until_finished(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Cancelled);
+        assert_eq!(staging_entries(root.path()), 0);
+        let retry = engine.retry_job(&alice(), job.id, "").await.unwrap();
+        let (old, new) = (job.spec.unwrap(), retry.spec.clone().unwrap());
+        assert_ne!(old.backup_id(), new.backup_id());
+        engine.cancel_job(&alice(), retry.id).await.unwrap();
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
+    async fn the_catalog_is_rebuilt_from_storage(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let workers = engine.start_workers().await.unwrap();
+        let mut ids = Vec::new();
+        for description in ["one", "two"] {
+            let job = engine.request_backup(&alice(), "dev", description, Trigger::Manual).await.unwrap();
+            assert_eq!(wait_until_finished(&engine, job.id).await.state, JobState::Succeeded);
+            ids.push(job.spec.unwrap().backup_id().unwrap().to_string());
+        }
+        workers.shutdown(Duration::from_secs(1)).await;
+        let (before, _) = engine.backups("dev", Order::NewestFirst, 0, 10).await.unwrap();
+
+        // The database loses its catalog; a stray directory without a manifest is ignored.
+        sqlx::query("DELETE FROM backup").execute(db.pool()).await.unwrap();
+        std::fs::create_dir_all(root.path().join("backups/dev/dev-20260101-0000-dead")).unwrap();
+        let report = engine.reindex_backups(&alice()).await.unwrap();
+        assert_eq!((report.indexed, report.removed), (2, 0), "{report:?}");
+        let (after, total) = engine.backups("dev", Order::NewestFirst, 0, 10).await.unwrap();
+        assert_eq!(total, 2);
+        let strip = |b: &Backup| (b.id.clone(), b.created_at_ms, b.total_size, b.description.clone(), b.manifest.clone());
+        assert_eq!(after.iter().map(strip).collect::<Vec<_>>(), before.iter().map(strip).collect::<Vec<_>>());
+
+        // A backup removed from storage leaves the catalog at the next reindex.
+        std::fs::remove_dir_all(root.path().join("backups/dev").join(&ids[0])).unwrap();
+        let report = engine.reindex_backups(&alice()).await.unwrap();
+        assert_eq!((report.indexed, report.removed), (1, 1));
+        assert!(engine.backup(&ids[0]).await.unwrap().is_none());
+
+        // Sorting and paging.
+        let (largest, _) = engine.backups("dev", Order::OldestFirst, 0, 1).await.unwrap();
+        assert_eq!(largest[0].id, ids[1]);
+        let (none, total) = engine.backups("dev", Order::NewestFirst, 5, 10).await.unwrap();
+        assert_eq!((none.len(), total), (0, 1));
+    }
+}

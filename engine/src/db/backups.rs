@@ -1,0 +1,145 @@
+//! The `backup` table: the catalog of complete backups. The rules live in [`crate::backups`].
+
+use sqlx::{Any, Executor, FromRow};
+
+const COLUMNS: &str = "id, environment, created_at, finished_at, trigger_type, requested_by, description, \
+     total_size, resources, pinned, verified_at, verify_ok, verify_error, job_id, manifest";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BackupRow {
+    pub id: String,
+    pub environment: String,
+    pub created_at: i64,
+    pub finished_at: i64,
+    pub trigger_type: String,
+    pub requested_by: String,
+    pub description: String,
+    pub total_size: i64,
+    pub resources: String,
+    pub pinned: i64,
+    pub verified_at: Option<i64>,
+    pub verify_ok: Option<i64>,
+    pub verify_error: Option<String>,
+    pub job_id: Option<i64>,
+    pub manifest: String,
+}
+
+/// Adds a backup, or replaces the row of the same id (reindex).
+pub async fn upsert<'e>(executor: impl Executor<'e, Database = Any>, row: &BackupRow) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO backup ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (id) DO UPDATE SET environment = $2, created_at = $3, finished_at = $4, trigger_type = $5,
+             requested_by = $6, description = $7, total_size = $8, resources = $9, manifest = $15"
+    ))
+    .bind(&row.id)
+    .bind(&row.environment)
+    .bind(row.created_at)
+    .bind(row.finished_at)
+    .bind(&row.trigger_type)
+    .bind(&row.requested_by)
+    .bind(&row.description)
+    .bind(row.total_size)
+    .bind(&row.resources)
+    .bind(row.pinned)
+    .bind(row.verified_at)
+    .bind(row.verify_ok)
+    .bind(row.verify_error.as_deref())
+    .bind(row.job_id)
+    .bind(&row.manifest)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn get<'e>(executor: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<BackupRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM backup WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// How a list of backups is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+    LargestFirst,
+    SmallestFirst,
+}
+
+impl Order {
+    fn sql(self) -> &'static str {
+        match self {
+            Order::NewestFirst => "created_at DESC, id DESC",
+            Order::OldestFirst => "created_at ASC, id ASC",
+            Order::LargestFirst => "total_size DESC, created_at DESC",
+            Order::SmallestFirst => "total_size ASC, created_at DESC",
+        }
+    }
+}
+
+/// One page of an environment's backups.
+pub async fn list<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+    order: Order,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<BackupRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM backup WHERE environment = $1 ORDER BY {} LIMIT $2 OFFSET $3",
+        order.sql()
+    ))
+    .bind(environment)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn count<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM backup WHERE environment = $1")
+        .bind(environment)
+        .fetch_one(executor)
+        .await
+}
+
+/// Every backup id in the catalog (reindex).
+pub async fn all_ids<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM backup").fetch_all(executor).await
+}
+
+/// The newest backup of an environment.
+pub async fn latest<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<Option<BackupRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM backup WHERE environment = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(environment)
+    .fetch_optional(executor)
+    .await
+}
+
+pub async fn set_verified<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    id: &str,
+    at: i64,
+    ok: bool,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE backup SET verified_at = $1, verify_ok = $2, verify_error = $3 WHERE id = $4")
+        .bind(at)
+        .bind(i64::from(ok))
+        .bind(error)
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete<'e>(executor: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM backup WHERE id = $1")
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,216 @@
+//! Drivers: how each kind of resource (a directory, a PostgreSQL or MySQL database, a SQLite
+//! file, an operator's script, a remote system reached over HTTP) becomes one artifact file of
+//! a backup.
+//!
+//! A driver writes into a directory the storage gives it (a staging area; the storage publishes
+//! the finished backup) and reports what it wrote as an [`Artifact`]: the file, its size and its
+//! SHA-256, computed while writing ([`HashingWriter`]) so no artifact is read twice just to be
+//! hashed. Tool output goes to the job log; cancellation arrives through [`Context::stop`].
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    pin::Pin,
+    task::{Context as TaskContext, Poll},
+};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWrite;
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Resource, jobs::log::JobLog};
+
+pub mod command;
+pub mod directory;
+pub mod http;
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
+
+/// What a driver needs while it works.
+pub struct Context<'a> {
+    pub environment: &'a str,
+    pub resource: &'a str,
+    pub backup_id: &'a str,
+    pub description: &'a str,
+    /// The job log: tool output and Steward's notes (secrets are masked by the log writer).
+    pub log: &'a JobLog,
+    /// Fired when the job is cancelled: stop promptly; the caller removes what was written.
+    pub stop: &'a CancellationToken,
+    /// Bytes written so far, and the expected total when known.
+    pub progress: &'a (dyn Fn(u64, Option<u64>) + Send + Sync),
+    /// Scratch space for the driver, removed by the caller afterwards.
+    pub scratch: &'a Path,
+    /// Variables every program a driver starts gets (the job id and worker, by which a
+    /// restarted Steward finds and stops what a crash left running).
+    pub tool_env: &'a [(String, String)],
+}
+
+/// Backs up one resource into `out_dir` with its driver.
+pub async fn backup(resource: &Resource, out_dir: &Path, ctx: &Context<'_>) -> Result<Artifact, DriverError> {
+    match resource {
+        Resource::Directory { path, include, exclude } => directory::backup(path, include, exclude, out_dir, ctx).await,
+        Resource::Postgres { url, password } => postgres::backup(url, password.as_ref(), out_dir, ctx).await,
+        Resource::Mysql { url, password } => mysql::backup(url, password.as_ref(), out_dir, ctx).await,
+        Resource::Sqlite { path } => sqlite::backup(path, out_dir, ctx).await,
+        Resource::Command {
+            backup,
+            env,
+            secret_env,
+            timeout_seconds,
+            ..
+        } => command::backup(backup, env, secret_env, *timeout_seconds, out_dir, ctx).await,
+        Resource::Http {
+            start_url,
+            status_url,
+            secret_header,
+            poll_seconds,
+            timeout_seconds,
+        } => {
+            http::backup(
+                start_url,
+                status_url,
+                secret_header.as_ref(),
+                *poll_seconds,
+                *timeout_seconds,
+                out_dir,
+                ctx,
+            )
+            .await
+        }
+    }
+}
+
+/// What a driver produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Artifact {
+    /// The file written, inside the output directory, e.g. `files.tar.zst`.
+    pub file: PathBuf,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// The external tool and its version, e.g. `pg_dump (PostgreSQL) 15.19`, when one was used.
+    pub tool: Option<String>,
+    /// Driver-specific facts for the manifest (e.g. what a remote system reported).
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The tool's or the system's own message, as the operator needs to read it.
+    #[error("{0}")]
+    Failed(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+impl DriverError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> DriverError {
+        let context = context.into();
+        move |source| DriverError::Io { context, source }
+    }
+}
+
+/// Wraps a writer and counts and hashes every byte that passes through.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The inner writer, the byte count and the hex SHA-256.
+    pub fn finish(self) -> (W, u64, String) {
+        (self.inner, self.written, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.hasher.update(&buf[..n]);
+                this.written += n as u64;
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Reads a file back and returns its size and hex SHA-256 (verification after writing, and
+/// `steward backup verify`).
+pub async fn sha256_of(path: &Path) -> io::Result<(u64, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_hash_written_equals_the_hash_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact");
+        let mut writer = HashingWriter::new(std::fs::File::create(&path).unwrap());
+        for chunk in [b"hello ".as_slice(), b"world"] {
+            writer.write_all(chunk).unwrap();
+        }
+        let (_, size, sha) = writer.finish();
+        assert_eq!(size, 11);
+        // sha256("hello world")
+        assert_eq!(sha, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(sha256_of(&path).await.unwrap(), (11, sha));
+    }
+}

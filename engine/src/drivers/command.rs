@@ -1,0 +1,765 @@
+//! The `command` driver: an operator's own backup script, for systems Steward has no driver for.
+//!
+//! The script runs through [`process::run`] (own process group, clean environment, output line
+//! by line into the job log, timeout) and gets a fresh, empty directory in `STEWARD_OUTPUT_DIR`
+//! to write its backup into, with `STEWARD_BACKUP_ID`, `STEWARD_DESCRIPTION`,
+//! `STEWARD_ENVIRONMENT` and `STEWARD_RESOURCE` beside the resource's `env` and `secret_env`.
+//! When it succeeds the directory is archived as `output.tar.zst` (tar + zstd, streamed, hashed
+//! while written). A script that exits 0 but wrote nothing has not made a backup: that is an
+//! error, not an empty artifact.
+//!
+//! The module also holds what the database drivers share with it for running tools: a clean
+//! [`tool_command`], [`stream_stdout`] for tools whose standard output *is* the artifact, and
+//! the last standard-error lines that make an error message say what the tool said.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    io::{self, Read, Write},
+    os::{fd::OwnedFd, unix::process::ExitStatusExt},
+    path::Path,
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::Command,
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{Artifact, Context, DriverError, HashingWriter};
+use crate::{
+    config::SecretSource,
+    jobs::log::{JobLog, Level, MAX_LINE_BYTES, mask},
+    process::{self, Ended, Program},
+};
+
+/// The artifact's file name.
+pub const ARTIFACT: &str = "output.tar.zst";
+
+/// Between SIGTERM and SIGKILL when a script or tool is stopped.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// How often progress (bytes written) is reported while a tool or an archive is being written.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Standard-error lines kept for the error message of a failing tool.
+const TAIL_LINES: usize = 3;
+
+/// zstd's default level: fast, and most of the gain.
+pub(super) const ZSTD_LEVEL: i32 = 3;
+
+/// Variables of Steward's own environment a tool gets (as [`process`] does for scripts).
+const INHERITED_VARS: [&str; 5] = ["PATH", "HOME", "LANG", "TZ", "USER"];
+
+/// Runs the backup script of a `command` resource and archives what it wrote.
+pub async fn backup(
+    backup_cmd: &[String],
+    env: &BTreeMap<String, String>,
+    secret_env: &BTreeMap<String, SecretSource>,
+    timeout_seconds: u32,
+    out_dir: &Path,
+    ctx: &Context<'_>,
+) -> Result<Artifact, DriverError> {
+    let label = label(ctx);
+    let Some(name) = backup_cmd.first() else {
+        return Err(DriverError::Failed(format!("{label}: no backup script is configured")));
+    };
+    let mut secrets = Vec::new();
+    let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (key, source) in secret_env {
+        let value = source
+            .read()
+            .map_err(|why| DriverError::Failed(format!("{label}: the secret {key}: {why}")))?;
+        secrets.push(value.clone());
+        vars.push((key.clone(), value));
+    }
+
+    let output = ctx.scratch.join("command-output");
+    match tokio::fs::remove_dir_all(&output).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(DriverError::io(format!("clearing {}", output.display()))(e)),
+    }
+    tokio::fs::create_dir_all(&output)
+        .await
+        .map_err(DriverError::io(format!("creating {}", output.display())))?;
+    // Steward's variables come last so that `env` cannot override them.
+    vars.extend([
+        ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
+        ("STEWARD_OUTPUT_DIR".to_string(), output.display().to_string()),
+        ("STEWARD_DESCRIPTION".to_string(), ctx.description.to_string()),
+        ("STEWARD_ENVIRONMENT".to_string(), ctx.environment.to_string()),
+        ("STEWARD_RESOURCE".to_string(), ctx.resource.to_string()),
+    ]);
+    vars.extend(ctx.tool_env.iter().cloned());
+    let program = Program {
+        command: backup_cmd.to_vec(),
+        workdir: None,
+        env: vars,
+        timeout: Duration::from_secs(u64::from(timeout_seconds)),
+        grace: GRACE,
+    };
+
+    ctx.log.info(format!("{label}: running the backup script {name}")).await;
+    // The script's lines pass through here on their way to the job log, so that the last
+    // standard-error line can go into the error message.
+    let (relay, lines) = JobLog::channel();
+    let forwarder = tokio::spawn(forward(lines, ctx.log.clone(), secrets.clone()));
+    let ended = process::run(&program, &relay, ctx.stop).await;
+    drop(relay);
+    let tail = forwarder.await.unwrap_or_default();
+    let last = tail.back().map(|line| format!(": {line}")).unwrap_or_default();
+    match ended {
+        Err(e) => {
+            return Err(DriverError::Failed(format!(
+                "{label}: the backup script {name} could not be started: {e}"
+            )));
+        }
+        Ok(Ended::Succeeded) => {}
+        Ok(Ended::Failed(how)) => {
+            return Err(DriverError::Failed(format!("{label}: the backup script {how}{last}")));
+        }
+        Ok(Ended::TimedOut) => {
+            return Err(DriverError::Failed(format!(
+                "{label}: the backup script did not finish within {timeout_seconds} s and was stopped"
+            )));
+        }
+        Ok(Ended::Stopped) => return Err(DriverError::Cancelled),
+    }
+
+    let mut entries = tokio::fs::read_dir(&output)
+        .await
+        .map_err(DriverError::io(format!("reading {}", output.display())))?;
+    if entries
+        .next_entry()
+        .await
+        .map_err(DriverError::io(format!("reading {}", output.display())))?
+        .is_none()
+    {
+        return Err(DriverError::Failed(format!(
+            "{label}: the backup script wrote nothing into STEWARD_OUTPUT_DIR"
+        )));
+    }
+
+    let target = out_dir.join(ARTIFACT);
+    let (size, sha256) = archive(&output, &target, ctx).await?;
+    ctx.log
+        .info(format!("{label}: archived the script's output ({size} bytes)"))
+        .await;
+    Ok(Artifact {
+        file: ARTIFACT.into(),
+        size,
+        sha256,
+        tool: None,
+        details: serde_json::json!({ "command": name }),
+    })
+}
+
+/// Archives `dir` (its contents, at the top of the archive) into `target` as tar + zstd; returns size and SHA-256.
+async fn archive(dir: &Path, target: &Path, ctx: &Context<'_>) -> Result<(u64, String), DriverError> {
+    let context = format!("archiving {} into {}", dir.display(), target.display());
+    let file = std::fs::File::create(target).map_err(DriverError::io(format!("creating {}", target.display())))?;
+    let (watched, counter) = Watched::new(file, ctx.stop.clone());
+    let dir = dir.to_path_buf();
+    let work = tokio::task::spawn_blocking(move || -> io::Result<(u64, String)> {
+        let encoder = zstd::Encoder::new(HashingWriter::new(watched), ZSTD_LEVEL)?;
+        let mut builder = tar::Builder::new(encoder);
+        // The script's symbolic links are kept as links, not followed.
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", &dir)?;
+        let encoder = builder.into_inner()?;
+        let (watched, size, sha256) = encoder.finish()?.finish();
+        watched.into_inner().sync_all()?;
+        Ok((size, sha256))
+    });
+    follow(work, &counter, ctx)
+        .await?
+        .map_err(|e| cancelled_or(e, ctx, &context))
+}
+
+/// `resource "db" of prod`: how errors and log lines name what they are about.
+pub(super) fn label(ctx: &Context<'_>) -> String {
+    format!("resource \"{}\" of {}", ctx.resource, ctx.environment)
+}
+
+/// An I/O error of blocking work that was stopped by a cancellation is the cancellation.
+fn cancelled_or(e: io::Error, ctx: &Context<'_>, context: &str) -> DriverError {
+    if ctx.stop.is_cancelled() {
+        DriverError::Cancelled
+    } else {
+        DriverError::Io {
+            context: context.to_string(),
+            source: e,
+        }
+    }
+}
+
+/// Waits for blocking work, reporting `counter` as progress meanwhile.
+async fn follow<T>(mut work: JoinHandle<T>, counter: &AtomicU64, ctx: &Context<'_>) -> Result<T, DriverError> {
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            done = &mut work => {
+                (ctx.progress)(counter.load(Ordering::Relaxed), None);
+                return done.map_err(|e| DriverError::Failed(format!("{}: the writer task failed: {e}", label(ctx))));
+            }
+            _ = ticker.tick() => (ctx.progress)(counter.load(Ordering::Relaxed), None),
+        }
+    }
+}
+
+/// A file being written by blocking work: counts the bytes for progress reports and refuses to
+/// write once the job is cancelled, so that tar and zstd stop promptly.
+pub(super) struct Watched<W> {
+    inner: W,
+    written: Arc<AtomicU64>,
+    stop: CancellationToken,
+}
+
+impl<W> Watched<W> {
+    pub(super) fn new(inner: W, stop: CancellationToken) -> (Self, Arc<AtomicU64>) {
+        let written = Arc::new(AtomicU64::new(0));
+        (
+            Watched {
+                inner,
+                written: written.clone(),
+                stop,
+            },
+            written,
+        )
+    }
+
+    pub(super) fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.stop.is_cancelled() {
+            // Not `Interrupted`: `write_all` retries those, forever.
+            return Err(io::Error::other("the backup was cancelled"));
+        }
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A tool run for a driver: clean environment (as [`process`] gives scripts), no standard
+/// input, both outputs piped, a process group of its own, killed when dropped.
+pub(crate) fn tool_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .envs(
+            INHERITED_VARS
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// `TOOL --version`, first line; `Err` when the tool cannot be run (not installed).
+pub(super) async fn tool_version(program: &str) -> io::Result<String> {
+    let output = tool_command(program).arg("--version").output().await?;
+    if !output.status.success() {
+        return Err(io::Error::other(format!("`{program} --version` {}", output.status)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string())
+}
+
+/// Runs a tool whose standard output is the artifact: the output is copied into `sink` by
+/// blocking work (so compression never runs on the async threads), `finish` completes the sink
+/// there, standard error goes line by line into the job log. `counter` is the byte count
+/// reported as progress (see [`Watched`]). `secrets` are masked in what is logged and in the
+/// error. On cancellation the tool's group gets SIGTERM, then SIGKILL.
+pub(super) async fn stream_stdout<W, T, F>(
+    mut command: Command,
+    tool: &str,
+    secrets: &[String],
+    sink: W,
+    finish: F,
+    counter: &AtomicU64,
+    ctx: &Context<'_>,
+) -> Result<T, DriverError>
+where
+    W: Write + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(W) -> io::Result<T> + Send + 'static,
+{
+    let label = label(ctx);
+    let mut child = command
+        .spawn()
+        .map_err(|e| DriverError::Failed(format!("{label}: {tool} could not be started: {e}")))?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let guard = GroupGuard(group);
+    let stderr = child
+        .stderr
+        .take()
+        .map(|err| tokio::spawn(collect_stderr(err, ctx.log.clone(), secrets.to_vec())));
+    let stdout: OwnedFd = child
+        .stdout
+        .take()
+        .ok_or_else(|| DriverError::Failed(format!("{label}: {tool}'s output could not be read")))?
+        .into_owned_fd()
+        .map_err(DriverError::io(format!("reading {tool}'s output")))?;
+    let copy = tokio::task::spawn_blocking(move || -> io::Result<T> {
+        let mut input = std::fs::File::from(stdout);
+        let mut sink = sink;
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let n = match input.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            sink.write_all(&buffer[..n])?;
+        }
+        finish(sink)
+    });
+
+    let stopped = async {
+        ctx.stop.cancelled().await;
+        if let Some(group) = group {
+            let _ = killpg(group, Signal::SIGTERM);
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = async {
+            let copied = follow(copy, counter, ctx).await;
+            (copied, child.wait().await)
+        } => Some(outcome),
+        () = stopped => None,
+    };
+    let Some((copied, status)) = outcome else {
+        // SIGTERM is sent; give the tool the grace period, then the guard's SIGKILL.
+        let _ = tokio::time::timeout(GRACE, child.wait()).await;
+        drop(guard);
+        return Err(DriverError::Cancelled);
+    };
+    // Whatever the tool left in its group goes now; then its standard error closes.
+    drop(guard);
+    let tail = match stderr {
+        Some(task) => tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        None => VecDeque::new(),
+    };
+    let said = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", Vec::from(tail).join(" "))
+    };
+    let status = status.map_err(DriverError::io(format!("waiting for {tool}")))?;
+    match (copied?, status.code(), status.signal()) {
+        (Ok(done), Some(0), _) => Ok(done),
+        // The tool failed by itself: its own message is what the operator needs.
+        (_, Some(code), _) if code != 0 => Err(DriverError::Failed(format!(
+            "{label}: {tool} exited with status {code}{said}"
+        ))),
+        (Err(e), _, _) => Err(cancelled_or(e, ctx, &format!("writing {tool}'s output"))),
+        (Ok(_), _, signal) => Err(DriverError::Failed(format!(
+            "{label}: {tool} was killed by signal {}{said}",
+            signal.map_or_else(|| "?".to_string(), |s| s.to_string())
+        ))),
+    }
+}
+
+/// Kills the whole group when dropped, whatever way the driver's future ends.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Logs a tool's standard error line by line (secrets masked) and returns the last lines.
+async fn collect_stderr(pipe: impl AsyncRead + Unpin, log: JobLog, secrets: Vec<String>) -> VecDeque<String> {
+    let mut reader = BufReader::new(pipe);
+    let mut tail = VecDeque::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        line.truncate(MAX_LINE_BYTES);
+        let text = mask(String::from_utf8_lossy(&line).trim_end(), &secrets);
+        remember(&mut tail, &text);
+        log.line(Level::Stderr, text).await;
+    }
+    tail
+}
+
+/// Relays a script's lines to the job log and returns its last standard-error lines.
+async fn forward(
+    mut lines: tokio::sync::mpsc::Receiver<(Level, String)>,
+    log: JobLog,
+    secrets: Vec<String>,
+) -> VecDeque<String> {
+    let mut tail = VecDeque::new();
+    while let Some((level, line)) = lines.recv().await {
+        let line = mask(&line, &secrets);
+        if level == Level::Stderr {
+            remember(&mut tail, &line);
+        }
+        log.line(level, line).await;
+    }
+    tail
+}
+
+fn remember(tail: &mut VecDeque<String>, line: &str) {
+    let line = line.trim();
+    if line.is_empty() {
+        return;
+    }
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line.to_string());
+}
+
+/// What the driver tests share: a context with a collected log, scratch and output directories,
+/// and the skip-or-fail rule for tools and servers that are missing.
+#[cfg(test)]
+pub(super) mod testing {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+
+    use tokio::{sync::mpsc, task::JoinHandle};
+    use tokio_util::sync::CancellationToken;
+
+    use crate::{
+        drivers::Context,
+        jobs::log::{JobLog, Level},
+    };
+
+    type Progress = Box<dyn Fn(u64, Option<u64>) + Send + Sync>;
+
+    pub struct Harness {
+        pub log: JobLog,
+        lines: JoinHandle<Vec<(Level, String)>>,
+        pub stop: CancellationToken,
+        pub scratch: tempfile::TempDir,
+        pub out: tempfile::TempDir,
+        pub progress_seen: Arc<AtomicU64>,
+        progress: Progress,
+    }
+
+    impl Harness {
+        pub fn new() -> Harness {
+            let (log, mut receiver): (JobLog, mpsc::Receiver<(Level, String)>) = JobLog::channel();
+            let lines = tokio::spawn(async move {
+                let mut lines = Vec::new();
+                while let Some(line) = receiver.recv().await {
+                    lines.push(line);
+                }
+                lines
+            });
+            let progress_seen = Arc::new(AtomicU64::new(0));
+            let seen = progress_seen.clone();
+            Harness {
+                log,
+                lines,
+                stop: CancellationToken::new(),
+                scratch: tempfile::tempdir().unwrap(),
+                out: tempfile::tempdir().unwrap(),
+                progress_seen,
+                progress: Box::new(move |done, _| {
+                    seen.fetch_max(done, Ordering::Relaxed);
+                }),
+            }
+        }
+
+        pub fn ctx(&self) -> Context<'_> {
+            Context {
+                environment: "staging",
+                resource: "main",
+                backup_id: "staging-20261122-0436-7f3a",
+                description: "before the upgrade",
+                log: &self.log,
+                stop: &self.stop,
+                progress: &*self.progress,
+                scratch: self.scratch.path(),
+                tool_env: &[],
+            }
+        }
+
+        /// Every line logged, once the driver is done.
+        pub async fn lines(self) -> Vec<(Level, String)> {
+            drop(self.log);
+            self.lines.await.unwrap()
+        }
+    }
+
+    /// Whether a test of something this machine lacks must fail (CI) or may skip, loudly.
+    pub fn skip_or_fail(why: &str) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::Read,
+        time::{Duration, Instant},
+    };
+
+    use super::{testing::Harness, *};
+    use crate::drivers::sha256_of;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    /// The archive's entries: path → contents (`None` for directories, `->target` for links).
+    fn entries(path: &Path) -> BTreeMap<String, Option<String>> {
+        let file = std::fs::File::open(path).unwrap();
+        let mut archive = tar::Archive::new(zstd::Decoder::new(file).unwrap());
+        let mut found = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let content = match entry.header().entry_type() {
+                tar::EntryType::Directory => None,
+                tar::EntryType::Symlink => Some(format!("->{}", entry.link_name().unwrap().unwrap().display())),
+                _ => {
+                    let mut text = String::new();
+                    entry.read_to_string(&mut text).unwrap();
+                    Some(text)
+                }
+            };
+            found.insert(name, content);
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn the_scripts_output_is_archived_with_stewards_variables_and_secrets() {
+        let harness = Harness::new();
+        let secret_file = harness.scratch.path().join("token");
+        std::fs::write(&secret_file, "s3cr3t-t0ken\n").unwrap();
+        let script = r#"
+            set -e
+            cd "$STEWARD_OUTPUT_DIR"
+            printf '%s\n' "$STEWARD_BACKUP_ID" "$STEWARD_DESCRIPTION" "$STEWARD_ENVIRONMENT" "$STEWARD_RESOURCE" "$PLAIN" > env.txt
+            [ "$TOKEN" = s3cr3t-t0ken ] && echo token-ok > token.txt
+            mkdir -p 'sub dir/empty'
+            printf 'dump' > 'sub dir/data.bin'
+            ln -s 'sub dir/data.bin' link
+            echo "using token $TOKEN"
+            echo "progress on stderr" >&2
+        "#;
+        let env = BTreeMap::from([("PLAIN".to_string(), "plain value".to_string())]);
+        let secret_env = BTreeMap::from([("TOKEN".to_string(), SecretSource::File(secret_file))]);
+        let started = Instant::now();
+        let artifact = backup(&sh(script), &env, &secret_env, 30, harness.out.path(), &harness.ctx())
+            .await
+            .unwrap();
+        eprintln!("command backup took {:?}", started.elapsed());
+
+        let path = harness.out.path().join(&artifact.file);
+        assert_eq!(artifact.file, Path::new(ARTIFACT));
+        assert_eq!(
+            sha256_of(&path).await.unwrap(),
+            (artifact.size, artifact.sha256.clone())
+        );
+        let found = entries(&path);
+        assert_eq!(
+            found.get("env.txt"),
+            Some(&Some(
+                "staging-20261122-0436-7f3a\nbefore the upgrade\nstaging\nmain\nplain value\n".to_string()
+            )),
+            "{found:?}"
+        );
+        assert_eq!(found.get("token.txt"), Some(&Some("token-ok\n".to_string())));
+        assert_eq!(found.get("sub dir/data.bin"), Some(&Some("dump".to_string())));
+        assert_eq!(found.get("sub dir/empty"), Some(&None));
+        assert_eq!(found.get("link"), Some(&Some("->sub dir/data.bin".to_string())));
+        assert!(harness.progress_seen.load(Ordering::Relaxed) > 0);
+
+        let lines = harness.lines().await;
+        assert!(
+            lines.contains(&(Level::Stdout, "using token ***".to_string())),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&(Level::Stderr, "progress on stderr".to_string())),
+            "{lines:?}"
+        );
+        assert!(!format!("{lines:?}").contains("s3cr3t"), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_script_fails_with_its_last_stderr_line() {
+        let harness = Harness::new();
+        let script = "echo starting; echo 'warming up' >&2; echo 'disk quota exceeded' >&2; exit 4";
+        let error = backup(
+            &sh(script),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "resource \"main\" of staging: the backup script exited with status 4: disk quota exceeded"
+        );
+        assert!(!harness.out.path().join(ARTIFACT).exists());
+    }
+
+    #[tokio::test]
+    async fn a_script_that_writes_nothing_made_no_backup() {
+        let harness = Harness::new();
+        let error = backup(
+            &sh("echo all fine"),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.ends_with("the backup script wrote nothing into STEWARD_OUTPUT_DIR"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_script_that_runs_too_long_is_stopped() {
+        let harness = Harness::new();
+        let started = Instant::now();
+        let error = backup(
+            &sh("echo partial > \"$STEWARD_OUTPUT_DIR/x\"; sleep 60"),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            1,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("did not finish within 1 s and was stopped"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(!harness.out.path().join(ARTIFACT).exists());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_script_is_stopped() {
+        let harness = Harness::new();
+        let stop = harness.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop.cancel();
+        });
+        let started = Instant::now();
+        let result = backup(
+            &sh("sleep 60"),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await;
+        assert!(matches!(result, Err(DriverError::Cancelled)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_streaming_tool_is_stopped_when_the_job_is_cancelled() {
+        let harness = Harness::new();
+        let stop = harness.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop.cancel();
+        });
+        let mut command = tool_command("sh");
+        command.args(["-c", "echo started >&2; exec yes steward"]);
+        let file = std::fs::File::create(harness.out.path().join("endless")).unwrap();
+        let (watched, counter) = Watched::new(file, harness.stop.clone());
+        let started = Instant::now();
+        let result = stream_stdout(
+            command,
+            "yes",
+            &[],
+            HashingWriter::new(watched),
+            |writer| Ok(writer.written()),
+            &counter,
+            &harness.ctx(),
+        )
+        .await;
+        assert!(matches!(result, Err(DriverError::Cancelled)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(counter.load(Ordering::Relaxed) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_names_the_variable_not_a_value() {
+        let harness = Harness::new();
+        let secret_env = BTreeMap::from([(
+            "TOKEN".to_string(),
+            SecretSource::File(harness.scratch.path().join("absent")),
+        )]);
+        let error = backup(
+            &sh("true"),
+            &BTreeMap::new(),
+            &secret_env,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("resource \"main\" of staging: the secret TOKEN: cannot read"),
+            "{error}"
+        );
+    }
+}

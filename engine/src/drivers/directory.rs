@@ -1,0 +1,963 @@
+//! The `directory` driver: a directory tree becomes one `files.tar.zst`, and [`restore`] turns
+//! it back into a tree.
+//!
+//! The archive is a GNU tar stream compressed by zstd (level 3, on worker threads) and written
+//! straight to the artifact file through a [`HashingWriter`]: nothing is held in memory but a
+//! read buffer and zstd's window, so a tree of any size backs up in constant memory, and the
+//! SHA-256 is known the moment the last byte is written.
+//!
+//! What is kept, so that a restore gives back the same tree:
+//! - every regular file's bytes, mode (including the executable and setuid bits), mtime, uid/gid;
+//! - directories, empty ones too, with their modes and mtimes;
+//! - symbolic links *as links* (never followed), dangling ones too, with their targets verbatim;
+//! - any name a Linux file system allows: spaces, newlines, non-UTF-8 bytes, and paths or link
+//!   targets longer than tar's 100 bytes (GNU long-name entries).
+//!
+//! Not kept: hard links (each name is stored as a file of its own), sockets, FIFOs and device
+//! nodes (skipped with a warning in the job log), extended attributes and ACLs, sub-second mtimes
+//! (tar stores whole seconds). The archived root itself is not an entry: a restore fills the
+//! directory it is given.
+//!
+//! How it works: a first walk lists what is to be archived (a walk is cheap next to reading the
+//! data) and so gives the total for the progress bar; then the tar stream is built on a blocking
+//! thread. File bodies are copied by this module rather than by the `tar` crate so that the read
+//! buffer is large (zstd works best with big writes), cancellation is checked every
+//! [`CHECK_EVERY`] bytes inside a big file, and a file that changes size while it is read cannot
+//! corrupt the archive: exactly the size in its header is written (a shrunken file is padded
+//! with zeros, a grown one cut) and the job log says so.
+//!
+//! Include and exclude globs are matched against paths relative to the root (`conf/app.toml`),
+//! with `*` not crossing `/` and `**` crossing any number of directories. A glob without a `/`
+//! also matches a name at any depth, as in `.gitignore` (`*.tmp`, `node_modules`). A matching
+//! directory brings (include) or drops (exclude) everything under it; exclude wins. With include
+//! globs, the directories leading to an included entry are archived too, so their modes and
+//! mtimes come back.
+
+use std::{
+    ffi::OsStr,
+    fs::{self, File},
+    io::{self, Read, Write},
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Artifact, Context, DriverError, HashingWriter};
+
+/// The artifact's file name inside the output directory.
+pub const ARCHIVE_NAME: &str = "files.tar.zst";
+/// zstd's default level: close to the best speed with a good ratio.
+const ZSTD_LEVEL: i32 = 3;
+/// Bytes read from a file at a time.
+const READ_BUFFER: usize = 1 << 20;
+/// Inside a big file, cancellation is checked after this many bytes.
+const CHECK_EVERY: u64 = 8 << 20;
+/// How often the progress bar is updated.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// tar's block size: every entry's body is padded to a multiple of it.
+const TAR_BLOCK: u64 = 512;
+
+/// Archives the tree at `path` into `out_dir/files.tar.zst`.
+pub async fn backup(
+    path: &Path,
+    include: &[String],
+    exclude: &[String],
+    out_dir: &Path,
+    ctx: &Context<'_>,
+) -> Result<Artifact, DriverError> {
+    let filter = Filter::new(path, include, exclude)?;
+    // A token of our own, cancelled with the job's and also when this future is dropped, so the
+    // blocking thread never outlives the backup that started it.
+    let stop = ctx.stop.child_token();
+    let _stop_when_dropped = stop.clone().drop_guard();
+
+    let plan = {
+        let (root, out_dir, stop) = (path.to_path_buf(), out_dir.to_path_buf(), stop.clone());
+        tokio::task::spawn_blocking(move || Plan::walk(&root, &filter, &out_dir, &stop))
+            .await
+            .map_err(|e| DriverError::Failed(format!("directory {}: the walk stopped: {e}", path.display())))??
+    };
+    for note in &plan.notes {
+        ctx.log.warn(note.clone()).await;
+    }
+    ctx.log
+        .info(format!(
+            "directory {}: {} files ({} bytes), {} directories, {} symbolic links",
+            path.display(),
+            plan.files,
+            plan.total,
+            plan.directories,
+            plan.symlinks
+        ))
+        .await;
+    if stop.is_cancelled() {
+        return Err(DriverError::Cancelled);
+    }
+    (ctx.progress)(0, Some(plan.total));
+
+    let out = out_dir.join(ARCHIVE_NAME);
+    let read = Arc::new(AtomicU64::new(0));
+    let (warnings, mut warnings_rx) = mpsc::unbounded_channel::<String>();
+    let total = plan.total;
+    let (files, directories, symlinks) = (plan.files, plan.directories, plan.symlinks);
+    let mut task = {
+        let (root, out, stop, read) = (path.to_path_buf(), out.clone(), stop.clone(), read.clone());
+        tokio::task::spawn_blocking(move || write_archive(&root, &plan.entries, &out, &stop, &read, &warnings))
+    };
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let joined = loop {
+        tokio::select! {
+            joined = &mut task => break joined,
+            _ = tick.tick() => {
+                (ctx.progress)(read.load(Ordering::Relaxed), Some(total));
+                while let Ok(warning) = warnings_rx.try_recv() {
+                    ctx.log.warn(warning).await;
+                }
+            }
+        }
+    };
+    while let Some(warning) = warnings_rx.recv().await {
+        ctx.log.warn(warning).await;
+    }
+    let written = joined
+        .map_err(|e| DriverError::Failed(format!("directory {}: archiving stopped: {e}", path.display())))
+        .and_then(|result| result);
+    let (size, sha256) = match written {
+        Ok(written) => written,
+        Err(error) => {
+            // The caller removes the staging area too; this frees the space at once.
+            let _ = tokio::fs::remove_file(&out).await;
+            return Err(error);
+        }
+    };
+    let bytes_in = read.load(Ordering::Relaxed);
+    (ctx.progress)(bytes_in, Some(total));
+    ctx.log
+        .info(format!(
+            "directory {}: wrote {ARCHIVE_NAME}, {size} bytes from {bytes_in}",
+            path.display()
+        ))
+        .await;
+    Ok(Artifact {
+        file: PathBuf::from(ARCHIVE_NAME),
+        size,
+        sha256,
+        tool: Some(format!("zstd {} (library)", zstd::zstd_safe::version_string())),
+        details: serde_json::json!({
+            "files": files,
+            "directories": directories,
+            "symlinks": symlinks,
+            "bytes_in": bytes_in,
+        }),
+    })
+}
+
+/// Unpacks an archive written by [`backup`] into `into` (created if missing): contents, modes,
+/// mtimes and links. Blocking: call it from `spawn_blocking`. Ownership is not restored (the
+/// files belong to whoever runs the restore); entries that would land outside `into` (`..`,
+/// absolute paths, through a symbolic link) are refused by the `tar` crate.
+pub fn restore(archive: &Path, into: &Path) -> Result<(), DriverError> {
+    let reading = || DriverError::io(format!("reading {}", archive.display()));
+    let restoring = || DriverError::io(format!("restoring {} into {}", archive.display(), into.display()));
+    let file = File::open(archive).map_err(reading())?;
+    let decoder = zstd::Decoder::new(file).map_err(reading())?;
+    fs::create_dir_all(into).map_err(DriverError::io(format!("creating {}", into.display())))?;
+    let mut tar = tar::Archive::new(decoder);
+    tar.set_preserve_permissions(true);
+    tar.set_preserve_mtime(true);
+    tar.set_unpack_xattrs(false);
+    tar.set_overwrite(true);
+    // Directories last and deepest first, as `tar::Archive::unpack` does (a read-only directory
+    // would refuse its children), and with their mtimes, which `unpack` leaves at "now".
+    let mut directories = Vec::new();
+    for entry in tar.entries().map_err(reading())? {
+        let mut entry = entry.map_err(reading())?;
+        if entry.header().entry_type().is_dir() {
+            directories.push(entry);
+        } else {
+            entry.unpack_in(into).map_err(restoring())?;
+        }
+    }
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    for mut directory in directories {
+        let mtime = directory.header().mtime().ok();
+        let path = directory.path().map_err(restoring())?.into_owned();
+        if directory.unpack_in(into).map_err(restoring())?
+            && let Some(mtime) = mtime
+        {
+            // Best effort: a directory without read permission cannot be opened by a non-root
+            // restore, and its contents matter more than its mtime.
+            if let Ok(handle) = File::open(into.join(&path)) {
+                let _ = handle.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The compiled include and exclude globs.
+struct Filter {
+    include: Patterns,
+    exclude: Patterns,
+}
+
+/// Globs matched against the whole relative path, and those (without a `/`) matched against a
+/// name at any depth.
+struct Patterns {
+    paths: GlobSet,
+    names: GlobSet,
+    empty: bool,
+}
+
+impl Filter {
+    fn new(root: &Path, include: &[String], exclude: &[String]) -> Result<Filter, DriverError> {
+        Ok(Filter {
+            include: Patterns::new(root, "include", include)?,
+            exclude: Patterns::new(root, "exclude", exclude)?,
+        })
+    }
+
+    fn excluded(&self, rel: &Path, name: &OsStr) -> bool {
+        self.exclude.matches(rel, name)
+    }
+
+    /// Without include globs everything is included.
+    fn included(&self, rel: &Path, name: &OsStr) -> bool {
+        self.include.empty || self.include.matches(rel, name)
+    }
+}
+
+impl Patterns {
+    fn new(root: &Path, which: &str, globs: &[String]) -> Result<Patterns, DriverError> {
+        let mut paths = GlobSetBuilder::new();
+        let mut names = GlobSetBuilder::new();
+        for text in globs {
+            let pattern = text.trim_start_matches("./").trim_end_matches('/');
+            let glob = GlobBuilder::new(pattern).literal_separator(true).build().map_err(|e| {
+                DriverError::Failed(format!("directory {}: {which} glob {text:?}: {e}", root.display()))
+            })?;
+            if !pattern.contains('/') {
+                names.add(glob.clone());
+            }
+            paths.add(glob);
+        }
+        let build = |set: GlobSetBuilder| {
+            set.build()
+                .map_err(|e| DriverError::Failed(format!("directory {}: {which} globs: {e}", root.display())))
+        };
+        Ok(Patterns {
+            paths: build(paths)?,
+            names: build(names)?,
+            empty: globs.is_empty(),
+        })
+    }
+
+    fn matches(&self, rel: &Path, name: &OsStr) -> bool {
+        !self.empty && (self.paths.is_match(rel) || self.names.is_match(Path::new(name)))
+    }
+}
+
+/// What the first walk found.
+#[derive(Debug, Default)]
+struct Plan {
+    entries: Vec<Entry>,
+    /// Bytes of the regular files: the progress bar's total.
+    total: u64,
+    files: u64,
+    directories: u64,
+    symlinks: u64,
+    /// Things skipped, for the job log.
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Directory,
+    File,
+    Symlink,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Relative to the root.
+    rel: PathBuf,
+    kind: Kind,
+}
+
+impl Plan {
+    /// Lists what is to be archived, in a stable (byte-wise sorted) order. `out_dir` is never
+    /// archived, should it lie inside the tree: the archive would contain itself.
+    fn walk(root: &Path, filter: &Filter, out_dir: &Path, stop: &CancellationToken) -> Result<Plan, DriverError> {
+        let meta = match fs::metadata(root) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(DriverError::Failed(format!(
+                    "directory {} does not exist",
+                    root.display()
+                )));
+            }
+            Err(e) => return Err(DriverError::io(format!("directory {}", root.display()))(e)),
+        };
+        if !meta.is_dir() {
+            return Err(DriverError::Failed(format!(
+                "directory {} is not a directory",
+                root.display()
+            )));
+        }
+        let out_id = fs::metadata(out_dir).ok().map(|m| (m.dev(), m.ino()));
+        let mut plan = Plan::default();
+        plan.descend(root, Path::new(""), false, filter, out_id, stop)?;
+        for entry in &plan.entries {
+            match entry.kind {
+                Kind::Directory => plan.directories += 1,
+                Kind::File => plan.files += 1,
+                Kind::Symlink => plan.symlinks += 1,
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Adds what is below `root/rel`; `covered` when an ancestor matched an include glob.
+    /// Returns whether anything was added.
+    fn descend(
+        &mut self,
+        root: &Path,
+        rel: &Path,
+        covered: bool,
+        filter: &Filter,
+        out_id: Option<(u64, u64)>,
+        stop: &CancellationToken,
+    ) -> Result<bool, DriverError> {
+        if stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        let dir = root.join(rel);
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            // Removed since its parent was listed.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.as_os_str().is_empty() => return Ok(false),
+            Err(e) => return Err(DriverError::io(format!("listing {}", dir.display()))(e)),
+        };
+        let mut children = listing
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DriverError::io(format!("listing {}", dir.display())))?;
+        children.sort_by_key(|child| child.file_name());
+        let mut added = false;
+        for child in children {
+            let name = child.file_name();
+            let child_rel = rel.join(&name);
+            if filter.excluded(&child_rel, &name) {
+                continue;
+            }
+            // `DirEntry::metadata` does not follow symbolic links.
+            let meta = match child.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(DriverError::io(format!("reading {}", child.path().display()))(e)),
+            };
+            let selected = covered || filter.included(&child_rel, &name);
+            let file_type = meta.file_type();
+            if file_type.is_dir() {
+                if out_id == Some((meta.dev(), meta.ino())) {
+                    self.notes.push(format!(
+                        "directory {}: not archiving {}, the backup's own output directory",
+                        root.display(),
+                        child.path().display()
+                    ));
+                    continue;
+                }
+                self.entries.push(Entry {
+                    rel: child_rel.clone(),
+                    kind: Kind::Directory,
+                });
+                let below = self.descend(root, &child_rel, selected, filter, out_id, stop)?;
+                if selected || below {
+                    added = true;
+                } else {
+                    // Neither included nor leading to anything included: nothing was pushed
+                    // after it, so it is the last entry.
+                    self.entries.pop();
+                }
+            } else if !selected {
+                continue;
+            } else if file_type.is_file() {
+                self.total += meta.len();
+                self.entries.push(Entry {
+                    rel: child_rel,
+                    kind: Kind::File,
+                });
+                added = true;
+            } else if file_type.is_symlink() {
+                self.entries.push(Entry {
+                    rel: child_rel,
+                    kind: Kind::Symlink,
+                });
+                added = true;
+            } else {
+                self.notes.push(format!(
+                    "directory {}: skipping {}: not a file, directory or symbolic link",
+                    root.display(),
+                    child.path().display()
+                ));
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// Writes the tar + zstd stream of `entries` to `out`; returns its size and SHA-256.
+fn write_archive(
+    root: &Path,
+    entries: &[Entry],
+    out: &Path,
+    stop: &CancellationToken,
+    read: &AtomicU64,
+    warnings: &mpsc::UnboundedSender<String>,
+) -> Result<(u64, String), DriverError> {
+    let writing = || DriverError::io(format!("writing {}", out.display()));
+    let file = File::create(out).map_err(writing())?;
+    let mut encoder = zstd::Encoder::new(HashingWriter::new(file), ZSTD_LEVEL).map_err(writing())?;
+    encoder.include_checksum(true).map_err(writing())?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    if let Err(e) = encoder.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(workers)) {
+        let _ = warnings.send(format!("zstd without worker threads: {e}"));
+    }
+    let mut tar = tar::Builder::new(encoder);
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let vanished = |path: &Path| {
+        let _ = warnings.send(format!("{} was removed while archiving; skipped", path.display()));
+    };
+    for entry in entries {
+        if stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        let path = root.join(&entry.rel);
+        let reading = || DriverError::io(format!("reading {}", path.display()));
+        let mut header = tar::Header::new_gnu();
+        match entry.kind {
+            Kind::Directory | Kind::Symlink => {
+                let meta = match fs::symlink_metadata(&path) {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        vanished(&path);
+                        continue;
+                    }
+                    Err(e) => return Err(reading()(e)),
+                };
+                header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                header.set_size(0);
+                if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).map_err(reading())?;
+                    tar.append_link(&mut header, &entry.rel, &target).map_err(writing())?;
+                } else if meta.is_dir() {
+                    tar.append_data(&mut header, &entry.rel, io::empty())
+                        .map_err(writing())?;
+                } else {
+                    let _ = warnings.send(format!("{} changed type while archiving; skipped", path.display()));
+                }
+            }
+            Kind::File => {
+                let mut file = match File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        vanished(&path);
+                        continue;
+                    }
+                    Err(e) => return Err(reading()(e)),
+                };
+                let meta = file.metadata().map_err(reading())?;
+                if !meta.is_file() {
+                    let _ = warnings.send(format!("{} changed type while archiving; skipped", path.display()));
+                    continue;
+                }
+                header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+                // The header alone (an empty body adds no padding); the body follows.
+                tar.append_data(&mut header, &entry.rel, io::empty())
+                    .map_err(writing())?;
+                copy_body(
+                    &mut file,
+                    tar.get_mut(),
+                    meta.len(),
+                    &mut buffer,
+                    stop,
+                    read,
+                    &path,
+                    out,
+                    warnings,
+                )?;
+            }
+        }
+    }
+    let encoder = tar.into_inner().map_err(writing())?;
+    let hashing = encoder.finish().map_err(writing())?;
+    let (file, size, sha256) = hashing.finish();
+    file.sync_all().map_err(writing())?;
+    Ok((size, sha256))
+}
+
+/// Copies exactly `size` bytes of `src` (and the tar padding) to `dst`, whatever the file does
+/// meanwhile, checking for cancellation every [`CHECK_EVERY`] bytes.
+#[allow(clippy::too_many_arguments)]
+fn copy_body(
+    src: &mut impl Read,
+    dst: &mut impl Write,
+    size: u64,
+    buffer: &mut [u8],
+    stop: &CancellationToken,
+    read: &AtomicU64,
+    path: &Path,
+    out: &Path,
+    warnings: &mpsc::UnboundedSender<String>,
+) -> Result<(), DriverError> {
+    let writing = || DriverError::io(format!("writing {}", out.display()));
+    let mut left = size;
+    let mut unchecked = 0u64;
+    while left > 0 {
+        let want = left.min(buffer.len() as u64) as usize;
+        let n = match src.read(&mut buffer[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DriverError::io(format!("reading {}", path.display()))(e)),
+        };
+        if n == 0 {
+            let _ = warnings.send(format!(
+                "{} shrank while archiving: the missing {left} of {size} bytes were stored as zeros",
+                path.display()
+            ));
+            buffer.fill(0);
+            while left > 0 {
+                let n = left.min(buffer.len() as u64) as usize;
+                dst.write_all(&buffer[..n]).map_err(writing())?;
+                left -= n as u64;
+            }
+            break;
+        }
+        dst.write_all(&buffer[..n]).map_err(writing())?;
+        left -= n as u64;
+        read.fetch_add(n as u64, Ordering::Relaxed);
+        unchecked += n as u64;
+        if unchecked >= CHECK_EVERY {
+            unchecked = 0;
+            if stop.is_cancelled() {
+                return Err(DriverError::Cancelled);
+            }
+        }
+    }
+    if size > 0 && matches!(src.read(&mut buffer[..1]), Ok(n) if n > 0) {
+        let _ = warnings.send(format!(
+            "{} grew while archiving: its first {size} bytes were stored",
+            path.display()
+        ));
+    }
+    let padding = (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK;
+    dst.write_all(&[0u8; TAR_BLOCK as usize][..padding as usize])
+        .map_err(writing())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::BTreeMap,
+        os::unix::{
+            ffi::{OsStrExt, OsStringExt},
+            fs::{PermissionsExt, symlink},
+        },
+        sync::Mutex,
+        time::{Instant, UNIX_EPOCH},
+    };
+
+    use super::*;
+    use crate::{drivers::sha256_of, jobs::log::JobLog};
+
+    /// Every (done, total) the driver reported.
+    type Reports = Arc<Mutex<Vec<(u64, Option<u64>)>>>;
+
+    /// What a [`Context`] borrows, owned by the test.
+    struct Harness {
+        log: JobLog,
+        lines: Arc<Mutex<Vec<String>>>,
+        stop: CancellationToken,
+        progress: Reports,
+        report: Box<dyn Fn(u64, Option<u64>) + Send + Sync>,
+        scratch: tempfile::TempDir,
+        out: tempfile::TempDir,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let (log, mut receiver) = JobLog::channel();
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            // Drain the log, or a chatty driver would wait on a full channel.
+            let sink = lines.clone();
+            tokio::spawn(async move {
+                while let Some((_, line)) = receiver.recv().await {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            let progress = Arc::new(Mutex::new(Vec::new()));
+            let seen = progress.clone();
+            Harness {
+                log,
+                lines,
+                stop: CancellationToken::new(),
+                progress,
+                report: Box::new(move |done, total| seen.lock().unwrap().push((done, total))),
+                scratch: tempfile::tempdir().unwrap(),
+                out: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        fn ctx(&self) -> Context<'_> {
+            Context {
+                environment: "test",
+                resource: "files",
+                backup_id: "test-20261122-0000-abcd",
+                description: "",
+                log: &self.log,
+                stop: &self.stop,
+                progress: self.report.as_ref(),
+                scratch: self.scratch.path(),
+                tool_env: &[],
+            }
+        }
+
+        async fn backup(&self, root: &Path, include: &[&str], exclude: &[&str]) -> Result<Artifact, DriverError> {
+            let include: Vec<String> = include.iter().map(|s| s.to_string()).collect();
+            let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
+            backup(root, &include, &exclude, self.out.path(), &self.ctx()).await
+        }
+    }
+
+    fn write(path: &Path, content: &[u8], mode: u32) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn set_mtime(path: &Path, seconds: u64) {
+        let time = UNIX_EPOCH + Duration::from_secs(seconds);
+        File::open(path).unwrap().set_modified(time).unwrap();
+    }
+
+    /// Everything a restore must give back, per relative path: kind, mode, mtime, and the
+    /// content or link target. The root itself is left out.
+    fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, u32, i64, Vec<u8>)> {
+        fn visit(root: &Path, dir: &Path, found: &mut BTreeMap<PathBuf, (String, u32, i64, Vec<u8>)>) {
+            for child in fs::read_dir(dir).unwrap() {
+                let path = child.unwrap().path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                let mode = meta.mode() & 0o7777;
+                if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).unwrap().into_os_string().into_vec();
+                    found.insert(rel, ("link".into(), 0, meta.mtime(), target));
+                } else if meta.is_dir() {
+                    visit(root, &path, found);
+                    found.insert(rel, ("dir".into(), mode, meta.mtime(), Vec::new()));
+                } else {
+                    found.insert(rel, ("file".into(), mode, meta.mtime(), fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut found = BTreeMap::new();
+        visit(root, root, &mut found);
+        found
+    }
+
+    /// The entry names in an archive.
+    fn listing(archive: &Path) -> Vec<String> {
+        let decoder = zstd::Decoder::new(File::open(archive).unwrap()).unwrap();
+        let mut tar = tar::Archive::new(decoder);
+        let mut names: Vec<String> = tar
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                entry
+                    .unwrap()
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A tree with every kind of entry and name the driver promises to keep.
+    fn odd_tree(root: &Path) {
+        write(&root.join("plain.txt"), b"plain\n", 0o644);
+        write(&root.join("with space.txt"), b"space", 0o600);
+        write(&root.join("ünïcødé ☃.txt"), "snow ☃".as_bytes(), 0o644);
+        write(&root.join("new\nline.txt"), b"newline", 0o644);
+        write(
+            &root.join(OsStr::from_bytes(b"latin1-\xe9t\xe9.bin")),
+            &[0, 1, 2, 255],
+            0o640,
+        );
+        write(&root.join("bin/run.sh"), b"#!/bin/sh\necho hi\n", 0o755);
+        write(&root.join("bin/setuid"), b"x", 0o4750);
+        // Longer than tar's 100-byte name field, in a deep path: GNU long names.
+        let deep = root
+            .join("a".repeat(60))
+            .join("b".repeat(60))
+            .join(format!("{}.txt", "c".repeat(200)));
+        write(&deep, b"long", 0o644);
+        // Not a multiple of 512, several read buffers long.
+        let big: Vec<u8> = (0..(3 * READ_BUFFER + 123)).map(|i| (i * 31 % 251) as u8).collect();
+        write(&root.join("data/big.bin"), &big, 0o644);
+        fs::create_dir_all(root.join("empty")).unwrap();
+        fs::set_permissions(root.join("empty"), fs::Permissions::from_mode(0o750)).unwrap();
+        symlink("plain.txt", root.join("link")).unwrap();
+        symlink("does/not/exist", root.join("dangling")).unwrap();
+        symlink("/etc", root.join("absolute")).unwrap();
+        symlink(format!("{}/target", "t".repeat(150)), root.join("long-target")).unwrap();
+        set_mtime(&root.join("plain.txt"), 1_000_000_000);
+        set_mtime(&root.join("bin/run.sh"), 1_234_567_890);
+        // Directories last: adding a child changes a directory's mtime.
+        set_mtime(&root.join("empty"), 946_684_800);
+        set_mtime(&root.join("bin"), 1_100_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_tree_with_odd_names_links_and_modes_comes_back_the_same() {
+        let source = tempfile::tempdir().unwrap();
+        odd_tree(source.path());
+        let harness = Harness::new();
+
+        let artifact = harness.backup(source.path(), &[], &[]).await.unwrap();
+
+        assert_eq!(artifact.file, PathBuf::from(ARCHIVE_NAME));
+        assert_eq!(artifact.details["symlinks"], 4);
+        assert_eq!(artifact.details["directories"], 5, "{}", artifact.details);
+        assert_eq!(artifact.details["files"], 9, "{}", artifact.details);
+        let restored = tempfile::tempdir().unwrap();
+        restore(&harness.out.path().join(ARCHIVE_NAME), restored.path()).unwrap();
+        let (before, after) = (snapshot(source.path()), snapshot(restored.path()));
+        assert_eq!(before.len(), 18, "{:?}", before.keys());
+        assert_eq!(before, after);
+        // The progress bar ends full.
+        let total = 6 + 5 + "snow ☃".len() + 7 + 4 + 18 + 1 + 4 + 3 * READ_BUFFER + 123;
+        let last = *harness.progress.lock().unwrap().last().unwrap();
+        assert_eq!(last, (total as u64, Some(total as u64)));
+        let lines = harness.lines.lock().unwrap().clone();
+        assert!(lines.iter().any(|l| l.contains("9 files")), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn the_artifact_checksum_is_the_files_checksum() {
+        let source = tempfile::tempdir().unwrap();
+        odd_tree(source.path());
+        let harness = Harness::new();
+
+        let artifact = harness.backup(source.path(), &[], &[]).await.unwrap();
+
+        let (size, sha256) = sha256_of(&harness.out.path().join(&artifact.file)).await.unwrap();
+        assert_eq!((artifact.size, artifact.sha256), (size, sha256));
+        assert!(artifact.tool.unwrap().starts_with("zstd 1."));
+    }
+
+    fn filter_tree(root: &Path) {
+        for name in [
+            "a.txt",
+            "a.tmp",
+            "logs/x.log",
+            "logs/keep/y.txt",
+            "conf/app.toml",
+            "conf/sub/deep.toml",
+            "conf/sub/deep.tmp",
+            "node_modules/pkg/index.js",
+            "src/node_modules/x.js",
+        ] {
+            write(&root.join(name), name.as_bytes(), 0o644);
+        }
+        fs::create_dir_all(root.join("conf/empty")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn include_and_exclude_globs_choose_what_is_archived() {
+        let source = tempfile::tempdir().unwrap();
+        filter_tree(source.path());
+        let cases: [(&[&str], &[&str], &[&str]); 4] = [
+            (
+                &[],
+                &["*.tmp", "node_modules"],
+                &[
+                    "a.txt",
+                    "conf",
+                    "conf/app.toml",
+                    "conf/empty",
+                    "conf/sub",
+                    "conf/sub/deep.toml",
+                    "logs",
+                    "logs/keep",
+                    "logs/keep/y.txt",
+                    "logs/x.log",
+                    "src",
+                ],
+            ),
+            (
+                &["conf"],
+                &["*.tmp"],
+                &["conf", "conf/app.toml", "conf/empty", "conf/sub", "conf/sub/deep.toml"],
+            ),
+            (&["**/*.toml"], &["conf/sub"], &["conf", "conf/app.toml"]),
+            (&["logs/*"], &["logs/keep/"], &["logs", "logs/x.log"]),
+        ];
+        for (include, exclude, expected) in cases {
+            let harness = Harness::new();
+            harness.backup(source.path(), include, exclude).await.unwrap();
+            let names = listing(&harness.out.path().join(ARCHIVE_NAME));
+            assert_eq!(names, expected, "include {include:?} exclude {exclude:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_glob_names_the_directory_and_the_glob() {
+        let source = tempfile::tempdir().unwrap();
+        let harness = Harness::new();
+        let error = harness
+            .backup(source.path(), &["a[b"], &[])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&source.path().display().to_string()) && error.contains("a[b"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_a_clear_error() {
+        let harness = Harness::new();
+        let error = harness.backup(Path::new("/no/such/dir"), &[], &[]).await.unwrap_err();
+        assert_eq!(error.to_string(), "directory /no/such/dir does not exist");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let error = harness.backup(file.path(), &[], &[]).await.unwrap_err().to_string();
+        assert!(error.ends_with("is not a directory"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_output_directory_inside_the_tree_is_not_archived() {
+        let source = tempfile::tempdir().unwrap();
+        write(&source.path().join("a.txt"), b"a", 0o644);
+        let out = source.path().join("backups/1");
+        fs::create_dir_all(&out).unwrap();
+        let harness = Harness::new();
+        backup(source.path(), &[], &[], &out, &harness.ctx()).await.unwrap();
+        assert_eq!(listing(&out.join(ARCHIVE_NAME)), ["a.txt", "backups"]);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_backup_stops_and_leaves_no_archive() {
+        let source = tempfile::tempdir().unwrap();
+        odd_tree(source.path());
+        let harness = Harness::new();
+        harness.stop.cancel();
+        let error = harness.backup(source.path(), &[], &[]).await.unwrap_err();
+        assert!(matches!(error, DriverError::Cancelled), "{error}");
+        assert!(!harness.out.path().join(ARCHIVE_NAME).exists());
+    }
+
+    #[test]
+    fn cancellation_is_noticed_inside_a_big_file() {
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let read = AtomicU64::new(0);
+        let (warnings, _) = mpsc::unbounded_channel();
+        let mut source = io::repeat(7).take(64 << 20);
+        let mut buffer = vec![0u8; READ_BUFFER];
+        let result = copy_body(
+            &mut source,
+            &mut io::sink(),
+            64 << 20,
+            &mut buffer,
+            &stop,
+            &read,
+            Path::new("big"),
+            Path::new("out"),
+            &warnings,
+        );
+        assert!(matches!(result, Err(DriverError::Cancelled)));
+        assert_eq!(read.load(Ordering::Relaxed), CHECK_EVERY);
+    }
+
+    #[test]
+    fn a_file_that_changes_size_keeps_the_size_in_its_header() {
+        let stop = CancellationToken::new();
+        let read = AtomicU64::new(0);
+        let (warnings, mut notes) = mpsc::unbounded_channel();
+        let mut buffer = vec![0u8; 64];
+        for (actual, header) in [(100u64, 700u64), (900, 700)] {
+            let mut out = Vec::new();
+            copy_body(
+                &mut io::repeat(1).take(actual),
+                &mut out,
+                header,
+                &mut buffer,
+                &stop,
+                &read,
+                Path::new("moving"),
+                Path::new("out"),
+                &warnings,
+            )
+            .unwrap();
+            assert_eq!(out.len(), 1024, "700 bytes padded to two blocks");
+            assert_eq!(out.iter().filter(|&&b| b == 1).count() as u64, actual.min(header));
+            let note = notes.try_recv().unwrap();
+            assert!(note.starts_with("moving"), "{note}");
+        }
+    }
+
+    /// 1 GiB of incompressible-ish data through backup and restore, with the throughput printed.
+    /// Ignored because it takes minutes in a debug build (zstd's C code is unoptimised there)
+    /// and needs 2+ GiB of disk; run it with
+    /// `cargo test --release -p engine --lib drivers::directory -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore]
+    async fn a_one_gib_file_round_trips() {
+        let source = tempfile::tempdir().unwrap();
+        let path = source.path().join("big.bin");
+        {
+            let mut file = io::BufWriter::new(File::create(&path).unwrap());
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            let mut block = vec![0u8; 1 << 20];
+            for _ in 0..1024 {
+                for (i, chunk) in block.chunks_mut(8).enumerate() {
+                    // Half random, half text-like, so zstd has something to do.
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let word = if i % 2 == 0 { state } else { 0x6f6c_6c65_6820_6120 };
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
+                file.write_all(&block).unwrap();
+            }
+            file.flush().unwrap();
+        }
+        let harness = Harness::new();
+        let started = Instant::now();
+        let artifact = harness.backup(source.path(), &[], &[]).await.unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "1 GiB in {seconds:.2} s ({:.0} MiB/s), archive {} MiB",
+            1024.0 / seconds,
+            artifact.size >> 20
+        );
+        let restored = tempfile::tempdir().unwrap();
+        restore(&harness.out.path().join(ARCHIVE_NAME), restored.path()).unwrap();
+        let original = sha256_of(&path).await.unwrap();
+        assert_eq!(sha256_of(&restored.path().join("big.bin")).await.unwrap(), original);
+    }
+}

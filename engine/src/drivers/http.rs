@@ -1,0 +1,688 @@
+//! The `http` driver: a remote system that backs itself up when asked (a Jenkins-style job
+//! trigger, a maintenance endpoint), and reports how it went.
+//!
+//! Steward POSTs `{backup_id, description, environment, resource}` as JSON to the start URL,
+//! then GETs the status URL (with `?backup_id=…` appended) every `poll_seconds` until the
+//! answer says `{"state": "done"}` or `{"state": "failed"}` (with an optional `message` and
+//! `progress` from 0 to 100), or `timeout_seconds` have passed. Every change of the reported
+//! state, message or progress goes into the job log. The data itself stays with the remote
+//! system; the artifact is `report.json`, what it reported (the start answer, the final
+//! status, timings), so that the backup records which remote backup belongs to it.
+//!
+//! The secret header is sent with every request and appears nowhere else: not in the log, not
+//! in errors, not in the report (a remote system that echoes it gets it masked). URLs are shown
+//! without their query and credentials, which may carry tokens too. Redirects are not followed,
+//! so the header never travels to a host nobody configured. A status endpoint that fails now
+//! and then is tolerated; one that fails [`MAX_FAILED_POLLS`] times in a row ends the backup.
+//! Cancelling stops the polling; the remote system is not told (there is no common way to).
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::{Artifact, Context, DriverError, HashingWriter, command::label};
+use crate::{
+    config::SecretHeader,
+    db::now_ms,
+    jobs::log::{Level, mask},
+};
+
+/// The artifact's file name.
+pub const ARTIFACT: &str = "report.json";
+
+/// Consecutive failed status requests after which the backup fails.
+pub const MAX_FAILED_POLLS: u32 = 5;
+
+/// The longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most of a response body that is kept.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The most of a response body that goes into an error message.
+const MAX_SHOWN_CHARS: usize = 300;
+
+/// Asks the remote system to back itself up and follows it until it is done.
+pub async fn backup(
+    start_url: &str,
+    status_url: &str,
+    secret_header: Option<&SecretHeader>,
+    poll_seconds: u32,
+    timeout_seconds: u32,
+    out_dir: &Path,
+    ctx: &Context<'_>,
+) -> Result<Artifact, DriverError> {
+    let label = label(ctx);
+    let fail = |message: String| DriverError::Failed(format!("{label}: {message}"));
+    let start = url::Url::parse(start_url).map_err(|e| fail(format!("the start URL is not valid: {e}")))?;
+    let mut status = url::Url::parse(status_url).map_err(|e| fail(format!("the status URL is not valid: {e}")))?;
+    status.query_pairs_mut().append_pair("backup_id", ctx.backup_id);
+    let (start_shown, status_shown) = (shown(&start), shown(&status));
+
+    let mut headers = HeaderMap::new();
+    let mut secrets = Vec::new();
+    if let Some(header) = secret_header {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| fail(format!("\"{}\" is not a valid header name", header.name)))?;
+        let value = header
+            .value
+            .read()
+            .map_err(|why| fail(format!("the value of the header {}: {why}", header.name)))?;
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            fail(format!(
+                "the value of the header {} is not a valid header value",
+                header.name
+            ))
+        })?;
+        value.set_sensitive(true);
+        secrets.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        headers.insert(name, value);
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| fail(format!("the HTTP client cannot be set up: {}", describe(e))))?;
+
+    // Start.
+    let started_ms = now_ms();
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(u64::from(timeout_seconds));
+    let request = json!({
+        "backup_id": ctx.backup_id,
+        "description": ctx.description,
+        "environment": ctx.environment,
+        "resource": ctx.resource,
+    });
+    ctx.log
+        .info(format!(
+            "{label}: asking the remote system to back up: POST {start_shown}"
+        ))
+        .await;
+    let sent = client
+        .post(start)
+        .header(CONTENT_TYPE, "application/json")
+        .body(request.to_string())
+        .send();
+    let response = tokio::select! {
+        response = sent => response.map_err(|e| fail(format!("POST {start_shown} failed: {}", describe(e))))?,
+        () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+    };
+    let start_status = response.status();
+    let start_body = tokio::select! {
+        body = read_body(response) => body.map_err(|e| fail(format!("reading the answer of {start_shown} failed: {}", describe(e))))?,
+        () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+    };
+    if !start_status.is_success() {
+        return Err(fail(format!(
+            "the remote system refused to start: {start_shown} answered {start_status}{}",
+            snippet(&start_body, &secrets)
+        )));
+    }
+    ctx.log
+        .info(format!(
+            "{label}: the remote system accepted ({start_status}); polling {status_shown} every {poll_seconds} s"
+        ))
+        .await;
+
+    // Poll.
+    let poll = Duration::from_secs(u64::from(poll_seconds.max(1)));
+    let mut polls = 0u32;
+    let mut failed_in_a_row = 0u32;
+    let mut last: Option<Reported> = None;
+    let (final_body, final_report) = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            let said = last
+                .as_ref()
+                .map(Reported::describe)
+                .unwrap_or_else(|| "nothing".into());
+            return Err(fail(format!(
+                "the remote system did not report done or failed within {timeout_seconds} s (it last reported: {said})"
+            )));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll.min(deadline - now)) => {}
+            () = ctx.stop.cancelled() => {
+                ctx.log.warn(format!("{label}: polling stopped; the remote system may still be backing up")).await;
+                return Err(DriverError::Cancelled);
+            }
+        }
+        polls += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let request = client
+            .get(status.clone())
+            .timeout(REQUEST_TIMEOUT.min(remaining.max(Duration::from_secs(1))))
+            .send();
+        let answer = tokio::select! {
+            answer = fetch_status(request) => answer,
+            () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+        };
+        let (body, reported) = match answer {
+            Ok(answer) => answer,
+            Err(why) => {
+                failed_in_a_row += 1;
+                let why = mask(&why, &secrets);
+                if failed_in_a_row >= MAX_FAILED_POLLS {
+                    return Err(fail(format!(
+                        "the status URL {status_shown} failed {failed_in_a_row} times in a row; last: {why}"
+                    )));
+                }
+                ctx.log
+                    .warn(format!("{label}: asking {status_shown} for the status failed: {why}"))
+                    .await;
+                continue;
+            }
+        };
+        failed_in_a_row = 0;
+        if last.as_ref() != Some(&reported) {
+            let level = if reported.state == "failed" {
+                Level::Warn
+            } else {
+                Level::Info
+            };
+            ctx.log
+                .line(
+                    level,
+                    format!(
+                        "{label}: the remote system reports {}",
+                        mask(&reported.describe(), &secrets)
+                    ),
+                )
+                .await;
+        }
+        match reported.state.as_str() {
+            "done" => break (body, reported),
+            "failed" => {
+                let message = reported.message.as_deref().unwrap_or("no message given");
+                return Err(fail(format!(
+                    "the remote system reports that its backup failed: {}",
+                    mask(message, &secrets)
+                )));
+            }
+            _ => last = Some(reported),
+        }
+    };
+
+    // Report.
+    let finished_ms = now_ms();
+    let mut report = json!({
+        "start": { "url": start_shown, "status": start_status.as_u16(), "answer": start_body },
+        "status": { "url": status_shown, "polls": polls, "final": final_body },
+        "started_at_ms": started_ms,
+        "finished_at_ms": finished_ms,
+        "duration_ms": finished_ms - started_ms,
+    });
+    mask_value(&mut report, &secrets);
+    let bytes = serde_json::to_vec_pretty(&report).map_err(|e| fail(format!("the report cannot be written: {e}")))?;
+    let path = out_dir.join(ARTIFACT);
+    let context = format!("writing {}", path.display());
+    let file = tokio::fs::File::create(&path)
+        .await
+        .map_err(DriverError::io(context.clone()))?;
+    let mut writer = HashingWriter::new(file);
+    writer
+        .write_all(&bytes)
+        .await
+        .map_err(DriverError::io(context.clone()))?;
+    writer.flush().await.map_err(DriverError::io(context.clone()))?;
+    let (file, size, sha256) = writer.finish();
+    file.sync_all().await.map_err(DriverError::io(context))?;
+    (ctx.progress)(size, Some(size));
+    ctx.log
+        .info(format!("{label}: the remote system finished after {} polls", polls))
+        .await;
+    let mut details = json!({
+        "state": final_report.state,
+        "message": final_report.message,
+        "polls": polls,
+        "duration_ms": finished_ms - started_ms,
+    });
+    mask_value(&mut details, &secrets);
+    Ok(Artifact {
+        file: ARTIFACT.into(),
+        size,
+        sha256,
+        tool: None,
+        details,
+    })
+}
+
+/// What one status answer said.
+#[derive(Debug, Clone, PartialEq)]
+struct Reported {
+    state: String,
+    message: Option<String>,
+    progress: Option<u8>,
+}
+
+impl Reported {
+    /// `running, 40 %: copying files`.
+    fn describe(&self) -> String {
+        let mut text = self.state.clone();
+        if let Some(progress) = self.progress {
+            text.push_str(&format!(", {progress} %"));
+        }
+        if let Some(message) = &self.message {
+            text.push_str(&format!(": {message}"));
+        }
+        text
+    }
+
+    fn from_body(body: &Value) -> Result<Reported, String> {
+        let state = body
+            .get("state")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "the answer has no \"state\"".to_string())?
+            .trim()
+            .to_ascii_lowercase();
+        let message = match body.get("message") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let progress = body
+            .get("progress")
+            .and_then(Value::as_f64)
+            .map(|p| p.clamp(0.0, 100.0).round() as u8);
+        Ok(Reported {
+            state,
+            message,
+            progress,
+        })
+    }
+}
+
+/// One status request: the body and what it says, or why there is no usable answer.
+async fn fetch_status(
+    request: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
+) -> Result<(Value, Reported), String> {
+    let response = request.await.map_err(describe)?;
+    let status = response.status();
+    let body = read_body(response).await.map_err(describe)?;
+    if !status.is_success() {
+        return Err(format!("answered {status}{}", snippet(&body, &[])));
+    }
+    let reported = Reported::from_body(&body).map_err(|why| format!("{why}{}", snippet(&body, &[])))?;
+    Ok((body, reported))
+}
+
+/// The body as JSON, or as a string when it is not JSON; at most [`MAX_BODY_BYTES`].
+async fn read_body(mut response: reqwest::Response) -> Result<Value, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_BODY_BYTES {
+            break;
+        }
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())))
+}
+
+/// `: <the body, shortened>` for an error message; empty for an empty body.
+fn snippet(body: &Value, secrets: &[String]) -> String {
+    let text = match body {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let text = mask(text.trim(), secrets).replace(['\n', '\r'], " ");
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut shown: String = text.chars().take(MAX_SHOWN_CHARS).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    format!(": {shown}")
+}
+
+/// A URL as logs and reports show it: without credentials and query (either may hold a token).
+fn shown(url: &url::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// A reqwest error with its causes ("connection refused"), without the URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+/// Masks the secrets in every string of a JSON value.
+fn mask_value(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(text) => *text = mask(text, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|item| mask_value(item, secrets)),
+        Value::Object(fields) => fields.values_mut().for_each(|field| mask_value(field, secrets)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex},
+    };
+
+    use axum::{
+        Json, Router,
+        extract::{Query, State},
+        http::{HeaderMap as Headers, StatusCode},
+        routing::{get, post},
+    };
+
+    use super::*;
+    use crate::{
+        config::SecretSource,
+        drivers::{command::testing::Harness, sha256_of},
+    };
+
+    const TOKEN: &str = "tok-s3cret-42";
+
+    /// How the stand-in remote system behaves.
+    #[derive(Clone, Copy)]
+    enum Remote {
+        /// Reports progress twice, then done (echoing the token, as a careless system might).
+        Finishes,
+        /// Reports running once, then failed.
+        Fails,
+        /// Reports running forever.
+        NeverFinishes,
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        started: Vec<Value>,
+        polls: u32,
+        tokens: Vec<Option<String>>,
+        backup_ids: Vec<Option<String>>,
+    }
+
+    #[derive(Clone)]
+    struct Server {
+        remote: Remote,
+        seen: Arc<Mutex<Seen>>,
+    }
+
+    fn token_of(headers: &Headers) -> Option<String> {
+        headers
+            .get("x-maintenance-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    async fn start(
+        State(server): State<Server>,
+        headers: Headers,
+        Json(body): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let token = token_of(&headers);
+        let mut seen = server.seen.lock().unwrap();
+        seen.tokens.push(token.clone());
+        if token.as_deref() != Some(TOKEN) {
+            return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad token"})));
+        }
+        seen.started.push(body);
+        (StatusCode::ACCEPTED, Json(json!({"accepted": true, "job": 42})))
+    }
+
+    async fn status(
+        State(server): State<Server>,
+        headers: Headers,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Json<Value> {
+        let mut seen = server.seen.lock().unwrap();
+        seen.polls += 1;
+        seen.tokens.push(token_of(&headers));
+        seen.backup_ids.push(query.get("backup_id").cloned());
+        Json(match (server.remote, seen.polls) {
+            (Remote::Finishes, 1) => json!({"state": "running", "progress": 10, "message": "dumping"}),
+            (Remote::Finishes, 2) => json!({"state": "running", "progress": 60.4, "message": "uploading"}),
+            (Remote::Finishes, _) => {
+                json!({"state": "done", "progress": 100, "message": "stored as snap-42", "echo": TOKEN})
+            }
+            (Remote::Fails, 1) => json!({"state": "running"}),
+            (Remote::Fails, _) => json!({"state": "failed", "message": "disk full on backup host"}),
+            (Remote::NeverFinishes, _) => json!({"state": "running", "progress": 5}),
+        })
+    }
+
+    /// Starts the stand-in on a free port; returns its base URL.
+    async fn serve(remote: Remote) -> (String, Arc<Mutex<Seen>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let app = Router::new()
+            .route("/start", post(start))
+            .route("/status", get(status))
+            .with_state(Server {
+                remote,
+                seen: seen.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}"), seen)
+    }
+
+    fn header(harness: &Harness) -> SecretHeader {
+        let path = harness.scratch.path().join("token");
+        std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+        SecretHeader {
+            name: "X-Maintenance-Token".into(),
+            value: SecretSource::File(path),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remote_backup_is_started_followed_and_reported() {
+        let (base, seen) = serve(Remote::Finishes).await;
+        let harness = Harness::new();
+        let header = header(&harness);
+        let started = Instant::now();
+        let artifact = backup(
+            &format!("{base}/start?token=in-query"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        eprintln!("the remote backup took {:?}", started.elapsed());
+
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                seen.started,
+                vec![json!({
+                    "backup_id": "staging-20261122-0436-7f3a",
+                    "description": "before the upgrade",
+                    "environment": "staging",
+                    "resource": "main",
+                })]
+            );
+            assert_eq!(seen.polls, 3);
+            assert!(
+                seen.tokens.iter().all(|t| t.as_deref() == Some(TOKEN)),
+                "{:?}",
+                seen.tokens
+            );
+            assert!(
+                seen.backup_ids
+                    .iter()
+                    .all(|id| id.as_deref() == Some("staging-20261122-0436-7f3a"))
+            );
+        }
+
+        let path = harness.out.path().join(&artifact.file);
+        assert_eq!(artifact.file, Path::new(ARTIFACT));
+        assert_eq!(
+            sha256_of(&path).await.unwrap(),
+            (artifact.size, artifact.sha256.clone())
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let report: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(report["status"]["final"]["state"], "done");
+        assert_eq!(report["status"]["final"]["message"], "stored as snap-42");
+        assert_eq!(report["status"]["final"]["echo"], "***");
+        assert_eq!(report["status"]["polls"], 3);
+        assert_eq!(report["start"]["answer"]["job"], 42);
+        assert_eq!(report["start"]["url"], format!("{base}/start"));
+        assert!(report["duration_ms"].as_i64().is_some_and(|ms| ms >= 2000), "{report}");
+        assert_eq!(artifact.details["message"], "stored as snap-42");
+        assert!(!text.contains(TOKEN) && !text.contains("in-query"), "{text}");
+        assert!(!artifact.details.to_string().contains(TOKEN));
+
+        let lines = harness.lines().await;
+        let logged: Vec<&str> = lines.iter().map(|(_, line)| line.as_str()).collect();
+        for expected in [
+            "resource \"main\" of staging: the remote system reports running, 10 %: dumping",
+            "resource \"main\" of staging: the remote system reports running, 60 %: uploading",
+            "resource \"main\" of staging: the remote system reports done, 100 %: stored as snap-42",
+        ] {
+            assert!(logged.contains(&expected), "{expected} not in {logged:#?}");
+        }
+        assert!(!format!("{logged:?}").contains(TOKEN), "{logged:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_remote_failure_fails_the_backup_with_the_remote_message() {
+        let (base, _) = serve(Remote::Fails).await;
+        let harness = Harness::new();
+        let header = header(&harness);
+        let error = backup(
+            &format!("{base}/start"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "resource \"main\" of staging: the remote system reports that its backup failed: disk full on backup host"
+        );
+        assert!(!harness.out.path().join(ARTIFACT).exists());
+    }
+
+    #[tokio::test]
+    async fn a_remote_system_that_never_finishes_times_out() {
+        let (base, seen) = serve(Remote::NeverFinishes).await;
+        let harness = Harness::new();
+        let header = header(&harness);
+        let started = Instant::now();
+        let error = backup(
+            &format!("{base}/start"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            2,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        let took = started.elapsed();
+        assert_eq!(
+            error,
+            "resource \"main\" of staging: the remote system did not report done or failed within 2 s (it last reported: running, 5 %)"
+        );
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert_eq!(seen.lock().unwrap().polls, 2);
+    }
+
+    #[tokio::test]
+    async fn cancelling_stops_the_polling() {
+        let (base, _) = serve(Remote::NeverFinishes).await;
+        let harness = Harness::new();
+        let header = header(&harness);
+        let stop = harness.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            stop.cancel();
+        });
+        let started = Instant::now();
+        let result = backup(
+            &format!("{base}/start"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            60,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await;
+        assert!(matches!(result, Err(DriverError::Cancelled)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_names_the_answer_and_an_unreachable_system_its_cause() {
+        let (base, _) = serve(Remote::Finishes).await;
+        let harness = Harness::new();
+        let error = backup(
+            &format!("{base}/start"),
+            &format!("{base}/status"),
+            None,
+            1,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "resource \"main\" of staging: the remote system refused to start: {base}/start answered 401 Unauthorized: {{\"error\":\"bad token\"}}"
+            )
+        );
+
+        let error = backup(
+            "http://127.0.0.1:1/start?token=t0k",
+            "http://127.0.0.1:1/status",
+            None,
+            1,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("resource \"main\" of staging: POST http://127.0.0.1:1/start failed: "),
+            "{error}"
+        );
+        assert!(error.to_lowercase().contains("connection refused"), "{error}");
+        assert!(!error.contains("t0k"), "{error}");
+    }
+}

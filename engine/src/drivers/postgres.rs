@@ -1,0 +1,314 @@
+//! The `postgres` driver: a PostgreSQL database dumped with `pg_dump -Fc` into
+//! `database.dump`.
+//!
+//! The custom format is compressed by pg_dump itself and is what `pg_restore` reads (selective
+//! and parallel restores included), so the dump goes to the artifact as it is: pg_dump's
+//! standard output is streamed into the file and hashed on the way, never held in memory.
+//!
+//! The password never appears in pg_dump's arguments (which every local user can read in
+//! `/proc`): the URL must not contain one, and the configured secret is handed over in
+//! `PGPASSWORD`. `--no-password` makes a missing or wrong password an error instead of a prompt
+//! that would hang the job.
+
+use std::path::Path;
+
+use super::{
+    Artifact, Context, DriverError, HashingWriter,
+    command::{Watched, label, stream_stdout, tool_command, tool_version},
+};
+use crate::config::SecretSource;
+
+/// The artifact's file name.
+pub const ARTIFACT: &str = "database.dump";
+
+const PG_DUMP: &str = "pg_dump";
+
+/// How long pg_dump waits for the server to answer before it gives up (unless the URL says).
+const CONNECT_TIMEOUT_SECONDS: &str = "30";
+
+/// Dumps the database at `url` (`postgres://USER@HOST:PORT/DB`, no password) into
+/// `out_dir/database.dump`.
+pub async fn backup(
+    url: &str,
+    password: Option<&SecretSource>,
+    out_dir: &Path,
+    ctx: &Context<'_>,
+) -> Result<Artifact, DriverError> {
+    let label = label(ctx);
+    let parsed = url::Url::parse(url)
+        .map_err(|e| DriverError::Failed(format!("{label}: the URL is not a valid postgres:// URL: {e}")))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(DriverError::Failed(format!(
+            "{label}: the URL must start with postgres:// (it starts with {}://)",
+            parsed.scheme()
+        )));
+    }
+    if parsed.password().is_some() || parsed.query_pairs().any(|(key, _)| key == "password") {
+        return Err(DriverError::Failed(format!(
+            "{label}: the URL contains a password; give it as the resource's `password` (from an environment variable or a file) instead"
+        )));
+    }
+    let host = parsed.host_str().unwrap_or("localhost").to_string();
+    let port = parsed.port().unwrap_or(5432);
+    let database = percent_encoding::percent_decode_str(parsed.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    let password = password
+        .map(|source| {
+            source
+                .read()
+                .map_err(|why| DriverError::Failed(format!("{label}: the password: {why}")))
+        })
+        .transpose()?;
+    let secrets: Vec<String> = password.iter().cloned().collect();
+
+    let tool = tool_version(PG_DUMP).await.map_err(|e| {
+        DriverError::Failed(format!(
+            "{label}: {PG_DUMP} cannot be run (is the PostgreSQL client installed?): {e}"
+        ))
+    })?;
+
+    let mut command = tool_command(PG_DUMP);
+    command
+        .envs(ctx.tool_env.iter().cloned())
+        .args(["--format=custom", "--no-password", "--dbname"])
+        .arg(url)
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS)
+        .env("PGAPPNAME", "steward-backup");
+    if let Some(password) = &password {
+        command.env("PGPASSWORD", password);
+    }
+
+    let target = out_dir.join(ARTIFACT);
+    let file = std::fs::File::create(&target).map_err(DriverError::io(format!("creating {}", target.display())))?;
+    let (watched, counter) = Watched::new(file, ctx.stop.clone());
+    ctx.log
+        .info(format!(
+            "{label}: dumping database {database} on {host}:{port} with {tool}"
+        ))
+        .await;
+    let (size, sha256) = stream_stdout(
+        command,
+        PG_DUMP,
+        &secrets,
+        HashingWriter::new(watched),
+        |writer| {
+            let (watched, size, sha256) = writer.finish();
+            watched.into_inner().sync_all()?;
+            Ok((size, sha256))
+        },
+        &counter,
+        ctx,
+    )
+    .await?;
+    ctx.log
+        .info(format!("{label}: dumped database {database} ({size} bytes)"))
+        .await;
+    Ok(Artifact {
+        file: ARTIFACT.into(),
+        size,
+        sha256,
+        tool: Some(tool),
+        details: serde_json::json!({
+            "database": database,
+            "host": host,
+            "port": port,
+            "format": "custom",
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::{
+        drivers::{
+            command::testing::{Harness, skip_or_fail},
+            sha256_of,
+        },
+        testing::DEFAULT_TEST_POSTGRES_URL,
+    };
+
+    fn server_url() -> String {
+        std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string())
+    }
+
+    /// Runs SQL with psql; `Err` carries psql's message.
+    async fn psql(url: &str, sql: &str) -> Result<String, String> {
+        let output = tokio::process::Command::new("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// A database of its own for one test, dropped afterwards (even when the test fails).
+    struct TempDatabase {
+        name: String,
+        url: String,
+    }
+
+    impl TempDatabase {
+        async fn create() -> TempDatabase {
+            let name = format!("steward_drv_{}", uuid::Uuid::new_v4().simple());
+            psql(&server_url(), &format!("CREATE DATABASE {name}")).await.unwrap();
+            let mut url = url::Url::parse(&server_url()).unwrap();
+            url.set_path(&name);
+            TempDatabase {
+                name,
+                url: url.to_string(),
+            }
+        }
+    }
+
+    impl Drop for TempDatabase {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("psql")
+                .args(["-X", "-q", "-d", &server_url(), "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .output();
+        }
+    }
+
+    /// Whether pg_dump and the server are here; skips loudly (or fails in CI) when not.
+    async fn available() -> bool {
+        if let Err(e) = tool_version(PG_DUMP).await {
+            skip_or_fail(&format!("{PG_DUMP} cannot be run: {e}"));
+            return false;
+        }
+        if let Err(e) = psql(&server_url(), "SELECT 1").await {
+            skip_or_fail(&format!("PostgreSQL at {} is unreachable: {e}", server_url()));
+            return false;
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_database_is_dumped_in_custom_format_and_restores() {
+        if !available().await {
+            return;
+        }
+        let source = TempDatabase::create().await;
+        psql(
+            &source.url,
+            "CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+             INSERT INTO items SELECT g, 'item ' || g, g * 1.25 FROM generate_series(1, 5000) g;
+             CREATE INDEX items_name ON items (name);",
+        )
+        .await
+        .unwrap();
+
+        let harness = Harness::new();
+        let started = Instant::now();
+        let artifact = backup(&source.url, None, harness.out.path(), &harness.ctx())
+            .await
+            .unwrap();
+        eprintln!("pg_dump of 5000 rows took {:?}", started.elapsed());
+        assert!(harness.progress_seen.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        let path = harness.out.path().join(&artifact.file);
+        assert_eq!(artifact.file, Path::new("database.dump"));
+        assert_eq!(
+            sha256_of(&path).await.unwrap(),
+            (artifact.size, artifact.sha256.clone())
+        );
+        assert!(
+            artifact
+                .tool
+                .as_deref()
+                .is_some_and(|t| t.starts_with("pg_dump (PostgreSQL)")),
+            "{artifact:?}"
+        );
+        assert_eq!(artifact.details["database"], source.name.as_str());
+
+        let listing = tokio::process::Command::new("pg_restore")
+            .arg("--list")
+            .arg(&path)
+            .output()
+            .await
+            .unwrap();
+        assert!(listing.status.success(), "{listing:?}");
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(listing.contains("TABLE public items"), "{listing}");
+        assert!(listing.contains("INDEX public items_name"), "{listing}");
+
+        let copy = TempDatabase::create().await;
+        let restored = tokio::process::Command::new("pg_restore")
+            .args(["--no-owner", "--exit-on-error", "--dbname", &copy.url])
+            .arg(&path)
+            .output()
+            .await
+            .unwrap();
+        assert!(restored.status.success(), "{restored:?}");
+        assert_eq!(
+            psql(&copy.url, "SELECT count(*), sum(price) FROM items").await.unwrap(),
+            "5000|15628125.00"
+        );
+        let lines = harness.lines().await;
+        assert!(format!("{lines:?}").contains("dumped database"), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_with_pg_dumps_message_and_no_password() {
+        if tool_version(PG_DUMP).await.is_err() {
+            skip_or_fail("pg_dump cannot be run");
+            return;
+        }
+        let harness = Harness::new();
+        let secret = harness.scratch.path().join("password");
+        std::fs::write(&secret, "pa55-w0rd\n").unwrap();
+        let error = backup(
+            "postgres://postgres@127.0.0.1:1/test",
+            Some(&SecretSource::File(secret)),
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("resource \"main\" of staging: pg_dump exited with status 1: "),
+            "{error}"
+        );
+        assert!(error.contains("port 1 failed"), "{error}");
+        let lines = harness.lines().await;
+        assert!(
+            !error.contains("pa55") && !format!("{lines:?}").contains("pa55"),
+            "{error} {lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_password_in_the_url_is_refused_without_being_repeated() {
+        let harness = Harness::new();
+        let error = backup(
+            "postgres://postgres:hunter2@127.0.0.1:5432/test",
+            None,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("the URL contains a password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+
+        let error = backup(
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&password=hunter2",
+            None,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("the URL contains a password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+}

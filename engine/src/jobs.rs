@@ -1,0 +1,681 @@
+//! Jobs: every action Steward performs, on a queue in the database.
+//!
+//! A job is requested (UI or CLI), recorded as `queued`, claimed by a worker ([`worker`]),
+//! run, and ends `succeeded`, `failed`, `cancelled` or — when its Steward died or was stopped
+//! under it — `interrupted`. Interrupted jobs are never re-run on their own: a half-done restore
+//! needs a person, who acknowledges it or retries it as a new, linked job.
+//!
+//! The rule the whole product leans on: jobs that change an environment carry the environment
+//! as their *exclusive key*, and a unique index over queued and running jobs lets the database
+//! refuse a second one, however the requests race. The refusal names the job in the way
+//! ([`Busy`]). Every request, refusal, cancel, retry and end is audited in the same transaction
+//! as the change.
+
+pub mod backup;
+pub mod command;
+pub mod log;
+pub mod worker;
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+
+use crate::{
+    Engine,
+    accounts::Actor,
+    audit::{self, Outcome},
+    db::{self, jobs as rows, now_ms},
+};
+
+/// The longest reason a request may carry.
+pub const MAX_REASON_CHARS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// Failed, cancelled and interrupted jobs can be run again as a new, linked job.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, JobState::Failed | JobState::Cancelled | JobState::Interrupted)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a job does, with its input. Stored as the `kind` column plus this value as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// Run a configured action (a program) of the environment.
+    Command { action: String },
+    /// Back up every resource of the environment into one backup, `backup_id` (chosen when the
+    /// job is requested, so the job and the backup can be linked from the start).
+    Backup {
+        backup_id: String,
+        description: String,
+        trigger: Trigger,
+    },
+}
+
+impl JobSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::Command { .. } => "command",
+            JobSpec::Backup { .. } => "backup",
+        }
+    }
+
+    /// How people call this job in messages: "backup", "delete-drafts", …
+    pub fn title(&self) -> &str {
+        match self {
+            JobSpec::Command { action } => action,
+            JobSpec::Backup { .. } => "backup",
+        }
+    }
+
+    /// The input of a retry: the same, but a backup gets a new id (the failed one never
+    /// became a backup, and ids are never reused).
+    fn for_retry(self, environment: &str) -> JobSpec {
+        match self {
+            JobSpec::Backup {
+                description, trigger, ..
+            } => JobSpec::Backup {
+                backup_id: crate::manifest::new_backup_id(environment, now_ms()),
+                description,
+                trigger,
+            },
+            other => other,
+        }
+    }
+
+    /// The backup this job writes, if it writes one.
+    pub fn backup_id(&self) -> Option<&str> {
+        match self {
+            JobSpec::Backup { backup_id, .. } => Some(backup_id),
+            JobSpec::Command { .. } => None,
+        }
+    }
+}
+
+/// Why a backup was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Manual,
+    Scheduled,
+    PreRestore,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Scheduled => "scheduled",
+            Trigger::PreRestore => "pre-restore",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Trigger> {
+        [Trigger::Manual, Trigger::Scheduled, Trigger::PreRestore]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A job as the rest of Steward sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub environment: String,
+    /// The typed input; `None` when this binary does not know the job's kind.
+    pub spec: Option<JobSpec>,
+    /// Whether it holds its environment's slot (changes the environment).
+    pub exclusive: bool,
+    pub state: JobState,
+    pub requested_by: String,
+    pub reason: String,
+    pub created_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub attempt: i64,
+    pub parent_id: Option<i64>,
+    pub retry_of: Option<i64>,
+    /// The planned steps, and how many are done.
+    pub steps: Vec<String>,
+    pub steps_done: i64,
+    /// Progress within the job as the program reports it (bytes, files, …), when it does.
+    pub progress: Option<(i64, i64)>,
+    pub error: Option<String>,
+    pub cancel_requested_by: Option<String>,
+    pub acknowledged_by: Option<String>,
+}
+
+impl Job {
+    /// "restore #41", "delete-drafts #7".
+    pub fn title(&self) -> String {
+        let name = self.spec.as_ref().map_or(self.kind.as_str(), JobSpec::title);
+        format!("{name} #{}", self.id)
+    }
+}
+
+impl From<rows::JobRow> for Job {
+    fn from(row: rows::JobRow) -> Self {
+        Job {
+            id: row.id,
+            spec: serde_json::from_str(&row.input).ok(),
+            kind: row.kind,
+            environment: row.environment,
+            exclusive: row.exclusive_key.is_some(),
+            // The CHECK constraint allows nothing else.
+            state: JobState::parse(&row.state).unwrap_or(JobState::Failed),
+            requested_by: row.requested_by,
+            reason: row.reason,
+            created_at_ms: row.created_at,
+            started_at_ms: row.started_at,
+            finished_at_ms: row.finished_at,
+            attempt: row.attempt,
+            parent_id: row.parent_id,
+            retry_of: row.retry_of,
+            steps: serde_json::from_str(&row.steps).unwrap_or_default(),
+            steps_done: row.step_index,
+            progress: row.bytes_done.zip(row.bytes_total),
+            error: row.error,
+            cancel_requested_by: row.cancel_requested_by,
+            acknowledged_by: row.acknowledged_by,
+        }
+    }
+}
+
+/// A request for a new job.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    pub environment: String,
+    pub spec: JobSpec,
+    /// Why, in the requester's words (may be empty).
+    pub reason: String,
+    pub parent_id: Option<i64>,
+}
+
+/// The job in the way of a request: "prod is busy: restore #41 started by alice at 10:02 — try
+/// again when it ends".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub environment: String,
+    pub job_id: i64,
+    pub title: String,
+    pub requested_by: String,
+    pub state: JobState,
+    /// When it started, or was requested if it has not started.
+    pub since_ms: i64,
+}
+
+impl fmt::Display for Busy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = hh_mm_utc(self.since_ms);
+        match self.state {
+            JobState::Queued => write!(
+                f,
+                "{} is busy: {} requested by {} at {at} UTC is waiting to start — try again when it ends",
+                self.environment, self.title, self.requested_by
+            ),
+            _ => write!(
+                f,
+                "{} is busy: {} started by {} at {at} UTC — try again when it ends",
+                self.environment, self.title, self.requested_by
+            ),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("there is no environment \"{0}\"")]
+    UnknownEnvironment(String),
+    #[error("{environment} has no action \"{action}\"")]
+    UnknownAction { environment: String, action: String },
+    #[error("{0} has nothing to back up: add a resource under [environments.resources.NAME] in its configuration")]
+    NoResources(String),
+    #[error("the description is too long ({0} characters; at most {MAX_REASON_CHARS})")]
+    DescriptionTooLong(usize),
+    #[error("{0}")]
+    Busy(Busy),
+    #[error("there is no job #{0}")]
+    NotFound(i64),
+    #[error("job #{id} is {state}: {what}")]
+    WrongState {
+        id: i64,
+        state: JobState,
+        what: &'static str,
+    },
+    #[error("job #{id} was already retried as #{retry}")]
+    AlreadyRetried { id: i64, retry: i64 },
+    #[error("the reason is too long ({0} characters; at most {MAX_REASON_CHARS})")]
+    ReasonTooLong(usize),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// In-process signals between requests and workers. Other instances (PostgreSQL) learn of new
+/// jobs by LISTEN/NOTIFY and of cancels by their workers' heartbeat.
+#[derive(Debug, Default)]
+pub struct JobSignals {
+    /// A job was queued: idle workers look for it at once.
+    pub(crate) queued: Notify,
+    /// Bumped whenever log lines or a job's state were written, so log followers look.
+    pub(crate) changed: watch::Sender<u64>,
+    /// Stop handles of the jobs this process is running, by id.
+    pub(crate) running: Mutex<HashMap<i64, Arc<worker::Stop>>>,
+    /// Cancelled when the process begins to shut down: long-lived log followers end.
+    pub(crate) closing: tokio_util::sync::CancellationToken,
+}
+
+impl JobSignals {
+    pub(crate) fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// The notification channel PostgreSQL instances use to wake each other's workers.
+pub(crate) const PG_CHANNEL: &str = "steward_jobs";
+
+impl Engine {
+    /// Queues a job, or refuses it when its environment is busy. Audited either way.
+    pub async fn request_job(&self, actor: &Actor, request: JobRequest) -> Result<Job, JobError> {
+        self.queue_job(actor, request, None).await
+    }
+
+    async fn queue_job(&self, actor: &Actor, request: JobRequest, retry: Option<&Job>) -> Result<Job, JobError> {
+        let reason_chars = request.reason.chars().count();
+        if reason_chars > MAX_REASON_CHARS {
+            return Err(JobError::ReasonTooLong(reason_chars));
+        }
+        let plan = self.plan(&request.environment, &request.spec)?;
+        let requested_by = actor.username.as_deref().unwrap_or("steward");
+        let input = serde_json::to_string(&request.spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let steps = serde_json::to_string(&plan.steps).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let new = rows::NewJobRow {
+            kind: request.spec.kind(),
+            environment: &request.environment,
+            input: &input,
+            exclusive_key: plan.exclusive.then_some(request.environment.as_str()),
+            requested_by,
+            reason: request.reason.trim(),
+            created_at: now_ms(),
+            attempt: retry.map_or(1, |job| job.attempt + 1),
+            parent_id: request.parent_id,
+            retry_of: retry.map(|job| job.id),
+            steps: &steps,
+        };
+
+        let mut tx = self.db().begin_write().await?;
+        let row = match rows::insert(&mut *tx, &new).await {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                if let Some(old) = retry
+                    && let Some(earlier) = rows::retry_of(self.db().pool(), old.id).await?
+                {
+                    return Err(JobError::AlreadyRetried {
+                        id: old.id,
+                        retry: earlier.id,
+                    });
+                }
+                return Err(self.refuse_busy(actor, &request).await?);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let job = Job::from(row);
+        let target = job.id.to_string();
+        let action = if retry.is_some() { "job.retry" } else { "job.request" };
+        let mut detail = json!({
+            "environment": job.environment,
+            "kind": job.kind,
+            "input": request.spec,
+            "reason": job.reason,
+        });
+        if let Some(old) = retry {
+            detail["retry_of"] = json!(old.id);
+            rows::acknowledge(&mut *tx, old.id, requested_by, now_ms()).await?;
+        }
+        audit::record(
+            &mut *tx,
+            &actor.event(action, Some(&target), Outcome::Ok).with_detail(detail),
+        )
+        .await?;
+        if self.db().backend() == db::Backend::Postgres {
+            // Delivered at commit, to every instance's listener.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(PG_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.signals().queued.notify_waiters();
+        self.signals().bump();
+        tracing::debug!(job = job.id, environment = %job.environment, kind = %job.kind, by = requested_by, "job queued");
+        Ok(job)
+    }
+
+    /// Builds the refusal for a request whose environment slot is taken, and audits it.
+    async fn refuse_busy(&self, actor: &Actor, request: &JobRequest) -> Result<JobError, JobError> {
+        let holder = rows::holder(self.db().pool(), &request.environment)
+            .await?
+            .map(Job::from);
+        let busy = match holder {
+            Some(job) => Busy {
+                environment: request.environment.clone(),
+                job_id: job.id,
+                title: job.title(),
+                requested_by: job.requested_by.clone(),
+                state: job.state,
+                since_ms: job.started_at_ms.unwrap_or(job.created_at_ms),
+            },
+            // It ended between the refusal and this look-up: still a refusal, and a fair one.
+            None => Busy {
+                environment: request.environment.clone(),
+                job_id: 0,
+                title: "another job".into(),
+                requested_by: "someone".into(),
+                state: JobState::Running,
+                since_ms: now_ms(),
+            },
+        };
+        let detail = json!({
+            "environment": request.environment,
+            "kind": request.spec.kind(),
+            "input": request.spec,
+            "reason": request.reason,
+            "refusal": busy.to_string(),
+            "busy_with": busy.job_id,
+        });
+        let target = busy.job_id.to_string();
+        audit::record(
+            self.db().pool(),
+            &actor
+                .event("job.request", Some(&target), Outcome::Refused)
+                .with_detail(detail),
+        )
+        .await?;
+        Ok(JobError::Busy(busy))
+    }
+
+    /// Checks that the job can exist and decides whether it takes its environment's slot.
+    fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
+        if self.config().environment(environment).is_none() {
+            return Err(JobError::UnknownEnvironment(environment.to_string()));
+        }
+        match spec {
+            JobSpec::Command { action } => {
+                let configured = self
+                    .config()
+                    .action(environment, action)
+                    .ok_or_else(|| JobError::UnknownAction {
+                        environment: environment.to_string(),
+                        action: action.clone(),
+                    })?;
+                Ok(Plan {
+                    exclusive: configured.exclusive,
+                    steps: vec![configured.label.clone()],
+                })
+            }
+            JobSpec::Backup { description, .. } => {
+                let description_chars = description.chars().count();
+                if description_chars > MAX_REASON_CHARS {
+                    return Err(JobError::DescriptionTooLong(description_chars));
+                }
+                let steps = self
+                    .config()
+                    .environment(environment)
+                    .map(backup::steps)
+                    .unwrap_or_default();
+                if steps.is_empty() {
+                    return Err(JobError::NoResources(environment.to_string()));
+                }
+                Ok(Plan { exclusive: true, steps })
+            }
+        }
+    }
+
+    /// Cancels a queued job at once; asks the worker of a running job to stop it (the job ends
+    /// `cancelled` when its program has stopped).
+    pub async fn cancel_job(&self, actor: &Actor, id: i64) -> Result<Job, JobError> {
+        let by = actor.username.as_deref().unwrap_or("steward");
+        let mut tx = self.db().begin_write().await?;
+        let cancelled = rows::cancel_queued(
+            &mut *tx,
+            id,
+            by,
+            &format!("Cancelled by {by} before it started."),
+            now_ms(),
+        )
+        .await?
+            || rows::request_cancel(&mut *tx, id, by).await?;
+        let job = rows::get(&mut *tx, id)
+            .await?
+            .map(Job::from)
+            .ok_or(JobError::NotFound(id))?;
+        if !cancelled {
+            tx.rollback().await?;
+            return Err(JobError::WrongState {
+                id,
+                state: job.state,
+                what: "only a queued or running job can be cancelled",
+            });
+        }
+        let target = id.to_string();
+        let detail = json!({ "environment": job.environment, "state_then": job.state });
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("job.cancel", Some(&target), Outcome::Ok)
+                .with_detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
+        self.stop_local(id, worker::StopReason::Cancelled(by.to_string()));
+        self.signals().bump();
+        Ok(job)
+    }
+
+    /// Queues a failed, cancelled or interrupted job again, as a new job linked to it.
+    pub async fn retry_job(&self, actor: &Actor, id: i64, reason: &str) -> Result<Job, JobError> {
+        let old = self.job(id).await?.ok_or(JobError::NotFound(id))?;
+        if let Some(earlier) = rows::retry_of(self.db().pool(), id).await? {
+            return Err(JobError::AlreadyRetried { id, retry: earlier.id });
+        }
+        if !old.state.is_retryable() {
+            return Err(JobError::WrongState {
+                id,
+                state: old.state,
+                what: "only a failed, cancelled or interrupted job can be retried",
+            });
+        }
+        let spec = old.spec.clone().ok_or(JobError::WrongState {
+            id,
+            state: old.state,
+            what: "this version of Steward does not know its kind, so it cannot be retried",
+        })?;
+        let reason = if reason.trim().is_empty() {
+            format!("Retry of #{id}")
+        } else {
+            reason.to_string()
+        };
+        let request = JobRequest {
+            environment: old.environment.clone(),
+            spec: spec.for_retry(&old.environment),
+            reason,
+            parent_id: old.parent_id,
+        };
+        self.queue_job(actor, request, Some(&old)).await
+    }
+
+    /// Dismisses an interrupted job's banner without retrying it.
+    pub async fn acknowledge_job(&self, actor: &Actor, id: i64) -> Result<(), JobError> {
+        let by = actor.username.as_deref().unwrap_or("steward");
+        let mut tx = self.db().begin_write().await?;
+        let done = rows::acknowledge(&mut *tx, id, by, now_ms()).await?;
+        let job = rows::get(&mut *tx, id)
+            .await?
+            .map(Job::from)
+            .ok_or(JobError::NotFound(id))?;
+        if !done {
+            tx.rollback().await?;
+            return Err(JobError::WrongState {
+                id,
+                state: job.state,
+                what: "only an unacknowledged failed, cancelled or interrupted job can be acknowledged",
+            });
+        }
+        let target = id.to_string();
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("job.acknowledge", Some(&target), Outcome::Ok)
+                .with_detail(json!({ "environment": job.environment })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The job that retries job `id`, if there is one.
+    pub async fn retry_of(&self, id: i64) -> Result<Option<Job>, JobError> {
+        Ok(rows::retry_of(self.db().pool(), id).await?.map(Job::from))
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, JobError> {
+        Ok(rows::get(self.db().pool(), id).await?.map(Job::from))
+    }
+
+    /// Newest first, filtered by whatever is given, older than `before_id` when paging.
+    pub async fn jobs(&self, filter: &JobFilter, before_id: Option<i64>, limit: i64) -> Result<Vec<Job>, JobError> {
+        let rows = rows::list(
+            self.db().pool(),
+            filter.environment.as_deref().unwrap_or_default(),
+            filter.kind.as_deref().unwrap_or_default(),
+            filter.state.map_or("", JobState::as_str),
+            before_id,
+            limit,
+        )
+        .await?;
+        Ok(rows.into_iter().map(Job::from).collect())
+    }
+
+    /// Interrupted jobs of `environment` that nobody has acknowledged or retried: the
+    /// environment shows a banner for each.
+    pub async fn interrupted_jobs(&self, environment: &str) -> Result<Vec<Job>, JobError> {
+        let rows = rows::unacknowledged_interrupted(self.db().pool(), environment).await?;
+        Ok(rows.into_iter().map(Job::from).collect())
+    }
+
+    /// Log lines after `after_seq`, oldest first.
+    pub async fn job_log(&self, id: i64, after_seq: i64, limit: i64) -> Result<Vec<log::LogLine>, JobError> {
+        let rows = rows::log_after(self.db().pool(), id, after_seq, limit).await?;
+        Ok(rows.into_iter().map(log::LogLine::from).collect())
+    }
+
+    /// The last `limit` lines and how many there are in all.
+    pub async fn job_log_tail(&self, id: i64, limit: i64) -> Result<(Vec<log::LogLine>, i64), JobError> {
+        let rows = rows::log_tail(self.db().pool(), id, limit).await?;
+        let total = rows::log_count(self.db().pool(), id).await?;
+        Ok((rows.into_iter().map(log::LogLine::from).collect(), total))
+    }
+
+    /// A receiver that changes whenever job state or log lines were written by this process.
+    /// Followers wait on it, and re-read at least every second for writes of other instances.
+    pub fn job_changes(&self) -> watch::Receiver<u64> {
+        self.signals().changed.subscribe()
+    }
+
+    /// Ends every log follower of this process (shutdown: open streams would otherwise hold
+    /// the HTTP server open).
+    pub fn begin_close(&self) {
+        self.signals().closing.cancel();
+    }
+
+    /// Completes when [`Engine::begin_close`] was called.
+    pub async fn closing(&self) {
+        self.signals().closing.cancelled().await;
+    }
+
+    fn stop_local(&self, id: i64, reason: worker::StopReason) {
+        let stop = self
+            .signals()
+            .running
+            .lock()
+            .ok()
+            .and_then(|running| running.get(&id).cloned());
+        if let Some(stop) = stop {
+            stop.stop(reason);
+        }
+    }
+}
+
+/// Which jobs to list; `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub environment: Option<String>,
+    pub kind: Option<String>,
+    pub state: Option<JobState>,
+}
+
+struct Plan {
+    exclusive: bool,
+    steps: Vec<String>,
+}
+
+/// `10:02` for a Unix-milliseconds time (UTC), for messages.
+fn hh_mm_utc(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,406 @@
+//! The `backup` job kind: every resource of an environment into one backup.
+//!
+//! Steps: record the environment's facts (if any are configured), back up each resource with
+//! its driver into the staging area (`<resource>/<artifact>`), read every artifact back and
+//! compare its checksum, then write the manifest and publish the backup in one rename, and add
+//! it to the catalog. A failure or a cancel anywhere removes what was written: a backup is
+//! either complete or absent.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Engine,
+    accounts::Actor,
+    audit::{self, Outcome},
+    backups::row_of,
+    config::Environment,
+    db::{backups as backup_rows, jobs as rows, now_ms},
+    drivers::{self, Context, DriverError},
+    jobs::{Job, Trigger, log::JobLog},
+    manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact},
+    storage::{BackupPath, LocalStorage},
+};
+
+/// A fact's program is stopped after this long; its output is cut at this many characters.
+const FACT_TIMEOUT: Duration = Duration::from_secs(30);
+const FACT_MAX_CHARS: usize = 2000;
+
+/// How often bytes written are recorded as the job's progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// The steps of a backup of `environment`; none when it has nothing to back up.
+pub(crate) fn steps(environment: &Environment) -> Vec<String> {
+    if environment.resources.is_empty() {
+        return Vec::new();
+    }
+    let mut steps = Vec::new();
+    if !environment.facts.is_empty() {
+        steps.push("Record the environment's facts".to_string());
+    }
+    for (name, resource) in &environment.resources {
+        steps.push(format!("Back up {name} ({})", resource.driver()));
+    }
+    steps.push("Verify checksums".to_string());
+    steps.push("Publish".to_string());
+    steps
+}
+
+/// The values the log must never show: every secret of the environment's resources.
+pub(crate) fn secrets(environment: &Environment) -> Vec<String> {
+    environment.resources.values().flat_map(|r| r.secrets()).collect()
+}
+
+/// What the job was asked to do.
+pub(crate) struct Input<'a> {
+    pub backup_id: &'a str,
+    pub description: &'a str,
+    pub trigger: Trigger,
+}
+
+/// Takes the backup; `Err` carries the one-line reason it failed. Nothing partial is left.
+pub(crate) async fn run(
+    engine: &Engine,
+    job: &Job,
+    worker: &str,
+    input: Input<'_>,
+    log: &JobLog,
+    stop: &CancellationToken,
+) -> Result<(), String> {
+    let environment = engine
+        .config()
+        .environment(&job.environment)
+        .ok_or_else(|| format!("the environment {} is no longer configured", job.environment))?;
+    let path = BackupPath::new(&job.environment, input.backup_id).map_err(|e| e.to_string())?;
+    let storage = engine.storage();
+    let result = write(engine, job, worker, environment, &storage, &path, &input, log, stop).await;
+    if result.is_err() {
+        match storage.discard(&path).await {
+            Ok(()) => log.info("Removed what this backup had written so far.").await,
+            Err(e) => {
+                log.warn(format!(
+                    "Could not remove the partial backup in {}: {e}. It is removed at the next start.",
+                    storage.staging_path(&path).display()
+                ))
+                .await;
+            }
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    engine: &Engine,
+    job: &Job,
+    worker: &str,
+    environment: &Environment,
+    storage: &LocalStorage,
+    path: &BackupPath,
+    input: &Input<'_>,
+    log: &JobLog,
+    stop: &CancellationToken,
+) -> Result<(), String> {
+    let started_at = now_ms();
+    let staged = storage
+        .stage(path)
+        .await
+        .map_err(|e| format!("cannot create the backup's directory in {}: {e}", storage.root().display()))?;
+    log.info(format!(
+        "Backup {} of {}: {} resource(s), written to {}",
+        input.backup_id,
+        environment.name,
+        environment.resources.len(),
+        storage.root().display()
+    ))
+    .await;
+    let mut steps_done = 0;
+
+    let facts = if environment.facts.is_empty() {
+        BTreeMap::new()
+    } else {
+        let facts = record_facts(environment, log).await;
+        steps_done += 1;
+        record_step(engine, job.id, steps_done).await;
+        facts
+    };
+
+    let tool_env = [
+        ("STEWARD_JOB_ID".to_string(), job.id.to_string()),
+        ("STEWARD_WORKER".to_string(), worker.to_string()),
+    ];
+    let progress = Progress::start(engine.clone(), job.id);
+    let mut artifacts = Vec::new();
+    for (name, resource) in &environment.resources {
+        if stop.is_cancelled() {
+            return Err("Stopped".into());
+        }
+        let driver = resource.driver();
+        log.info(format!("Backing up {name} ({driver})…")).await;
+        let out_dir = staged.join(name);
+        let scratch = staged.join(format!(".scratch-{name}"));
+        for dir in [&out_dir, &scratch] {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let report = progress.reporter();
+        let ctx = Context {
+            environment: &environment.name,
+            resource: name,
+            backup_id: input.backup_id,
+            description: input.description,
+            log,
+            stop,
+            progress: &report,
+            scratch: &scratch,
+            tool_env: &tool_env,
+        };
+        let result = drivers::backup(resource, &out_dir, &ctx).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let artifact = match result {
+            Ok(artifact) => artifact,
+            Err(DriverError::Cancelled) => return Err("Stopped".into()),
+            Err(e) => {
+                let message = format!("{} / {name} ({driver}): {e}", environment.name);
+                log.error(&message).await;
+                return Err(message);
+            }
+        };
+        progress.resource_done(artifact.size);
+        let file = Path::new(name).join(&artifact.file).display().to_string();
+        log.info(format!(
+            "{name}: {file}, {}, sha256 {}",
+            human_bytes(artifact.size),
+            &artifact.sha256[..12.min(artifact.sha256.len())]
+        ))
+        .await;
+        artifacts.push(ManifestArtifact {
+            resource: name.clone(),
+            driver: driver.to_string(),
+            file,
+            size: artifact.size,
+            sha256: artifact.sha256,
+            tool: artifact.tool,
+            details: artifact.details,
+        });
+        steps_done += 1;
+        record_step(engine, job.id, steps_done).await;
+    }
+    progress.stop();
+
+    // Read every artifact back: what is on disk is what the manifest will promise.
+    for artifact in &artifacts {
+        if stop.is_cancelled() {
+            return Err("Stopped".into());
+        }
+        let (size, sha256) = drivers::sha256_of(&staged.join(&artifact.file))
+            .await
+            .map_err(|e| format!("cannot read {} back: {e}", artifact.file))?;
+        if size != artifact.size || sha256 != artifact.sha256 {
+            return Err(format!(
+                "{} changed after it was written (read back {size} bytes with another checksum): the storage is not reliable",
+                artifact.file
+            ));
+        }
+    }
+    log.info(format!("Read back all {} artifact(s): checksums match.", artifacts.len())).await;
+    let verified_at = now_ms();
+    steps_done += 1;
+    record_step(engine, job.id, steps_done).await;
+
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        id: input.backup_id.to_string(),
+        environment: environment.name.clone(),
+        started_at_ms: started_at,
+        finished_at_ms: now_ms(),
+        trigger: input.trigger.as_str().to_string(),
+        requested_by: job.requested_by.clone(),
+        description: input.description.to_string(),
+        artifacts,
+        facts,
+        steward_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let json = manifest.to_json().map_err(|e| format!("cannot write the manifest: {e}"))?;
+    if stop.is_cancelled() {
+        return Err("Stopped".into());
+    }
+    storage
+        .publish(path, &json)
+        .await
+        .map_err(|e| format!("cannot publish the backup: {e}"))?;
+    // From here the backup exists in storage; only the catalog row is missing until the insert
+    // below. Should that fail, `steward backup reindex` adds it from the manifest.
+    let row = row_of(&manifest, &json, Some(job.id), Some(verified_at));
+    catalog(engine, job, &row).await.map_err(|e| {
+        format!(
+            "the backup {} was written but could not be added to the catalog ({e}); run `steward backup reindex`",
+            manifest.id
+        )
+    })?;
+    log.info(format!(
+        "Backup {} is complete: {} in {} resource(s).",
+        manifest.id,
+        human_bytes(manifest.total_size()),
+        manifest.artifacts.len()
+    ))
+    .await;
+    Ok(())
+}
+
+/// Adds the backup to the catalog, audited in the same transaction.
+async fn catalog(engine: &Engine, job: &Job, row: &backup_rows::BackupRow) -> sqlx::Result<()> {
+    let mut tx = engine.db().begin_write().await?;
+    backup_rows::upsert(&mut *tx, row).await?;
+    let actor = Actor {
+        username: Some(job.requested_by.clone()),
+        client_ip: None,
+    };
+    audit::record(
+        &mut *tx,
+        &actor
+            .event("backup.create", Some(&row.id), Outcome::Ok)
+            .with_detail(json!({
+                "environment": row.environment,
+                "job": job.id,
+                "trigger": row.trigger_type,
+                "description": row.description,
+                "size": row.total_size,
+            })),
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn record_step(engine: &Engine, job_id: i64, done: i64) {
+    if let Err(e) = rows::set_steps_done(engine.db().pool(), job_id, done).await {
+        tracing::warn!(job = job_id, error = %e, "recording a step failed");
+    }
+    engine.signals().bump();
+}
+
+/// Runs each fact's program and keeps its output. A fact that fails does not fail the backup:
+/// it is recorded as unavailable, with the reason, and the log says so.
+async fn record_facts(environment: &Environment, log: &JobLog) -> BTreeMap<String, String> {
+    let mut facts = BTreeMap::new();
+    for (name, command) in &environment.facts {
+        let value = match fact(command).await {
+            Ok(value) => {
+                log.info(format!("Fact {name}: {value}")).await;
+                value
+            }
+            Err(why) => {
+                log.warn(format!("Fact {name} is unavailable: {why}")).await;
+                format!("unavailable: {why}")
+            }
+        };
+        facts.insert(name.clone(), value);
+    }
+    facts
+}
+
+async fn fact(command: &[String]) -> Result<String, String> {
+    let (program, args) = command.split_first().ok_or("no program is configured")?;
+    let mut child = drivers::command::tool_command(program);
+    child.args(args);
+    let output = match tokio::time::timeout(FACT_TIMEOUT, child.output()).await {
+        Err(_) => return Err(format!("{program} did not answer within {} s", FACT_TIMEOUT.as_secs())),
+        Ok(Err(e)) => return Err(format!("{program} could not be run: {e}")),
+        Ok(Ok(output)) => output,
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        return Err(format!("{program} {}: {last}", output.status).trim_end_matches([':', ' ']).to_string());
+    }
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    Ok(text.chars().take(FACT_MAX_CHARS).collect())
+}
+
+/// Bytes written so far in this backup, recorded as the job's progress twice a second.
+struct Progress {
+    /// Bytes of the resources already done.
+    base: Arc<AtomicI64>,
+    /// Bytes of the resource being written.
+    current: Arc<AtomicI64>,
+    stop: CancellationToken,
+}
+
+impl Progress {
+    fn start(engine: Engine, job_id: i64) -> Progress {
+        let progress = Progress {
+            base: Arc::default(),
+            current: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        let (base, current, stop) = (progress.base.clone(), progress.current.clone(), progress.stop.clone());
+        tokio::spawn(async move {
+            let mut recorded = -1;
+            loop {
+                let done = base.load(Ordering::Relaxed) + current.load(Ordering::Relaxed);
+                if done != recorded {
+                    // Total unknown (0): the page shows the bytes and the steps.
+                    if rows::set_progress(engine.db().pool(), job_id, done, 0).await.is_ok() {
+                        recorded = done;
+                        engine.signals().bump();
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(PROGRESS_EVERY) => {}
+                }
+            }
+        });
+        progress
+    }
+
+    fn reporter(&self) -> impl Fn(u64, Option<u64>) + Send + Sync + use<> {
+        let current = self.current.clone();
+        move |done, _total| current.store(i64::try_from(done).unwrap_or(i64::MAX), Ordering::Relaxed)
+    }
+
+    fn resource_done(&self, size: u64) {
+        self.current.store(0, Ordering::Relaxed);
+        self.base.fetch_add(i64::try_from(size).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// `1.4 GiB`, `830 KiB`, `12 bytes`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,257 @@
+//! Where backups live: a [`Storage`] seam with a local-directory backend.
+//!
+//! A backup is written into a *staging* area first and *published* in one step when every
+//! artifact and, last, its manifest are complete, so a backup that is visible is whole. What an
+//! interrupted backup left in staging is removed by [`LocalStorage::clean_staging`] at start and
+//! is never seen as restorable.
+//!
+//! Layout of the local backend (`<data_dir>/backups` by default):
+//!
+//! ```text
+//! <root>/<environment>/<backup id>/<artifact files…>
+//! <root>/<environment>/<backup id>/manifest.json   (written last, before publishing)
+//! <root>/.staging/<backup id>/…                    (work in progress)
+//! ```
+//!
+//! The seam follows object_store's shape (paths, put, list, delete) so that an object-store
+//! backend can take the local one's place: staging then becomes a prefix and publishing writes
+//! the manifest last.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+/// The file that marks a published backup as complete.
+pub const MANIFEST: &str = "manifest.json";
+const STAGING: &str = ".staging";
+
+/// A backup's place in storage: environment and backup id, both validated slugs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupPath {
+    pub environment: String,
+    pub backup_id: String,
+}
+
+impl BackupPath {
+    /// Refuses anything that could leave its directory (`..`, `/`, empty, hidden names).
+    pub fn new(environment: &str, backup_id: &str) -> io::Result<BackupPath> {
+        for part in [environment, backup_id] {
+            let valid = !part.is_empty()
+                && part.len() <= 64
+                && !part.starts_with('.')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("\"{part}\" is not a valid environment or backup id"),
+                ));
+            }
+        }
+        Ok(BackupPath {
+            environment: environment.to_string(),
+            backup_id: backup_id.to_string(),
+        })
+    }
+}
+
+/// Backups on the local file system.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn new(root: impl Into<PathBuf>) -> LocalStorage {
+        LocalStorage { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh, empty staging directory for `backup`, where drivers write their artifacts.
+    pub async fn stage(&self, backup: &BackupPath) -> io::Result<PathBuf> {
+        let dir = self.staging_dir(backup);
+        if tokio::fs::try_exists(&dir).await? {
+            tokio::fs::remove_dir_all(&dir).await?;
+        }
+        tokio::fs::create_dir_all(&dir).await?;
+        Ok(dir)
+    }
+
+    /// Writes the manifest into the staging directory, then moves the whole backup into place
+    /// in one rename. Fails, changing nothing visible, if a backup with that id exists.
+    pub async fn publish(&self, backup: &BackupPath, manifest: &[u8]) -> io::Result<PathBuf> {
+        let staged = self.staging_dir(backup);
+        let target = self.backup_dir(backup);
+        if tokio::fs::try_exists(&target).await? {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("backup {} already exists", backup.backup_id),
+            ));
+        }
+        let temporary = staged.join(format!("{MANIFEST}.partial"));
+        tokio::fs::write(&temporary, manifest).await?;
+        tokio::fs::File::open(&temporary).await?.sync_all().await?;
+        tokio::fs::rename(&temporary, staged.join(MANIFEST)).await?;
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(&staged, &target).await?;
+        Ok(target)
+    }
+
+    /// Removes a staged backup (a failed or cancelled one).
+    pub async fn discard(&self, backup: &BackupPath) -> io::Result<()> {
+        match tokio::fs::remove_dir_all(self.staging_dir(backup)).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Removes everything interrupted backups left in staging, except the backups in `keep`
+    /// (still being written by a running job). Returns how many were removed.
+    pub async fn clean_staging(&self, keep: &[String]) -> io::Result<usize> {
+        let staging = self.root.join(STAGING);
+        let mut entries = match tokio::fs::read_dir(&staging).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await? {
+            if keep.iter().any(|id| entry.file_name() == id.as_str()) {
+                continue;
+            }
+            tokio::fs::remove_dir_all(entry.path()).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The published backups of `environment` (those with a manifest), by id.
+    pub async fn list(&self, environment: &str) -> io::Result<Vec<String>> {
+        let mut entries = match tokio::fs::read_dir(self.root.join(environment)).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut ids = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            if tokio::fs::try_exists(entry.path().join(MANIFEST)).await? {
+                ids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The environments that have a directory in storage (reindex).
+    pub async fn environments(&self) -> io::Result<Vec<String>> {
+        let mut entries = match tokio::fs::read_dir(&self.root).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && entry.file_type().await?.is_dir() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// A published backup's manifest, as stored.
+    pub async fn read_manifest(&self, backup: &BackupPath) -> io::Result<Vec<u8>> {
+        tokio::fs::read(self.backup_dir(backup).join(MANIFEST)).await
+    }
+
+    /// The directory in which `backup` is being written.
+    pub fn staging_path(&self, backup: &BackupPath) -> PathBuf {
+        self.staging_dir(backup)
+    }
+
+    /// A published backup's directory.
+    pub fn backup_dir(&self, backup: &BackupPath) -> PathBuf {
+        self.root.join(&backup.environment).join(&backup.backup_id)
+    }
+
+    fn staging_dir(&self, backup: &BackupPath) -> PathBuf {
+        self.root.join(STAGING).join(&backup.backup_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_backup_is_visible_only_once_published_with_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path());
+        let backup = BackupPath::new("prod", "prod-20261122-0530-7f3a").unwrap();
+        let staged = storage.stage(&backup).await.unwrap();
+        tokio::fs::write(staged.join("files.tar.zst"), b"archive")
+            .await
+            .unwrap();
+        assert!(storage.list("prod").await.unwrap().is_empty(), "staged is not listed");
+
+        let published = storage.publish(&backup, b"{}").await.unwrap();
+        assert_eq!(storage.list("prod").await.unwrap(), vec!["prod-20261122-0530-7f3a"]);
+        assert_eq!(
+            tokio::fs::read(published.join("files.tar.zst")).await.unwrap(),
+            b"archive"
+        );
+        assert_eq!(tokio::fs::read(published.join(MANIFEST)).await.unwrap(), b"{}");
+        assert!(!published.join("manifest.json.partial").exists());
+
+        // The same id twice: refused, the published backup untouched.
+        storage.stage(&backup).await.unwrap();
+        assert_eq!(
+            storage.publish(&backup, b"{\"other\":1}").await.unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(tokio::fs::read(published.join(MANIFEST)).await.unwrap(), b"{}");
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_interrupted_backups_are_cleaned_and_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path());
+        for id in ["dev-1", "dev-2"] {
+            let staged = storage.stage(&BackupPath::new("dev", id).unwrap()).await.unwrap();
+            tokio::fs::write(staged.join("half"), b"x").await.unwrap();
+        }
+        // A directory without a manifest in the published area (a crash mid-copy by hand).
+        tokio::fs::create_dir_all(dir.path().join("dev").join("dev-3"))
+            .await
+            .unwrap();
+        assert!(storage.list("dev").await.unwrap().is_empty());
+        // dev-2 is still being written by a running job: kept.
+        assert_eq!(storage.clean_staging(&["dev-2".to_string()]).await.unwrap(), 1);
+        assert_eq!(storage.clean_staging(&[]).await.unwrap(), 1);
+        assert_eq!(storage.clean_staging(&[]).await.unwrap(), 0);
+        storage
+            .discard(&BackupPath::new("dev", "dev-1").unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn paths_cannot_leave_the_storage() {
+        for (env, id) in [
+            ("..", "x"),
+            ("prod", "../etc"),
+            ("prod", "a/b"),
+            ("", "x"),
+            ("prod", ".staging"),
+        ] {
+            assert!(BackupPath::new(env, id).is_err(), "{env}/{id}");
+        }
+        assert!(BackupPath::new("prod", "prod-20261122-0530-7f3a").is_ok());
+    }
+}

@@ -1,0 +1,222 @@
+//! `steward backup …`: take, list, show, verify backups, and rebuild the catalog.
+//!
+//! `create` queues a backup job for the workers of `steward serve` (and can follow it, like
+//! `steward run`); `list` and `show` read the catalog; `verify` and `reindex` do their work in
+//! this process, so they also work while no server runs.
+
+use anyhow::anyhow;
+use clap::Subcommand;
+use engine::{
+    Config, Engine,
+    accounts::Actor,
+    backups::{Backup, Order, Verification},
+    jobs::{Trigger, backup::human_bytes},
+};
+
+use super::{
+    jobs::{explain, follow, outcome},
+    open_engine,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Queue a backup of every resource of an environment (needs a running `steward serve`).
+    Create {
+        /// The environment, e.g. `prod`.
+        env: String,
+        /// What this backup is for, e.g. "before the 2.4 upgrade".
+        #[arg(long, short, default_value = "")]
+        description: String,
+        /// Print the job's log until it ends; exit code 0 only if the backup succeeded.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// List an environment's complete backups, newest first.
+    List {
+        /// The environment, e.g. `prod`.
+        env: String,
+        /// Show at most this many backups.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
+    /// Show a backup: its manifest in words, artifacts and facts.
+    Show {
+        /// The backup's id, e.g. `prod-20261121-0102-7f3a`.
+        id: String,
+    },
+    /// Read every artifact of a backup back and compare it with the manifest's checksums.
+    /// Exit code 1 if anything is missing, changed or damaged.
+    Verify {
+        /// The backup's id, e.g. `prod-20261121-0102-7f3a`.
+        id: String,
+    },
+    /// Rebuild the backup catalog from the manifests in storage (after losing or restoring
+    /// the database): adds backups found in storage, removes entries whose files are gone.
+    Reindex,
+}
+
+pub(super) async fn backup(config: Config, command: BackupCommand) -> anyhow::Result<()> {
+    let engine = open_engine(config).await?;
+    let result = match command {
+        BackupCommand::Create {
+            env,
+            description,
+            follow: follow_it,
+        } => create(&engine, &env, &description, follow_it).await,
+        BackupCommand::List { env, limit } => list(&engine, &env, limit).await,
+        BackupCommand::Show { id } => show(&engine, &id).await,
+        BackupCommand::Verify { id } => verify(&engine, &id).await,
+        BackupCommand::Reindex => reindex(&engine).await,
+    };
+    engine.db().close().await;
+    result
+}
+
+async fn create(engine: &Engine, env: &str, description: &str, follow_it: bool) -> anyhow::Result<()> {
+    let job = engine
+        .request_backup(&Actor::cli(), env, description, Trigger::Manual)
+        .await
+        .map_err(|e| explain(engine, e))?;
+    let backup_id = job.spec.as_ref().and_then(|spec| spec.backup_id()).unwrap_or_default();
+    if !follow_it {
+        println!(
+            "Queued {} of {env} (backup {backup_id}). Follow it with `steward job log {} --follow`.",
+            job.title(),
+            job.id
+        );
+        return Ok(());
+    }
+    println!(
+        "Queued {} of {env} (backup {backup_id}); following its log (Ctrl-C stops following, not the backup).",
+        job.title()
+    );
+    let job = follow(engine, job.id).await?;
+    outcome(&job)
+}
+
+async fn list(engine: &Engine, env: &str, limit: i64) -> anyhow::Result<()> {
+    if engine.config().environment(env).is_none() {
+        return Err(explain(engine, engine::jobs::JobError::UnknownEnvironment(env.to_string())));
+    }
+    let (backups, total) = engine.backups(env, Order::NewestFirst, 0, limit).await?;
+    if backups.is_empty() {
+        println!("{env} has no backups yet. Take one with `steward backup create {env}`.");
+        return Ok(());
+    }
+    println!(
+        "{:<26} {:<17} {:<11} {:<10} {:>9}  {:<8} DESCRIPTION",
+        "ID", "TAKEN (UTC)", "TRIGGER", "BY", "SIZE", "VERIFIED"
+    );
+    for backup in &backups {
+        println!(
+            "{:<26} {:<17} {:<11} {:<10} {:>9}  {:<8} {}",
+            backup.id,
+            app::format::utc(backup.created_at_ms),
+            backup.trigger,
+            backup.requested_by,
+            human_bytes(backup.total_size),
+            verification_word(&backup.verification),
+            backup.description
+        );
+    }
+    if total > i64::try_from(backups.len()).unwrap_or(i64::MAX) {
+        println!("({} of {total} shown; --limit shows more)", backups.len());
+    }
+    Ok(())
+}
+
+fn verification_word(verification: &Verification) -> &'static str {
+    match verification {
+        Verification::Never => "never",
+        Verification::Passed { .. } => "ok",
+        Verification::Failed { .. } => "FAILED",
+    }
+}
+
+async fn find(engine: &Engine, id: &str) -> anyhow::Result<Backup> {
+    engine
+        .backup(id)
+        .await?
+        .ok_or_else(|| anyhow!("there is no backup \"{id}\" (`steward backup list ENV` lists them)"))
+}
+
+async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    let backup = find(engine, id).await?;
+    let manifest = &backup.manifest;
+    println!("Backup {}", backup.id);
+    println!("  environment:  {}", backup.environment);
+    println!(
+        "  taken:        {} UTC, in {}",
+        app::format::utc(backup.created_at_ms),
+        app::format::duration(backup.created_at_ms, backup.finished_at_ms)
+    );
+    println!("  trigger:      {} by {}", backup.trigger, backup.requested_by);
+    if !backup.description.is_empty() {
+        println!("  description:  {}", backup.description);
+    }
+    println!("  size:         {}", human_bytes(backup.total_size));
+    match &backup.verification {
+        Verification::Never => println!("  verified:     never"),
+        Verification::Passed { at_ms } => println!("  verified:     ok, {} UTC", app::format::utc(*at_ms)),
+        Verification::Failed { at_ms, problem } => {
+            println!("  verified:     FAILED, {} UTC: {problem}", app::format::utc(*at_ms));
+        }
+    }
+    if let Some(job) = backup.job_id {
+        println!("  job:          #{job}");
+    }
+    println!("  location:     {}", engine.storage().root().join(&backup.environment).join(&backup.id).display());
+    println!("  artifacts:");
+    for artifact in &manifest.artifacts {
+        println!(
+            "    {:<14} {:<10} {:<32} {:>9}  sha256 {}",
+            artifact.resource,
+            artifact.driver,
+            artifact.file,
+            human_bytes(artifact.size),
+            artifact.sha256
+        );
+        if let Some(tool) = &artifact.tool {
+            println!("    {:<14} tool: {tool}", "");
+        }
+    }
+    if !manifest.facts.is_empty() {
+        println!("  facts:");
+        for (name, value) in &manifest.facts {
+            println!("    {name}: {value}");
+        }
+    }
+    Ok(())
+}
+
+async fn verify(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    find(engine, id).await?;
+    let report = engine.verify_backup(&Actor::cli(), id).await?;
+    for artifact in &report.artifacts {
+        match &artifact.problem {
+            None => println!("ok      {} ({})", artifact.file, artifact.resource),
+            Some(problem) => println!("FAILED  {} ({}): {problem}", artifact.file, artifact.resource),
+        }
+    }
+    if report.ok() {
+        println!("Backup {id} is intact: {}.", report.summary());
+        Ok(())
+    } else {
+        Err(anyhow!("backup {id} is damaged: {}", report.summary()))
+    }
+}
+
+async fn reindex(engine: &Engine) -> anyhow::Result<()> {
+    let report = engine.reindex_backups(&Actor::cli()).await?;
+    for problem in &report.unreadable {
+        eprintln!("skipped {problem}");
+    }
+    println!(
+        "Catalog rebuilt from {}: {} backup(s) indexed, {} entr{} whose files are gone removed.",
+        engine.storage().root().display(),
+        report.indexed,
+        report.removed,
+        if report.removed == 1 { "y" } else { "ies" }
+    );
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `steward backup …` as an operator uses it, against a real `steward serve` whose workers take
+//! the backups: create and follow, list, show, verify (and a tampered artifact), reindex after
+//! losing the database, `config check` on resources that are not there, and the kill -9 test: a
+//! backup cut off by a crash is never listed and its files are gone after the restart.
+
+#[path = "support/steward_cli.rs"]
+mod steward_cli;
+
+use std::path::Path;
+
+use steward_cli::*;
+
+/// The demo shop's site and database (made by `steward demo init`) as the `prod` environment's
+/// resources, plus `extra` TOML.
+fn shop(extra: &str) -> Steward {
+    let steward = Steward::new(&format!(
+        r#"
+[environments.resources.site]
+driver = "directory"
+path = "shop/site"
+
+[environments.resources.shop-db]
+driver = "sqlite"
+path = "shop/shop.sqlite"
+
+[environments.facts]
+release = ["echo", "v2.4.1"]
+{extra}"#
+    ));
+    let made = steward.cli(&["demo", "init", &steward.path("shop").display().to_string()]);
+    assert_eq!(made.code, Some(0), "{made:?}");
+    steward
+}
+
+/// `Backup prod-20261122-0630-1a2b is complete: …` → the id.
+fn completed_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.split("Backup ").nth(1)?.split_once(" is complete").map(|(id, _)| id.to_string()))
+        .unwrap_or_else(|| panic!("no completed backup in {stdout:?}"))
+}
+
+#[test]
+fn backups_are_taken_listed_shown_verified_and_reindexed() {
+    let steward = shop("");
+    let checked = steward.cli(&["config", "check"]);
+    assert_eq!(checked.code, Some(0), "{checked:?}");
+    assert!(checked.stdout.contains("resources:    all 2 ready"), "{checked:?}");
+
+    let serve = steward.serve();
+    let created = steward.cli(&["backup", "create", "prod", "--description", "before the upgrade", "--follow"]);
+    assert_eq!(created.code, Some(0), "{created:?}");
+    let id = completed_id(&created.stdout);
+    assert!(id.starts_with("prod-"), "{id}");
+    assert!(created.stdout.contains("Fact release: v2.4.1"), "{created:?}");
+    assert!(created.stdout.contains("checksums match"), "{created:?}");
+
+    let listed = steward.cli(&["backup", "list", "prod"]);
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let row = listed.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{listed:?}"));
+    assert!(row.contains("manual") && row.contains("cli") && row.contains("before the upgrade") && row.contains(" ok "), "{row}");
+
+    let shown = steward.cli(&["backup", "show", &id]);
+    assert_eq!(shown.code, Some(0), "{shown:?}");
+    for expected in ["site", "directory", "site/files.tar.zst", "shop-db", "sqlite", "release: v2.4.1", "before the upgrade"] {
+        assert!(shown.stdout.contains(expected), "{expected} missing: {shown:?}");
+    }
+
+    let verified = steward.cli(&["backup", "verify", &id]);
+    assert_eq!(verified.code, Some(0), "{verified:?}");
+    assert!(verified.stdout.contains(&format!("Backup {id} is intact")), "{verified:?}");
+
+    // A changed byte in one artifact: verify fails and names it.
+    let artifact = steward.path("state/backups/prod").join(&id).join("site/files.tar.zst");
+    let mut bytes = std::fs::read(&artifact).expect("artifact");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&artifact, bytes).expect("tamper");
+    let damaged = steward.cli(&["backup", "verify", &id]);
+    assert_eq!(damaged.code, Some(1), "{damaged:?}");
+    assert!(damaged.stdout.contains("FAILED  site/files.tar.zst (site): checksum does not match"), "{damaged:?}");
+    assert!(damaged.stderr.contains(&format!("backup {id} is damaged")), "{damaged:?}");
+    let listed = steward.cli(&["backup", "list", "prod"]);
+    assert!(listed.stdout.lines().any(|l| l.starts_with(&id) && l.contains("FAILED")), "{listed:?}");
+
+    // The database is lost: the backups are not.
+    drop(serve);
+    std::fs::remove_file(steward.path("state/steward.db")).expect("remove the database");
+    let empty = steward.cli(&["backup", "list", "prod"]);
+    assert!(empty.stdout.contains("prod has no backups yet"), "{empty:?}");
+    let reindexed = steward.cli(&["backup", "reindex"]);
+    assert_eq!(reindexed.code, Some(0), "{reindexed:?}");
+    assert!(reindexed.stdout.contains("1 backup(s) indexed"), "{reindexed:?}");
+    let listed = steward.cli(&["backup", "list", "prod"]);
+    assert!(listed.stdout.lines().any(|l| l.starts_with(&id) && l.contains("before the upgrade")), "{listed:?}");
+}
+
+#[test]
+fn config_check_names_the_environment_and_resource_that_are_not_there() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let steward = shop(&format!(
+        r#"
+[environments.resources.files]
+driver = "directory"
+path = "no/such/dir"
+
+[environments.resources.db]
+driver = "postgres"
+url = "postgres://app@127.0.0.1:{port}/app"
+"#
+    ));
+    let checked = steward.cli(&["config", "check"]);
+    assert_eq!(checked.code, Some(1), "{checked:?}");
+    assert!(
+        checked.stderr.contains(&format!(
+            "environment prod, resources.db (postgres): cannot reach PostgreSQL at 127.0.0.1:{port}"
+        )),
+        "{checked:?}"
+    );
+    assert!(
+        checked.stderr.contains("environment prod, resources.files (directory): the directory")
+            && checked.stderr.contains("no/such/dir"),
+        "{checked:?}"
+    );
+
+    // The same problem in a backup job: the job fails and its log names them.
+    let _serve = steward.serve();
+    let created = steward.cli(&["backup", "create", "prod", "--follow"]);
+    assert_eq!(created.code, Some(1), "{created:?}");
+    assert!(created.stdout.contains("prod / db (postgres):"), "{created:?}");
+    assert!(created.stderr.contains("backup #1 failed: prod / db (postgres):"), "{created:?}");
+    assert!(steward.cli(&["backup", "list", "prod"]).stdout.contains("no backups yet"));
+
+    // An unknown driver stops at loading, naming the environment and resource.
+    let config = std::fs::read_to_string(&steward.config).expect("config");
+    std::fs::write(&steward.config, config + "\n[environments.resources.cache]\ndriver = \"redis\"\n").expect("config");
+    let checked = steward.cli(&["config", "check"]);
+    assert_eq!(checked.code, Some(2), "{checked:?}");
+    assert!(checked.stderr.contains("environments[0] (prod).resources.cache.driver"), "{checked:?}");
+    assert!(checked.stderr.contains("redis"), "{checked:?}");
+}
+
+#[test]
+fn a_backup_cut_off_by_a_crash_is_never_listed_and_its_files_are_gone() {
+    let steward = Steward::new("");
+    let pid_file = steward.path("slow.pid");
+    let script = steward.path("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ > '{pid}'; head -c 1000000 /dev/urandom > \"$STEWARD_OUTPUT_DIR/part.bin\"; echo started; sleep 600\n",
+            pid = pid_file.display()
+        ),
+    )
+    .expect("script");
+    let config = std::fs::read_to_string(&steward.config).expect("config");
+    let resource = format!(
+        "[environments.resources.slow]\ndriver = \"command\"\nbackup = [\"sh\", {:?}]\n",
+        script.display().to_string()
+    );
+    std::fs::write(&steward.config, config + &resource).expect("config");
+
+    let first = steward.serve();
+    let mut follower = steward.start(&["backup", "create", "prod", "--follow"]);
+    follower.wait_for_stdout("stdout started");
+    let _orphan = Orphan(read_pid(&pid_file));
+    let staging = steward.path("state/backups/.staging");
+    assert_eq!(entries(&staging), 1, "the backup is being written");
+
+    first.crash();
+    follower.kill();
+
+    let _second = steward.serve();
+    let shown = steward.wait_for_state(1, "interrupted");
+    assert!(shown.field("error").starts_with("Steward stopped while this job was running"), "{shown:?}");
+    assert_eq!(entries(&staging), 0, "what the crashed backup wrote is gone");
+    assert_eq!(entries(&steward.path("state/backups/prod")), 0, "nothing was published");
+    let listed = steward.cli(&["backup", "list", "prod"]);
+    assert!(listed.stdout.contains("prod has no backups yet"), "{listed:?}");
+    // The crashed backup's script was stopped by the restart.
+    let orphan = std::fs::read_to_string(&pid_file).expect("pid file");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", orphan.trim())).unwrap_or_default();
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    assert!(matches!(state, None | Some("Z" | "X")), "the crashed backup's script still runs: {stat}");
+}
+
+fn entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+}
