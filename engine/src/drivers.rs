@@ -26,6 +26,8 @@ pub mod http;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod testing;
 
 /// What a driver needs while it works.
 pub struct Context<'a> {

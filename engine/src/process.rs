@@ -109,7 +109,7 @@ pub async fn run(program: &Program, log: &JobLog, stop: &CancellationToken) -> s
     };
     let ended = match ended {
         Some(status) => {
-            if group.is_some_and(group_alive) {
+            if group_still_alive(group).await {
                 log.warn("The program left processes running in its group; stopping them.")
                     .await;
                 terminate_group(group, program.grace, log).await;
@@ -131,7 +131,7 @@ pub async fn run(program: &Program, log: &JobLog, stop: &CancellationToken) -> s
     // The group is gone (the leader reaped, the rest stopped): its id may be reused by then, so
     // the guard must not signal it any more.
     let mut guard = guard;
-    if !group.is_some_and(group_alive) {
+    if !group_still_alive(group).await {
         guard.0 = None;
     }
     drop(guard);
@@ -168,12 +168,12 @@ async fn terminate_group(group: Option<Pid>, grace: Duration, log: &JobLog) {
     }
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
-        if !group_alive(group) {
+        if !group_still_alive(Some(group)).await {
             return;
         }
         tokio::time::sleep(GROUP_POLL).await;
     }
-    if group_alive(group) {
+    if group_still_alive(Some(group)).await {
         log.warn(format!(
             "Still running {} s after SIGTERM; sending SIGKILL.",
             grace.as_secs()
@@ -181,6 +181,15 @@ async fn terminate_group(group: Option<Pid>, grace: Duration, log: &JobLog) {
         .await;
         let _ = killpg(group, Signal::SIGKILL);
     }
+}
+
+/// [`group_alive`] off the async runtime: it reads /proc, which takes milliseconds on a busy
+/// machine.
+async fn group_still_alive(group: Option<Pid>) -> bool {
+    let Some(group) = group else { return false };
+    tokio::task::spawn_blocking(move || group_alive(group))
+        .await
+        .unwrap_or(true)
 }
 
 /// Whether any process of the group still exists (zombies excluded: they are dead, only not

@@ -451,90 +451,6 @@ fn remember(tail: &mut VecDeque<String>, line: &str) {
     tail.push_back(line.to_string());
 }
 
-/// What the driver tests share: a context with a collected log, scratch and output directories,
-/// and the skip-or-fail rule for tools and servers that are missing.
-#[cfg(test)]
-pub(super) mod testing {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    };
-
-    use tokio::{sync::mpsc, task::JoinHandle};
-    use tokio_util::sync::CancellationToken;
-
-    use crate::{
-        drivers::Context,
-        jobs::log::{JobLog, Level},
-    };
-
-    type Progress = Box<dyn Fn(u64, Option<u64>) + Send + Sync>;
-
-    pub struct Harness {
-        pub log: JobLog,
-        lines: JoinHandle<Vec<(Level, String)>>,
-        pub stop: CancellationToken,
-        pub scratch: tempfile::TempDir,
-        pub out: tempfile::TempDir,
-        pub progress_seen: Arc<AtomicU64>,
-        progress: Progress,
-    }
-
-    impl Harness {
-        pub fn new() -> Harness {
-            let (log, mut receiver): (JobLog, mpsc::Receiver<(Level, String)>) = JobLog::channel();
-            let lines = tokio::spawn(async move {
-                let mut lines = Vec::new();
-                while let Some(line) = receiver.recv().await {
-                    lines.push(line);
-                }
-                lines
-            });
-            let progress_seen = Arc::new(AtomicU64::new(0));
-            let seen = progress_seen.clone();
-            Harness {
-                log,
-                lines,
-                stop: CancellationToken::new(),
-                scratch: tempfile::tempdir().unwrap(),
-                out: tempfile::tempdir().unwrap(),
-                progress_seen,
-                progress: Box::new(move |done, _| {
-                    seen.fetch_max(done, Ordering::Relaxed);
-                }),
-            }
-        }
-
-        pub fn ctx(&self) -> Context<'_> {
-            Context {
-                environment: "staging",
-                resource: "main",
-                backup_id: "staging-20261122-0436-7f3a",
-                description: "before the upgrade",
-                log: &self.log,
-                stop: &self.stop,
-                progress: &*self.progress,
-                scratch: self.scratch.path(),
-                tool_env: &[],
-            }
-        }
-
-        /// Every line logged, once the driver is done.
-        pub async fn lines(self) -> Vec<(Level, String)> {
-            drop(self.log);
-            self.lines.await.unwrap()
-        }
-    }
-
-    /// Whether a test of something this machine lacks must fail (CI) or may skip, loudly.
-    pub fn skip_or_fail(why: &str) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and {why}");
-        }
-        eprintln!("SKIPPED: {why}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::{
@@ -542,7 +458,8 @@ mod tests {
         time::{Duration, Instant},
     };
 
-    use super::{testing::Harness, *};
+    use super::*;
+    use crate::drivers::testing::Harness;
     use crate::drivers::sha256_of;
 
     fn sh(script: &str) -> Vec<String> {
@@ -613,7 +530,7 @@ mod tests {
         assert_eq!(found.get("sub dir/data.bin"), Some(&Some("dump".to_string())));
         assert_eq!(found.get("sub dir/empty"), Some(&None));
         assert_eq!(found.get("link"), Some(&Some("->sub dir/data.bin".to_string())));
-        assert!(harness.progress_seen.load(Ordering::Relaxed) > 0);
+        assert!(harness.progress_max() > 0);
 
         let lines = harness.lines().await;
         assert!(

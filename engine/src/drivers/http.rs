@@ -392,7 +392,7 @@ mod tests {
     use super::*;
     use crate::{
         config::SecretSource,
-        drivers::{command::testing::Harness, sha256_of},
+        drivers::{sha256_of, testing::Harness},
     };
 
     const TOKEN: &str = "tok-s3cret-42";

@@ -184,7 +184,7 @@ mod tests {
 
     use super::*;
     use crate::drivers::{
-        command::testing::{Harness, skip_or_fail},
+        testing::{Harness, skip_or_fail},
         sha256_of,
     };
 

@@ -244,46 +244,13 @@ mod tests {
     use sqlx::sqlite::SqliteJournalMode;
 
     use super::*;
-    use crate::{drivers::sha256_of, jobs::log::JobLog};
+    use crate::{
+        drivers::{sha256_of, testing::Harness},
+        jobs::log::JobLog,
+    };
 
-    struct Harness {
-        log: JobLog,
-        stop: CancellationToken,
-        report: Box<dyn Fn(u64, Option<u64>) + Send + Sync>,
-        scratch: tempfile::TempDir,
-        out: tempfile::TempDir,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let (log, mut receiver) = JobLog::channel();
-            tokio::spawn(async move { while receiver.recv().await.is_some() {} });
-            Harness {
-                log,
-                stop: CancellationToken::new(),
-                report: Box::new(|_, _| {}),
-                scratch: tempfile::tempdir().unwrap(),
-                out: tempfile::tempdir().unwrap(),
-            }
-        }
-
-        fn ctx(&self) -> Context<'_> {
-            Context {
-                environment: "test",
-                resource: "db",
-                backup_id: "test-20261122-0000-abcd",
-                description: "",
-                log: &self.log,
-                stop: &self.stop,
-                progress: self.report.as_ref(),
-                scratch: self.scratch.path(),
-                tool_env: &[],
-            }
-        }
-
-        async fn backup(&self, path: &Path) -> Result<Artifact, DriverError> {
-            backup(path, self.out.path(), &self.ctx()).await
-        }
+    async fn backup_with(harness: &Harness, path: &Path) -> Result<Artifact, DriverError> {
+        backup(path, harness.out.path(), &harness.ctx()).await
     }
 
     async fn open(path: &Path) -> SqliteConnection {
@@ -342,7 +309,7 @@ mod tests {
         }
         let before = count(&mut setup).await;
         let harness = Harness::new();
-        let artifact = harness.backup(&path).await.unwrap();
+        let artifact = backup_with(&harness, &path).await.unwrap();
         let after = count(&mut setup).await;
         stop_writing.store(true, Ordering::Relaxed);
         writer.await.unwrap();
@@ -385,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_database_is_a_clear_error() {
         let harness = Harness::new();
-        let error = harness.backup(Path::new("/no/such/app.db")).await.unwrap_err();
+        let error = backup_with(&harness, Path::new("/no/such/app.db")).await.unwrap_err();
         assert_eq!(error.to_string(), "sqlite database /no/such/app.db does not exist");
     }
 
@@ -395,7 +362,7 @@ mod tests {
         let path = dir.path().join("notes.txt");
         std::fs::write(&path, "not a database, just some text that is long enough ".repeat(100)).unwrap();
         let harness = Harness::new();
-        let error = harness.backup(&path).await.unwrap_err().to_string();
+        let error = backup_with(&harness, &path).await.unwrap_err().to_string();
         assert!(
             error.starts_with(&format!("sqlite database {}", path.display())),
             "{error}"

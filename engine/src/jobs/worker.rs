@@ -122,8 +122,11 @@ impl Engine {
         for row in &interrupted {
             // Programs a crashed Steward left running on this machine must not go on beside a
             // retry: they carry the job's worker in their environment.
-            if let Some(owner) = &row.lease_owner {
-                let killed = crate::process::kill_job_leftovers(owner, row.id);
+            if let Some(owner) = row.lease_owner.clone() {
+                let id = row.id;
+                let killed = tokio::task::spawn_blocking(move || crate::process::kill_job_leftovers(&owner, id))
+                    .await
+                    .unwrap_or(0);
                 if killed > 0 {
                     tracing::warn!(job = row.id, killed, "stopped processes a crashed Steward left running");
                 }
