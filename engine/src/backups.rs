@@ -19,7 +19,7 @@ use crate::{
     drivers,
     jobs::{JobError, JobRequest, JobSpec, Trigger},
     manifest::{Manifest, new_backup_id},
-    storage::{BackupPath, LocalStorage},
+    storage::{BackupPath, LocalStorage, Storage},
 };
 
 pub use rows::Order;
@@ -142,12 +142,15 @@ pub struct ReindexReport {
 }
 
 /// Reads every artifact of a published backup back and compares it with the manifest.
-pub async fn check_artifacts(storage: &LocalStorage, manifest: &Manifest) -> Result<VerifyReport, BackupError> {
+pub async fn check_artifacts(storage: &impl Storage, manifest: &Manifest) -> Result<VerifyReport, BackupError> {
     let path = BackupPath::new(&manifest.environment, &manifest.id).map_err(|e| BackupError::Storage(e.to_string()))?;
-    let dir = storage.backup_dir(&path);
     let mut artifacts = Vec::new();
     for artifact in &manifest.artifacts {
-        let problem = match drivers::sha256_of(&dir.join(&artifact.file)).await {
+        let read = match storage.open(&path, &artifact.file).await {
+            Ok(reader) => drivers::sha256_of_reader(reader).await,
+            Err(e) => Err(e),
+        };
+        let problem = match read {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
             Err(e) => Some(format!("cannot be read: {e}")),
             Ok((size, _)) if size != artifact.size => Some(format!(
@@ -194,7 +197,8 @@ pub(crate) fn row_of(manifest: &Manifest, json: &[u8], job_id: Option<i64>, veri
 }
 
 impl Engine {
-    /// Where this instance keeps backups.
+    /// Where this instance keeps backups: the local backend, the only one so far (an object
+    /// store would be chosen here, by configuration).
     pub fn storage(&self) -> LocalStorage {
         LocalStorage::new(self.config().backup_root())
     }
@@ -261,7 +265,7 @@ impl Engine {
             Err(e) => {
                 return Err(BackupError::Storage(format!(
                     "the manifest of {id} cannot be read from {}: {e}",
-                    storage.backup_dir(&path).display()
+                    storage.location(&path)
                 )));
             }
         };
@@ -295,7 +299,7 @@ impl Engine {
                 let Ok(path) = BackupPath::new(&environment, &id) else {
                     continue;
                 };
-                let place = storage.backup_dir(&path).display().to_string();
+                let place = storage.location(&path);
                 let manifest = match storage.read_manifest(&path).await {
                     Ok(bytes) => match Manifest::from_json(&bytes) {
                         Ok(manifest) if manifest.id == id && manifest.environment == environment => (manifest, bytes),

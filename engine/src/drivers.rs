@@ -176,16 +176,20 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
     }
 }
 
-/// Reads a file back and returns its size and hex SHA-256 (verification after writing, and
-/// `steward backup verify`).
+/// Reads a file back and returns its size and hex SHA-256 (verification after writing).
 pub async fn sha256_of(path: &Path) -> io::Result<(u64, String)> {
+    sha256_of_reader(tokio::fs::File::open(path).await?).await
+}
+
+/// Reads a stream to its end and returns its size and hex SHA-256 (`steward backup verify`
+/// reads artifacts through [`crate::storage::Storage::open`]).
+pub async fn sha256_of_reader(mut reader: impl tokio::io::AsyncRead + Unpin) -> io::Result<(u64, String)> {
     use tokio::io::AsyncReadExt;
-    let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buffer).await?;
+        let n = reader.read(&mut buffer).await?;
         if n == 0 {
             break;
         }

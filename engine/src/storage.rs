@@ -13,14 +13,17 @@
 //! <root>/.staging/<backup id>/…                    (work in progress)
 //! ```
 //!
-//! The seam follows object_store's shape (paths, put, list, delete) so that an object-store
-//! backend can take the local one's place: staging then becomes a prefix and publishing writes
-//! the manifest last.
+//! The [`Storage`] trait is the seam, shaped after object_store (paths, put, list, get): an
+//! object-store backend can take the local one's place, with staging a local directory that
+//! publishing uploads, manifest last. Everything outside this module reaches backups through the
+//! trait; [`LocalStorage`] is the one backend so far.
 
 use std::{
     io,
     path::{Path, PathBuf},
 };
+
+use tokio::io::AsyncRead;
 
 /// The file that marks a published backup as complete.
 pub const MANIFEST: &str = "manifest.json";
@@ -55,6 +58,44 @@ impl BackupPath {
     }
 }
 
+/// A readable artifact.
+pub type ArtifactReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Where backups are kept.
+pub trait Storage: Send + Sync {
+    /// A fresh, empty local directory where the drivers write `backup`'s artifacts.
+    fn stage(&self, backup: &BackupPath) -> impl Future<Output = io::Result<PathBuf>> + Send;
+
+    /// Makes the staged backup visible as a whole, its manifest written last. Fails, changing
+    /// nothing visible, if a backup with that id exists.
+    fn publish(&self, backup: &BackupPath, manifest: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Removes a staged backup (a failed or cancelled one).
+    fn discard(&self, backup: &BackupPath) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Removes what interrupted backups left in staging, except those in `keep` (still being
+    /// written). Returns how many were removed.
+    fn clean_staging(&self, keep: &[String]) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// The environments that have backups.
+    fn environments(&self) -> impl Future<Output = io::Result<Vec<String>>> + Send;
+
+    /// The published backups of `environment` (those with a manifest), by id.
+    fn list(&self, environment: &str) -> impl Future<Output = io::Result<Vec<String>>> + Send;
+
+    /// A published backup's manifest, as stored.
+    fn read_manifest(&self, backup: &BackupPath) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
+
+    /// Reads one artifact of a published backup (`file` as the manifest names it).
+    fn open(&self, backup: &BackupPath, file: &str) -> impl Future<Output = io::Result<ArtifactReader>> + Send;
+
+    /// Where a backup is, for people: a path or a URL.
+    fn location(&self, backup: &BackupPath) -> String;
+
+    /// Where staged backups are, for people.
+    fn staging_location(&self, backup: &BackupPath) -> String;
+}
+
 /// Backups on the local file system.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
@@ -70,8 +111,19 @@ impl LocalStorage {
         &self.root
     }
 
-    /// A fresh, empty staging directory for `backup`, where drivers write their artifacts.
-    pub async fn stage(&self, backup: &BackupPath) -> io::Result<PathBuf> {
+    /// A published backup's directory.
+    pub fn backup_dir(&self, backup: &BackupPath) -> PathBuf {
+        self.root.join(&backup.environment).join(&backup.backup_id)
+    }
+
+    fn staging_dir(&self, backup: &BackupPath) -> PathBuf {
+        self.root.join(STAGING).join(&backup.backup_id)
+    }
+}
+
+impl Storage for LocalStorage {
+
+    async fn stage(&self, backup: &BackupPath) -> io::Result<PathBuf> {
         let dir = self.staging_dir(backup);
         if tokio::fs::try_exists(&dir).await? {
             tokio::fs::remove_dir_all(&dir).await?;
@@ -80,9 +132,7 @@ impl LocalStorage {
         Ok(dir)
     }
 
-    /// Writes the manifest into the staging directory, then moves the whole backup into place
-    /// in one rename. Fails, changing nothing visible, if a backup with that id exists.
-    pub async fn publish(&self, backup: &BackupPath, manifest: &[u8]) -> io::Result<PathBuf> {
+    async fn publish(&self, backup: &BackupPath, manifest: &[u8]) -> io::Result<()> {
         let staged = self.staging_dir(backup);
         let target = self.backup_dir(backup);
         if tokio::fs::try_exists(&target).await? {
@@ -98,21 +148,17 @@ impl LocalStorage {
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::rename(&staged, &target).await?;
-        Ok(target)
+        tokio::fs::rename(&staged, &target).await
     }
 
-    /// Removes a staged backup (a failed or cancelled one).
-    pub async fn discard(&self, backup: &BackupPath) -> io::Result<()> {
+    async fn discard(&self, backup: &BackupPath) -> io::Result<()> {
         match tokio::fs::remove_dir_all(self.staging_dir(backup)).await {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
     }
 
-    /// Removes everything interrupted backups left in staging, except the backups in `keep`
-    /// (still being written by a running job). Returns how many were removed.
-    pub async fn clean_staging(&self, keep: &[String]) -> io::Result<usize> {
+    async fn clean_staging(&self, keep: &[String]) -> io::Result<usize> {
         let staging = self.root.join(STAGING);
         let mut entries = match tokio::fs::read_dir(&staging).await {
             Ok(entries) => entries,
@@ -130,25 +176,7 @@ impl LocalStorage {
         Ok(removed)
     }
 
-    /// The published backups of `environment` (those with a manifest), by id.
-    pub async fn list(&self, environment: &str) -> io::Result<Vec<String>> {
-        let mut entries = match tokio::fs::read_dir(self.root.join(environment)).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut ids = Vec::new();
-        while let Some(entry) = entries.next_entry().await? {
-            if tokio::fs::try_exists(entry.path().join(MANIFEST)).await? {
-                ids.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        ids.sort();
-        Ok(ids)
-    }
-
-    /// The environments that have a directory in storage (reindex).
-    pub async fn environments(&self) -> io::Result<Vec<String>> {
+    async fn environments(&self) -> io::Result<Vec<String>> {
         let mut entries = match tokio::fs::read_dir(&self.root).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -165,23 +193,45 @@ impl LocalStorage {
         Ok(names)
     }
 
-    /// A published backup's manifest, as stored.
-    pub async fn read_manifest(&self, backup: &BackupPath) -> io::Result<Vec<u8>> {
+    async fn list(&self, environment: &str) -> io::Result<Vec<String>> {
+        let mut entries = match tokio::fs::read_dir(self.root.join(environment)).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut ids = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            if tokio::fs::try_exists(entry.path().join(MANIFEST)).await? {
+                ids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn read_manifest(&self, backup: &BackupPath) -> io::Result<Vec<u8>> {
         tokio::fs::read(self.backup_dir(backup).join(MANIFEST)).await
     }
 
-    /// The directory in which `backup` is being written.
-    pub fn staging_path(&self, backup: &BackupPath) -> PathBuf {
-        self.staging_dir(backup)
+    async fn open(&self, backup: &BackupPath, file: &str) -> io::Result<ArtifactReader> {
+        // The manifest names files inside the backup; nothing may lead out of it.
+        let relative = Path::new(file);
+        if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("\"{file}\" is not a file inside the backup"),
+            ));
+        }
+        let opened = tokio::fs::File::open(self.backup_dir(backup).join(relative)).await?;
+        Ok(Box::new(opened))
     }
 
-    /// A published backup's directory.
-    pub fn backup_dir(&self, backup: &BackupPath) -> PathBuf {
-        self.root.join(&backup.environment).join(&backup.backup_id)
+    fn location(&self, backup: &BackupPath) -> String {
+        self.backup_dir(backup).display().to_string()
     }
 
-    fn staging_dir(&self, backup: &BackupPath) -> PathBuf {
-        self.root.join(STAGING).join(&backup.backup_id)
+    fn staging_location(&self, backup: &BackupPath) -> String {
+        self.staging_dir(backup).display().to_string()
     }
 }
 
@@ -200,7 +250,8 @@ mod tests {
             .unwrap();
         assert!(storage.list("prod").await.unwrap().is_empty(), "staged is not listed");
 
-        let published = storage.publish(&backup, b"{}").await.unwrap();
+        storage.publish(&backup, b"{}").await.unwrap();
+        let published = storage.backup_dir(&backup);
         assert_eq!(storage.list("prod").await.unwrap(), vec!["prod-20261122-0530-7f3a"]);
         assert_eq!(
             tokio::fs::read(published.join("files.tar.zst")).await.unwrap(),

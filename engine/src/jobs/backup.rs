@@ -29,7 +29,7 @@ use crate::{
     drivers::{self, Context, DriverError},
     jobs::{Job, Trigger, log::JobLog},
     manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact},
-    storage::{BackupPath, LocalStorage},
+    storage::{BackupPath, Storage},
 };
 
 /// A fact's program is stopped after this long; its output is cut at this many characters.
@@ -90,7 +90,7 @@ pub(crate) async fn run(
             Err(e) => {
                 log.warn(format!(
                     "Could not remove the partial backup in {}: {e}. It is removed at the next start.",
-                    storage.staging_path(&path).display()
+                    storage.staging_location(&path)
                 ))
                 .await;
             }
@@ -105,7 +105,7 @@ async fn write(
     job: &Job,
     worker: &str,
     environment: &Environment,
-    storage: &LocalStorage,
+    storage: &impl Storage,
     path: &BackupPath,
     input: &Input<'_>,
     log: &JobLog,
@@ -115,13 +115,13 @@ async fn write(
     let staged = storage
         .stage(path)
         .await
-        .map_err(|e| format!("cannot create the backup's directory in {}: {e}", storage.root().display()))?;
+        .map_err(|e| format!("cannot create the backup's directory {}: {e}", storage.staging_location(path)))?;
     log.info(format!(
-        "Backup {} of {}: {} resource(s), written to {}",
+        "Backup {} of {}: {} resource(s), to be kept in {}",
         input.backup_id,
         environment.name,
         environment.resources.len(),
-        storage.root().display()
+        storage.location(path)
     ))
     .await;
     let mut steps_done = 0;

@@ -11,6 +11,7 @@ use engine::{
     accounts::Actor,
     backups::{Backup, Order, Verification},
     jobs::{Trigger, backup::human_bytes},
+    storage::{BackupPath, Storage},
 };
 
 use super::{
@@ -165,7 +166,9 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
     if let Some(job) = backup.job_id {
         println!("  job:          #{job}");
     }
-    println!("  location:     {}", engine.storage().root().join(&backup.environment).join(&backup.id).display());
+    if let Ok(path) = BackupPath::new(&backup.environment, &backup.id) {
+        println!("  location:     {}", engine.storage().location(&path));
+    }
     println!("  artifacts:");
     for artifact in &manifest.artifacts {
         println!(
