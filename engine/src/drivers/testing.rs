@@ -14,6 +14,9 @@ use crate::{
 
 type Report = Box<dyn Fn(u64, Option<u64>) + Send + Sync>;
 
+/// Every (done, total) a driver reported.
+type Reports = Arc<Mutex<Vec<(u64, Option<u64>)>>>;
+
 /// What a [`Context`] borrows, owned by the test.
 pub struct Harness {
     pub log: JobLog,
@@ -25,7 +28,7 @@ pub struct Harness {
     pub scratch: tempfile::TempDir,
     pub out: tempfile::TempDir,
     /// Every progress report: bytes done, and the total when known.
-    pub progress: Arc<Mutex<Vec<(u64, Option<u64>)>>>,
+    pub progress: Reports,
     report: Report,
 }
 
