@@ -228,6 +228,23 @@ impl Engine {
         .await
     }
 
+    /// Queues a verification of backup `id` as a read-only job (it does not wait for the
+    /// environment's other jobs).
+    pub async fn request_verify(&self, actor: &Actor, id: &str) -> Result<crate::jobs::Job, BackupError> {
+        let backup = self.backup(id).await?.ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        Ok(self
+            .request_job(
+                actor,
+                JobRequest {
+                    environment: backup.environment,
+                    spec: JobSpec::Verify { backup_id: backup.id },
+                    reason: String::new(),
+                    parent_id: None,
+                },
+            )
+            .await?)
+    }
+
     /// One page of an environment's backups and how many there are in all.
     pub async fn backups(
         &self,

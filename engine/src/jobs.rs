@@ -101,6 +101,9 @@ pub enum JobSpec {
         description: String,
         trigger: Trigger,
     },
+    /// Read every artifact of a backup back and compare it with its manifest (read-only: it
+    /// does not take the environment's slot).
+    Verify { backup_id: String },
 }
 
 impl JobSpec {
@@ -108,6 +111,7 @@ impl JobSpec {
         match self {
             JobSpec::Command { .. } => "command",
             JobSpec::Backup { .. } => "backup",
+            JobSpec::Verify { .. } => "verify",
         }
     }
 
@@ -116,6 +120,7 @@ impl JobSpec {
         match self {
             JobSpec::Command { action } => action,
             JobSpec::Backup { .. } => "backup",
+            JobSpec::Verify { .. } => "verify",
         }
     }
 
@@ -137,7 +142,7 @@ impl JobSpec {
     /// The backup this job writes, if it writes one.
     pub fn backup_id(&self) -> Option<&str> {
         match self {
-            JobSpec::Backup { backup_id, .. } => Some(backup_id),
+            JobSpec::Backup { backup_id, .. } | JobSpec::Verify { backup_id } => Some(backup_id),
             JobSpec::Command { .. } => None,
         }
     }
@@ -480,6 +485,10 @@ impl Engine {
                 }
                 Ok(Plan { exclusive: true, steps })
             }
+            JobSpec::Verify { .. } => Ok(Plan {
+                exclusive: false,
+                steps: vec!["Verify checksums".to_string()],
+            }),
         }
     }
 

@@ -191,6 +191,13 @@ crate::db_tests! {
         assert!(report.summary().starts_with("files (files/files.tar.zst): checksum does not match"), "{}", report.summary());
         let backup = engine.backup(&backup_id).await.unwrap().unwrap();
         assert!(matches!(backup.verification, Verification::Failed { .. }), "{:?}", backup.verification);
+        // The same as a read-only job (the console's Verify button): fails, naming the file.
+        let verify = engine.request_verify(&alice(), &backup_id).await.unwrap();
+        assert!(!verify.exclusive);
+        let verify = wait_until_finished(&engine, verify.id).await;
+        assert_eq!(verify.state, JobState::Failed);
+        assert!(log_text(&engine, verify.id).await.contains("FAILED: files/files.tar.zst (files): checksum does not match"));
+        assert!(engine.request_verify(&alice(), "dev-20260101-0000-none").await.is_err());
         let audit: Vec<(String, Outcome)> = audit::recent(db.pool(), None, 100).await.unwrap().into_iter().map(|e| (e.action, e.outcome)).collect();
         assert!(audit.contains(&("backup.create".to_string(), Outcome::Ok)), "{audit:?}");
         assert!(audit.contains(&("backup.verify".to_string(), Outcome::Failed)), "{audit:?}");

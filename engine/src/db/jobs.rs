@@ -10,7 +10,7 @@ use crate::db::Backend;
 
 /// The job kinds this version can run: a worker never claims a job an instance of a newer
 /// version queued and only it can run (rolling upgrades on PostgreSQL).
-const KNOWN_KINDS: &str = "'command', 'backup'";
+const KNOWN_KINDS: &str = "'command', 'backup', 'verify'";
 
 /// Every column of `job`, in [`JobRow`]'s order.
 const COLUMNS: &str = "id, kind, environment, input, exclusive_key, state, requested_by, reason, created_at, \

@@ -259,6 +259,29 @@ async fn write(
     Ok(())
 }
 
+/// The `verify` job kind: reads every artifact of a backup back, logs each, and fails when
+/// anything is missing, changed or damaged (the catalog and the audit log record the result).
+pub(crate) async fn verify(engine: &Engine, job: &Job, backup_id: &str, log: &JobLog) -> Result<(), String> {
+    let actor = Actor {
+        username: Some(job.requested_by.clone()),
+        client_ip: None,
+    };
+    log.info(format!("Reading every artifact of {backup_id} back…")).await;
+    let report = engine.verify_backup(&actor, backup_id).await.map_err(|e| e.to_string())?;
+    for artifact in &report.artifacts {
+        match &artifact.problem {
+            None => log.info(format!("ok: {} ({})", artifact.file, artifact.resource)).await,
+            Some(problem) => log.error(format!("FAILED: {} ({}): {problem}", artifact.file, artifact.resource)).await,
+        }
+    }
+    if report.ok() {
+        log.info(format!("Backup {backup_id} is intact: {}.", report.summary())).await;
+        Ok(())
+    } else {
+        Err(format!("backup {backup_id} is damaged: {}", report.summary()))
+    }
+}
+
 /// Adds the backup to the catalog, audited in the same transaction.
 async fn catalog(engine: &Engine, job: &Job, row: &backup_rows::BackupRow) -> sqlx::Result<()> {
     let mut tx = engine.db().begin_write().await?;

@@ -262,7 +262,7 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
             .environment(&job.environment)
             .map(backup::secrets)
             .unwrap_or_default(),
-        None => Vec::new(),
+        Some(JobSpec::Verify { .. }) | None => Vec::new(),
     };
     let (log, writer) = log::start_writer(engine, job.id, secrets);
     let reason = if job.reason.is_empty() {
@@ -308,6 +308,7 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
                 };
                 backup::run(engine, &job, owner, input, &log, &stop.token).await
             }
+            Some(JobSpec::Verify { backup_id }) => backup::verify(engine, &job, backup_id, &log).await,
             None => Err(format!(
                 "This version of Steward cannot run jobs of kind \"{}\"",
                 job.kind
