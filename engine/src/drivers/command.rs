@@ -111,14 +111,8 @@ pub async fn backup(
     };
 
     ctx.log.info(format!("{label}: running the backup script {name}")).await;
-    // The script's lines pass through here on their way to the job log, so that the last
-    // standard-error line can go into the error message.
-    let (relay, lines) = JobLog::channel();
-    let forwarder = tokio::spawn(forward(lines, ctx.log.clone(), secrets.clone()));
-    let ended = process::run(&program, &relay, ctx.stop).await;
-    drop(relay);
-    let tail = forwarder.await.unwrap_or_default();
-    let last = tail.back().map(|line| format!(": {line}")).unwrap_or_default();
+    let (ended, last) = run_tool(&program, &secrets, ctx).await;
+    let last = last.map(|line| format!(": {line}")).unwrap_or_default();
     match ended {
         Err(e) => {
             return Err(DriverError::Failed(format!(
@@ -421,6 +415,22 @@ async fn collect_stderr(pipe: impl AsyncRead + Unpin, log: JobLog, secrets: Vec<
         log.line(Level::Stderr, text).await;
     }
     tail
+}
+
+/// Runs a program (a script, or a tool whose output is not the artifact) through
+/// [`process::run`], its lines into the job log with `secrets` masked; returns how it ended and
+/// its last standard-error line, for the error message.
+pub(super) async fn run_tool(
+    program: &Program,
+    secrets: &[String],
+    ctx: &Context<'_>,
+) -> (io::Result<Ended>, Option<String>) {
+    let (relay, lines) = JobLog::channel();
+    let forwarder = tokio::spawn(forward(lines, ctx.log.clone(), secrets.to_vec()));
+    let ended = process::run(program, &relay, ctx.stop).await;
+    drop(relay);
+    let tail = forwarder.await.unwrap_or_default();
+    (ended, tail.back().cloned())
 }
 
 /// Relays a script's lines to the job log and returns its last standard-error lines.

@@ -10,18 +10,26 @@
 //! `PGPASSWORD`. `--no-password` makes a missing or wrong password an error instead of a prompt
 //! that would hang the job.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use super::{
     Artifact, Context, DriverError, HashingWriter,
-    command::{Watched, label, stream_stdout, tool_command, tool_version},
+    command::{Watched, label, run_tool, stream_stdout, tool_command, tool_version},
 };
-use crate::config::SecretSource;
+use crate::{
+    config::SecretSource,
+    process::{Ended, Program},
+};
 
 /// The artifact's file name.
 pub const ARTIFACT: &str = "database.dump";
 
 const PG_DUMP: &str = "pg_dump";
+const PG_RESTORE: &str = "pg_restore";
+
+/// A restore is stopped after this long (SIGTERM, then SIGKILL after the grace period).
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+const GRACE: Duration = Duration::from_secs(10);
 
 /// How long pg_dump waits for the server to answer before it gives up (unless the URL says).
 const CONNECT_TIMEOUT_SECONDS: &str = "30";
@@ -35,31 +43,12 @@ pub async fn backup(
     ctx: &Context<'_>,
 ) -> Result<Artifact, DriverError> {
     let label = label(ctx);
-    let parsed = url::Url::parse(url)
-        .map_err(|e| DriverError::Failed(format!("{label}: the URL is not a valid postgres:// URL: {e}")))?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err(DriverError::Failed(format!(
-            "{label}: the URL must start with postgres:// (it starts with {}://)",
-            parsed.scheme()
-        )));
-    }
-    if parsed.password().is_some() || parsed.query_pairs().any(|(key, _)| key == "password") {
-        return Err(DriverError::Failed(format!(
-            "{label}: the URL contains a password; give it as the resource's `password` (from an environment variable or a file) instead"
-        )));
-    }
-    let host = parsed.host_str().unwrap_or("localhost").to_string();
-    let port = parsed.port().unwrap_or(5432);
-    let database = percent_encoding::percent_decode_str(parsed.path().trim_start_matches('/'))
-        .decode_utf8_lossy()
-        .into_owned();
-    let password = password
-        .map(|source| {
-            source
-                .read()
-                .map_err(|why| DriverError::Failed(format!("{label}: the password: {why}")))
-        })
-        .transpose()?;
+    let Server {
+        host,
+        port,
+        database,
+        password,
+    } = Server::parse(url, password).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
     let secrets: Vec<String> = password.iter().cloned().collect();
 
     let tool = tool_version(PG_DUMP).await.map_err(|e| {
@@ -116,6 +105,115 @@ pub async fn backup(
             "format": "custom",
         }),
     })
+}
+
+/// Restores a `pg_dump -Fc` artifact into the database at `url` with `pg_restore --clean
+/// --if-exists --single-transaction --exit-on-error`: every object of the dump is dropped and
+/// recreated in one transaction, so the database ends as it was in the backup or — when
+/// anything fails — as it was before. (Objects created after the backup that the dump does not
+/// know are left in place.)
+pub async fn restore(
+    url: &str,
+    password: Option<&SecretSource>,
+    artifact: &Path,
+    ctx: &Context<'_>,
+) -> Result<(), DriverError> {
+    let label = label(ctx);
+    let server = Server::parse(url, password).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
+    let tool = tool_version(PG_RESTORE).await.map_err(|e| {
+        DriverError::Failed(format!(
+            "{label}: {PG_RESTORE} cannot be run (is the PostgreSQL client installed?): {e}"
+        ))
+    })?;
+    let mut env: Vec<(String, String)> = ctx.tool_env.to_vec();
+    env.extend([
+        ("PGCONNECT_TIMEOUT".to_string(), CONNECT_TIMEOUT_SECONDS.to_string()),
+        ("PGAPPNAME".to_string(), "steward-restore".to_string()),
+    ]);
+    env.extend(server.password.iter().map(|p| ("PGPASSWORD".to_string(), p.clone())));
+    let program = Program {
+        command: [
+            PG_RESTORE,
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-password",
+            "--dbname",
+            url,
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain([artifact.display().to_string()])
+        .collect(),
+        workdir: None,
+        env,
+        timeout: RESTORE_TIMEOUT,
+        grace: GRACE,
+    };
+    ctx.log
+        .info(format!(
+            "{label}: restoring database {} on {}:{} with {tool}",
+            server.database, server.host, server.port
+        ))
+        .await;
+    let secrets: Vec<String> = server.password.into_iter().collect();
+    let (ended, last) = run_tool(&program, &secrets, ctx).await;
+    let last = last.map(|line| format!(": {line}")).unwrap_or_default();
+    match ended {
+        Ok(Ended::Succeeded) => {
+            ctx.log.info(format!("{label}: restored database {}", server.database)).await;
+            Ok(())
+        }
+        Ok(Ended::Stopped) => Err(DriverError::Cancelled),
+        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!(
+            "{label}: {PG_RESTORE} {how}{last} (the restore ran in one transaction: the database is as it was before)"
+        ))),
+        Ok(Ended::TimedOut) => Err(DriverError::Failed(format!(
+            "{label}: {PG_RESTORE} did not finish within {} hours and was stopped",
+            RESTORE_TIMEOUT.as_secs() / 3600
+        ))),
+        Err(e) => Err(DriverError::Failed(format!("{label}: {PG_RESTORE} could not be started: {e}"))),
+    }
+}
+
+/// What a `postgres://` URL names, checked: no password in it (it would show in `/proc`).
+struct Server {
+    host: String,
+    port: u16,
+    database: String,
+    /// The configured secret, read.
+    password: Option<String>,
+}
+
+impl Server {
+    fn parse(url: &str, password: Option<&SecretSource>) -> Result<Server, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("the URL is not a valid postgres:// URL: {e}"))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(format!(
+                "the URL must start with postgres:// (it starts with {}://)",
+                parsed.scheme()
+            ));
+        }
+        if parsed.password().is_some() || parsed.query_pairs().any(|(key, _)| key == "password") {
+            return Err(
+                "the URL contains a password; give it as the resource's `password` (from an environment variable or a file) instead"
+                    .into(),
+            );
+        }
+        let password = password
+            .map(|source| source.read().map_err(|why| format!("the password: {why}")))
+            .transpose()?;
+        Ok(Server {
+            host: parsed.host_str().unwrap_or("localhost").to_string(),
+            port: parsed.port().unwrap_or(5432),
+            database: percent_encoding::percent_decode_str(parsed.path().trim_start_matches('/'))
+                .decode_utf8_lossy()
+                .into_owned(),
+            password,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -239,19 +337,58 @@ mod tests {
         assert!(listing.contains("INDEX public items_name"), "{listing}");
 
         let copy = TempDatabase::create().await;
-        let restored = tokio::process::Command::new("pg_restore")
-            .args(["--no-owner", "--exit-on-error", "--dbname", &copy.url])
-            .arg(&path)
-            .output()
-            .await
-            .unwrap();
-        assert!(restored.status.success(), "{restored:?}");
+        restore(&copy.url, None, &path, &harness.ctx()).await.unwrap();
         assert_eq!(
             psql(&copy.url, "SELECT count(*), sum(price) FROM items").await.unwrap(),
             "5000|15628125.00"
         );
         let lines = harness.lines().await;
         assert!(format!("{lines:?}").contains("dumped database"), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_brings_back_the_backed_up_state_or_changes_nothing() {
+        if !available().await {
+            return;
+        }
+        let db = TempDatabase::create().await;
+        let state = "SELECT count(*), sum(price), count(*) FILTER (WHERE name LIKE 'changed%') FROM items";
+        psql(
+            &db.url,
+            "CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+             INSERT INTO items SELECT g, 'item ' || g, g * 1.25 FROM generate_series(1, 1000) g;",
+        )
+        .await
+        .unwrap();
+        let harness = Harness::new();
+        let artifact = backup(&db.url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let backed_up = psql(&db.url, state).await.unwrap();
+
+        // Added, modified, deleted after the backup.
+        psql(
+            &db.url,
+            "UPDATE items SET name = 'changed ' || id WHERE id <= 10;
+             DELETE FROM items WHERE id > 900;
+             INSERT INTO items SELECT g, 'new ' || g, 1 FROM generate_series(5001, 5100) g;",
+        )
+        .await
+        .unwrap();
+        let changed = psql(&db.url, state).await.unwrap();
+        assert_ne!(changed, backed_up);
+        restore(&db.url, None, &path, &harness.ctx()).await.unwrap();
+        assert_eq!(psql(&db.url, state).await.unwrap(), backed_up);
+
+        // A damaged dump: refused by pg_restore, and the database is untouched.
+        psql(&db.url, "DELETE FROM items WHERE id = 1").await.unwrap();
+        let before = psql(&db.url, state).await.unwrap();
+        let damaged = harness.scratch.path().join("damaged.dump");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+        let error = restore(&db.url, None, &damaged, &harness.ctx()).await.unwrap_err().to_string();
+        assert!(error.contains("pg_restore exited with status 1"), "{error}");
+        assert!(error.contains("the database is as it was before"), "{error}");
+        assert_eq!(psql(&db.url, state).await.unwrap(), before);
     }
 
     #[tokio::test]
