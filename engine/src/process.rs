@@ -49,6 +49,8 @@ pub struct Program {
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// A file to read standard input from (none: empty input).
+    pub stdin: Option<PathBuf>,
 }
 
 /// How the program ended.
@@ -80,11 +82,14 @@ pub async fn run(program: &Program, log: &JobLog, stop: &CancellationToken) -> s
                 .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
         )
         .envs(program.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    match &program.stdin {
+        Some(path) => command.stdin(std::fs::File::open(path)?),
+        None => command.stdin(Stdio::null()),
+    };
     if let Some(dir) = &program.workdir {
         command.current_dir(dir);
     }

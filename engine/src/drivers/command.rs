@@ -108,6 +108,7 @@ pub async fn backup(
         env: vars,
         timeout: Duration::from_secs(u64::from(timeout_seconds)),
         grace: GRACE,
+        stdin: None,
     };
 
     ctx.log.info(format!("{label}: running the backup script {name}")).await;

@@ -151,6 +151,7 @@ pub async fn restore(
         env,
         timeout: RESTORE_TIMEOUT,
         grace: GRACE,
+        stdin: None,
     };
     ctx.log
         .info(format!(

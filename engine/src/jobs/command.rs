@@ -54,6 +54,7 @@ pub(crate) async fn run(
         env,
         timeout: Duration::from_secs(u64::from(action.timeout_seconds)),
         grace: Duration::from_secs(u64::from(engine.config().jobs.cancel_grace_seconds)),
+        stdin: None,
     };
     let shown = action.command.join(" ");
     let name = action.command.first().map_or("the program", String::as_str);

@@ -12,6 +12,7 @@ fn program(script: &str) -> Program {
         env: Vec::new(),
         timeout: Duration::from_secs(30),
         grace: Duration::from_millis(500),
+        stdin: None,
     }
 }
 
