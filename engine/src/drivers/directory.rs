@@ -204,6 +204,133 @@ pub fn restore(archive: &Path, into: &Path) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// Restores the tree at `target` from an archive written by [`backup`] with the same globs,
+/// keeping the old tree until the new one is in place: the archive is unpacked beside
+/// `target`, what the backup did not select (excluded or not included) is carried over from
+/// the old tree by hard links, then two renames swap the trees and the old one is removed.
+/// A failure before the swap leaves `target` untouched.
+pub async fn restore_in_place(
+    archive: &Path,
+    target: &Path,
+    include: &[String],
+    exclude: &[String],
+    ctx: &Context<'_>,
+) -> Result<(), DriverError> {
+    let filter = Filter::new(target, include, exclude)?;
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(DriverError::Failed(format!(
+            "directory {}: cannot restore the root of the file system",
+            target.display()
+        )));
+    };
+    let hidden = |what: &str| parent.join(format!(".{}.steward-{what}-{}", name.to_string_lossy(), ctx.backup_id));
+    let (fresh, old) = (hidden("restore"), hidden("old"));
+    ctx.log
+        .info(format!("directory {}: unpacking the backup beside it", target.display()))
+        .await;
+    let (archive_owned, target_owned, fresh_owned) = (archive.to_path_buf(), target.to_path_buf(), fresh.clone());
+    let stop = ctx.stop.clone();
+    let carried = tokio::task::spawn_blocking(move || -> Result<usize, DriverError> {
+        if fresh_owned.exists() {
+            fs::remove_dir_all(&fresh_owned).map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
+        }
+        restore(&archive_owned, &fresh_owned).inspect_err(|_| drop(fs::remove_dir_all(&fresh_owned)))?;
+        if stop.is_cancelled() {
+            let _ = fs::remove_dir_all(&fresh_owned);
+            return Err(DriverError::Cancelled);
+        }
+        if target_owned.exists() && !(filter.include.empty && filter.exclude.empty) {
+            carry_over(&target_owned, &fresh_owned, Path::new(""), false, &filter)
+                .inspect_err(|_| drop(fs::remove_dir_all(&fresh_owned)))
+        } else {
+            Ok(0)
+        }
+    })
+    .await
+    .map_err(|e| DriverError::Failed(format!("directory {}: unpacking failed: {e}", target.display())))??;
+    if carried > 0 {
+        ctx.log
+            .info(format!(
+                "directory {}: kept {carried} entries the backup does not cover (include/exclude globs)",
+                target.display()
+            ))
+            .await;
+    }
+
+    let existed = tokio::fs::try_exists(target).await.unwrap_or(false);
+    if existed {
+        let _ = tokio::fs::remove_dir_all(&old).await;
+        tokio::fs::rename(target, &old)
+            .await
+            .map_err(DriverError::io(format!("moving {} aside", target.display())))?;
+    }
+    if let Err(e) = tokio::fs::rename(&fresh, target).await {
+        // Put the old tree back: the target is as it was.
+        if existed {
+            let _ = tokio::fs::rename(&old, target).await;
+        }
+        let _ = tokio::fs::remove_dir_all(&fresh).await;
+        return Err(DriverError::io(format!("moving the restored tree into {}", target.display()))(e));
+    }
+    if existed && let Err(e) = tokio::fs::remove_dir_all(&old).await {
+        ctx.log
+            .warn(format!("directory {}: the old tree {} could not be removed: {e}", target.display(), old.display()))
+            .await;
+    }
+    ctx.log.info(format!("directory {}: restored", target.display())).await;
+    Ok(())
+}
+
+/// Hard-links into `fresh` what of `old` the backup's globs did not select, so a restore
+/// replaces only what the backup holds. Returns how many entries were carried.
+fn carry_over(old: &Path, fresh: &Path, rel: &Path, covered: bool, filter: &Filter) -> Result<usize, DriverError> {
+    let dir = old.join(rel);
+    let listing = fs::read_dir(&dir).map_err(DriverError::io(format!("listing {}", dir.display())))?;
+    let mut carried = 0;
+    for child in listing {
+        let child = child.map_err(DriverError::io(format!("listing {}", dir.display())))?;
+        let name = child.file_name();
+        let child_rel = rel.join(&name);
+        let meta = child.metadata().map_err(DriverError::io(format!("reading {}", child.path().display())))?;
+        if filter.excluded(&child_rel, &name) {
+            link_tree(&child.path(), &fresh.join(&child_rel))?;
+            carried += 1;
+            continue;
+        }
+        let selected = covered || filter.included(&child_rel, &name);
+        if meta.is_dir() {
+            carried += carry_over(old, fresh, &child_rel, selected, filter)?;
+        } else if !selected {
+            link_tree(&child.path(), &fresh.join(&child_rel))?;
+            carried += 1;
+        }
+    }
+    Ok(carried)
+}
+
+/// Recreates `from` at `to` with hard links for files, new directories and copied symbolic links.
+fn link_tree(from: &Path, to: &Path) -> Result<(), DriverError> {
+    let failed = |what: &str| DriverError::io(format!("{what} {} as {}", from.display(), to.display()));
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(failed("keeping"))?;
+    }
+    let meta = fs::symlink_metadata(from).map_err(failed("reading"))?;
+    if meta.is_dir() {
+        fs::create_dir_all(to).map_err(failed("keeping"))?;
+        for child in fs::read_dir(from).map_err(failed("listing"))? {
+            let child = child.map_err(failed("listing"))?;
+            link_tree(&child.path(), &to.join(child.file_name()))?;
+        }
+        fs::set_permissions(to, meta.permissions()).map_err(failed("keeping"))?;
+    } else if meta.is_symlink() {
+        let link = fs::read_link(from).map_err(failed("reading"))?;
+        std::os::unix::fs::symlink(link, to).map_err(failed("keeping"))?;
+    } else if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to).map_err(failed("copying"))?;
+    }
+    Ok(())
+}
+
 /// The compiled include and exclude globs.
 struct Filter {
     include: Patterns,
@@ -700,6 +827,57 @@ mod tests {
         assert_eq!(last, (total as u64, Some(total as u64)));
         let lines: Vec<String> = harness.logged.lock().unwrap().iter().map(|(_, l)| l.clone()).collect();
         assert!(lines.iter().any(|l| l.contains("9 files")), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_in_place_brings_back_the_tree_and_keeps_what_the_globs_left_out() {
+        let parent = tempfile::tempdir().unwrap();
+        let site = parent.path().join("site");
+        fs::create_dir_all(site.join("sub")).unwrap();
+        fs::create_dir_all(site.join("cache")).unwrap();
+        fs::write(site.join("a.txt"), "original").unwrap();
+        fs::write(site.join("sub/b.txt"), "bee").unwrap();
+        fs::write(site.join("cache/x.tmp"), "cached").unwrap();
+        symlink("sub/b.txt", site.join("link")).unwrap();
+        let harness = Harness::new();
+        let artifact = backup_with(&harness, &site, &[], &["cache"]).await.unwrap();
+        let archive = harness.out.path().join(&artifact.file);
+        let backed_up = snapshot(&site);
+
+        // Changed, deleted, added after the backup; the cache (excluded) changes too.
+        fs::write(site.join("a.txt"), "changed").unwrap();
+        fs::remove_file(site.join("sub/b.txt")).unwrap();
+        fs::write(site.join("new.txt"), "new").unwrap();
+        fs::write(site.join("cache/x.tmp"), "cached later").unwrap();
+        let cache_now = fs::read(site.join("cache/x.tmp")).unwrap();
+
+        restore_in_place(&archive, &site, &[], &["cache".to_string()], &harness.ctx())
+            .await
+            .unwrap();
+        let mut restored = snapshot(&site);
+        // The excluded cache is the one of now, not of the backup (which does not hold it).
+        let cache = restored.remove(Path::new("cache/x.tmp")).unwrap();
+        assert_eq!(cache.3, cache_now);
+        restored.remove(Path::new("cache"));
+        let mut expected = backed_up.clone();
+        expected.remove(Path::new("cache/x.tmp"));
+        expected.remove(Path::new("cache"));
+        assert_eq!(restored, expected);
+        assert!(!site.join("new.txt").exists());
+        // Nothing left beside it.
+        let beside: Vec<_> = fs::read_dir(parent.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside, vec![std::ffi::OsString::from("site")]);
+
+        // A damaged archive: the tree is untouched.
+        let damaged = harness.scratch.path().join("damaged.tar.zst");
+        let bytes = fs::read(&archive).unwrap();
+        fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+        fs::write(site.join("after.txt"), "after").unwrap();
+        let before = snapshot(&site);
+        assert!(restore_in_place(&damaged, &site, &[], &[], &harness.ctx()).await.is_err());
+        assert_eq!(snapshot(&site), before);
+        let beside: Vec<_> = fs::read_dir(parent.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside, vec![std::ffi::OsString::from("site")]);
     }
 
     #[tokio::test]
