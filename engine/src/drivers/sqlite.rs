@@ -234,6 +234,41 @@ pub fn restore(artifact: &Path, into: &Path) -> Result<(), DriverError> {
     target.sync_all().map_err(writing())
 }
 
+/// Replaces the database file `target` with the backed-up copy, atomically: the copy is
+/// decompressed beside it and renamed over it, after its `-wal` and `-shm` files (which belong
+/// to the old database and would be replayed into the new one) were removed. Call it only while
+/// nothing has the database open: the restore job puts the environment in maintenance first.
+pub async fn restore_in_place(artifact: &Path, target: &Path, ctx: &Context<'_>) -> Result<(), DriverError> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| DriverError::Failed(format!("sqlite database {}: not a file name", target.display())))?;
+    let fresh = target.with_file_name(format!(".{}.steward-restore-{}", name.to_string_lossy(), ctx.backup_id));
+    ctx.log
+        .info(format!("sqlite database {}: writing the backed-up copy beside it", target.display()))
+        .await;
+    let (from, to) = (artifact.to_path_buf(), fresh.clone());
+    tokio::task::spawn_blocking(move || restore(&from, &to).inspect_err(|_| drop(std::fs::remove_file(&to))))
+        .await
+        .map_err(|e| DriverError::Failed(format!("sqlite database {}: restoring failed: {e}", target.display())))??;
+    for suffix in ["-wal", "-shm"] {
+        let side = target.with_file_name(format!("{}{suffix}", name.to_string_lossy()));
+        match tokio::fs::remove_file(&side).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&fresh).await;
+                return Err(DriverError::io(format!("removing {}", side.display()))(e));
+            }
+        }
+    }
+    if let Err(e) = tokio::fs::rename(&fresh, target).await {
+        let _ = tokio::fs::remove_file(&fresh).await;
+        return Err(DriverError::io(format!("moving the restored database into {}", target.display()))(e));
+    }
+    ctx.log.info(format!("sqlite database {}: restored", target.display())).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::{
@@ -347,6 +382,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(max, rows);
+    }
+
+    #[tokio::test]
+    async fn a_restore_in_place_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let mut db = open(&path).await;
+        sqlx::query("CREATE TABLE item (id INTEGER PRIMARY KEY, body TEXT)")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO item (body) VALUES ('a'), ('b'), ('c')")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let harness = Harness::new();
+        let artifact = backup_with(&harness, &path).await.unwrap();
+        // Changed after the backup.
+        sqlx::query("DELETE FROM item WHERE id = 1; INSERT INTO item (body) VALUES ('new')")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(count(&mut db).await, 3);
+        db.close().await.unwrap();
+
+        restore_in_place(&harness.out.path().join(&artifact.file), &path, &harness.ctx())
+            .await
+            .unwrap();
+        let mut db = open(&path).await;
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM item ORDER BY id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(bodies, vec!["a", "b", "c"]);
+        db.close().await.unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("steward"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
     }
 
     #[tokio::test]
