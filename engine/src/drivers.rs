@@ -115,6 +115,30 @@ impl DriverError {
     }
 }
 
+/// Restores one resource from its artifact (a file of a published backup, read locally), in
+/// place: the resource ends as it was when the backup was taken.
+pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) -> Result<(), DriverError> {
+    match resource {
+        Resource::Directory { path, include, exclude } => {
+            directory::restore_in_place(artifact, path, include, exclude, ctx).await
+        }
+        Resource::Postgres { url, password } => postgres::restore(url, password.as_ref(), artifact, ctx).await,
+        Resource::Mysql { url, password } => mysql::restore(url, password.as_ref(), artifact, ctx).await,
+        Resource::Sqlite { path } => sqlite::restore_in_place(artifact, path, ctx).await,
+        Resource::Command {
+            restore,
+            env,
+            secret_env,
+            timeout_seconds,
+            ..
+        } => command::restore(restore.as_deref(), env, secret_env, *timeout_seconds, artifact, ctx).await,
+        Resource::Http { .. } => Err(DriverError::Failed(format!(
+            "resource \"{}\" of {}: restoring a remote system over HTTP is not supported by this version of Steward",
+            ctx.resource, ctx.environment
+        ))),
+    }
+}
+
 /// Wraps a writer and counts and hashes every byte that passes through.
 pub struct HashingWriter<W> {
     inner: W,

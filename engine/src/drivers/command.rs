@@ -74,25 +74,8 @@ pub async fn backup(
     let Some(name) = backup_cmd.first() else {
         return Err(DriverError::Failed(format!("{label}: no backup script is configured")));
     };
-    let mut secrets = Vec::new();
-    let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (key, source) in secret_env {
-        let value = source
-            .read()
-            .map_err(|why| DriverError::Failed(format!("{label}: the secret {key}: {why}")))?;
-        secrets.push(value.clone());
-        vars.push((key.clone(), value));
-    }
-
-    let output = ctx.scratch.join("command-output");
-    match tokio::fs::remove_dir_all(&output).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(DriverError::io(format!("clearing {}", output.display()))(e)),
-    }
-    tokio::fs::create_dir_all(&output)
-        .await
-        .map_err(DriverError::io(format!("creating {}", output.display())))?;
+    let (mut vars, secrets) = script_env(env, secret_env, &label)?;
+    let output = empty_dir(&ctx.scratch.join("command-output")).await?;
     // Steward's variables come last so that `env` cannot override them.
     vars.extend([
         ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
@@ -158,6 +141,96 @@ pub async fn backup(
         tool: None,
         details: serde_json::json!({ "command": name }),
     })
+}
+
+/// Runs the restore script of a `command` resource with the backed-up output unpacked into
+/// `STEWARD_INPUT_DIR` (beside `STEWARD_BACKUP_ID`, `STEWARD_ENVIRONMENT`, `STEWARD_RESOURCE`
+/// and the resource's `env` and `secret_env`).
+pub async fn restore(
+    restore_cmd: Option<&[String]>,
+    env: &BTreeMap<String, String>,
+    secret_env: &BTreeMap<String, SecretSource>,
+    timeout_seconds: u32,
+    artifact: &Path,
+    ctx: &Context<'_>,
+) -> Result<(), DriverError> {
+    let label = label(ctx);
+    let Some(name) = restore_cmd.and_then(<[String]>::first) else {
+        return Err(DriverError::Failed(format!(
+            "{label}: no restore script is configured (the resource's `restore`)"
+        )));
+    };
+    let (mut vars, secrets) = script_env(env, secret_env, &label)?;
+    let input = empty_dir(&ctx.scratch.join("command-input")).await?;
+    let (from, into) = (artifact.to_path_buf(), input.clone());
+    tokio::task::spawn_blocking(move || super::directory::restore(&from, &into))
+        .await
+        .map_err(|e| DriverError::Failed(format!("{label}: unpacking the backup failed: {e}")))??;
+    vars.extend([
+        ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
+        ("STEWARD_INPUT_DIR".to_string(), input.display().to_string()),
+        ("STEWARD_ENVIRONMENT".to_string(), ctx.environment.to_string()),
+        ("STEWARD_RESOURCE".to_string(), ctx.resource.to_string()),
+    ]);
+    vars.extend(ctx.tool_env.iter().cloned());
+    let program = Program {
+        command: restore_cmd.map(<[String]>::to_vec).unwrap_or_default(),
+        workdir: None,
+        env: vars,
+        timeout: Duration::from_secs(u64::from(timeout_seconds)),
+        grace: GRACE,
+        stdin: None,
+    };
+    ctx.log.info(format!("{label}: running the restore script {name}")).await;
+    let (ended, last) = run_tool(&program, &secrets, ctx).await;
+    let _ = tokio::fs::remove_dir_all(&input).await;
+    let last = last.map(|line| format!(": {line}")).unwrap_or_default();
+    match ended {
+        Ok(Ended::Succeeded) => Ok(()),
+        Ok(Ended::Stopped) => Err(DriverError::Cancelled),
+        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!("{label}: the restore script {how}{last}"))),
+        Ok(Ended::TimedOut) => Err(DriverError::Failed(format!(
+            "{label}: the restore script did not finish within {timeout_seconds} s and was stopped"
+        ))),
+        Err(e) => Err(DriverError::Failed(format!(
+            "{label}: the restore script {name} could not be started: {e}"
+        ))),
+    }
+}
+
+/// Environment variables of a program: name and value.
+type Vars = Vec<(String, String)>;
+
+/// A script's variables from the resource's `env` and `secret_env` (read now), and the secret
+/// values, to be masked in the log.
+fn script_env(
+    env: &BTreeMap<String, String>,
+    secret_env: &BTreeMap<String, SecretSource>,
+    label: &str,
+) -> Result<(Vars, Vec<String>), DriverError> {
+    let mut secrets = Vec::new();
+    let mut vars: Vars = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (key, source) in secret_env {
+        let value = source
+            .read()
+            .map_err(|why| DriverError::Failed(format!("{label}: the secret {key}: {why}")))?;
+        secrets.push(value.clone());
+        vars.push((key.clone(), value));
+    }
+    Ok((vars, secrets))
+}
+
+/// `dir`, emptied (or created).
+async fn empty_dir(dir: &Path) -> Result<std::path::PathBuf, DriverError> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(DriverError::io(format!("clearing {}", dir.display()))(e)),
+    }
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(DriverError::io(format!("creating {}", dir.display())))?;
+    Ok(dir.to_path_buf())
 }
 
 /// Archives `dir` (its contents, at the top of the archive) into `target` as tar + zstd; returns size and SHA-256.
@@ -575,6 +648,46 @@ mod tests {
             "resource \"main\" of staging: the backup script exited with status 4: disk quota exceeded"
         );
         assert!(!harness.out.path().join(ARTIFACT).exists());
+    }
+
+    #[tokio::test]
+    async fn the_restore_script_reads_what_the_backup_script_wrote() {
+        let harness = Harness::new();
+        let target = harness.scratch.path().join("restored.txt");
+        let no_vars = BTreeMap::new();
+        let artifact = backup(
+            &sh("mkdir -p \"$STEWARD_OUTPUT_DIR/sub\"; echo 'index v1' > \"$STEWARD_OUTPUT_DIR/sub/index.txt\""),
+            &no_vars,
+            &BTreeMap::new(),
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        let archive = harness.out.path().join(&artifact.file);
+        let script = sh(&format!(
+            "echo \"restoring $STEWARD_BACKUP_ID\"; cp \"$STEWARD_INPUT_DIR/sub/index.txt\" '{}'",
+            target.display()
+        ));
+        restore(Some(&script), &no_vars, &BTreeMap::new(), 30, &archive, &harness.ctx())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "index v1\n");
+
+        let failing = sh("echo 'cluster is read-only' >&2; exit 4");
+        let error = restore(Some(&failing), &no_vars, &BTreeMap::new(), 30, &archive, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.ends_with("the restore script exited with status 4: cluster is read-only"), "{error}");
+        let none = restore(None, &no_vars, &BTreeMap::new(), 30, &archive, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("no restore script is configured"), "{none}");
+        let lines = format!("{:?}", harness.lines().await);
+        assert!(lines.contains("restoring staging-20261122-0436-7f3a"), "{lines}");
     }
 
     #[tokio::test]
