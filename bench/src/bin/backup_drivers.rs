@@ -153,6 +153,10 @@ struct DirectoryReport {
     /// Driver throughput ÷ reference throughput, of the medians and of the best runs.
     ratio_median: Option<f64>,
     ratio_best: Option<f64>,
+    /// The ratio of each run's driver and reference (the two ran one right after the other, so
+    /// under the same load), in run order, and their median.
+    ratio_pairs: Vec<f64>,
+    ratio_median_of_pairs: Option<f64>,
     /// The same against reference + its fsync, run by run, median.
     ratio_median_vs_reference_with_fsync: Option<f64>,
     /// Driver CPU seconds ÷ reference CPU seconds, of the medians: less noisy than wall-clock
@@ -188,6 +192,10 @@ struct PostgresReport {
     /// Driver time ÷ reference time, of the medians and of the best runs.
     ratio_median: Option<f64>,
     ratio_best: Option<f64>,
+    /// The ratio of each run's driver and reference (the two ran one right after the other, so
+    /// under the same load), in run order, and their median.
+    ratio_pairs: Vec<f64>,
+    ratio_median_of_pairs: Option<f64>,
     /// The same against reference + its fsync, run by run, median.
     ratio_median_vs_reference_with_fsync: Option<f64>,
     /// Driver CPU seconds ÷ reference CPU seconds, of the medians: less noisy than wall-clock
@@ -381,6 +389,12 @@ async fn directory(args: &Args) -> anyhow::Result<DirectoryReport> {
     let mib = tree.bytes as f64 / MIB;
     let with_fsync: Vec<f64> = reference.seconds.iter().zip(&fsync_s).map(|(r, f)| r + f).collect();
     let ratio_median = reference.median_s / driver.median_s;
+    let pairs: Vec<f64> = reference
+        .seconds
+        .iter()
+        .zip(&driver.seconds)
+        .map(|(r, d)| r / d)
+        .collect();
     Ok(DirectoryReport {
         skipped: None,
         tree: Some(tree),
@@ -389,6 +403,8 @@ async fn directory(args: &Args) -> anyhow::Result<DirectoryReport> {
         reference_mib_per_s_median: Some(mib / reference.median_s),
         reference_mib_per_s_best: Some(mib / reference.best_s),
         ratio_median: Some(ratio_median),
+        ratio_median_of_pairs: Some(median(&pairs)),
+        ratio_pairs: pairs,
         ratio_best: Some(reference.best_s / driver.best_s),
         ratio_median_vs_reference_with_fsync: Some(median(&with_fsync) / driver.median_s),
         cpu_ratio_median: Some(driver.cpu_median_s / reference.cpu_median_s),
@@ -656,10 +672,18 @@ async fn measure_postgres(args: &Args, url: &str) -> anyhow::Result<PostgresRepo
     let reference = Timings::of(reference_s, reference_cpu, reference_bytes);
     let with_fsync: Vec<f64> = reference.seconds.iter().zip(&fsync_s).map(|(r, f)| r + f).collect();
     let ratio_median = driver.median_s / reference.median_s;
+    let pairs: Vec<f64> = driver
+        .seconds
+        .iter()
+        .zip(&reference.seconds)
+        .map(|(d, r)| d / r)
+        .collect();
     Ok(PostgresReport {
         skipped: None,
         database: Some(database),
         ratio_median: Some(ratio_median),
+        ratio_median_of_pairs: Some(median(&pairs)),
+        ratio_pairs: pairs,
         ratio_best: Some(driver.best_s / reference.best_s),
         ratio_median_vs_reference_with_fsync: Some(driver.median_s / median(&with_fsync)),
         cpu_ratio_median: Some(driver.cpu_median_s / reference.cpu_median_s),
@@ -1030,6 +1054,11 @@ fn definitions() -> BTreeMap<&'static str, &'static str> {
              cpu_ratio_median = driver cpu_median_s / reference cpu_median_s",
         ),
         (
+            "ratio_pairs",
+            "per run, the same ratio of that run's driver and reference (run one right after the other, so \
+             under about the same load); ratio_median_of_pairs is their median",
+        ),
+        (
             "runs",
             "runs of each side; driver and reference alternate, driver first in odd-numbered runs (1, 3, …), \
              reference first in the others",
@@ -1070,10 +1099,11 @@ fn print_summary(directory: Option<&DirectoryReport>, postgres: Option<&Postgres
                     );
                 }
                 println!(
-                    "  driver/reference throughput: median {:.2}, best {:.2}; against reference + fsync {:.2} \
-                     (reference fsync median {:.2} s); CPU driver/reference {:.2}",
+                    "  driver/reference throughput: median {:.3}, best {:.3}, median of run pairs {:.3}; \
+                     against reference + fsync {:.3} (reference fsync median {:.2} s); CPU driver/reference {:.2}",
                     report.ratio_median.unwrap_or(f64::NAN),
                     report.ratio_best.unwrap_or(f64::NAN),
+                    report.ratio_median_of_pairs.unwrap_or(f64::NAN),
                     report.ratio_median_vs_reference_with_fsync.unwrap_or(f64::NAN),
                     median(&report.reference_fsync_s),
                     report.cpu_ratio_median.unwrap_or(f64::NAN),
@@ -1109,10 +1139,12 @@ fn print_summary(directory: Option<&DirectoryReport>, postgres: Option<&Postgres
                     );
                 }
                 println!(
-                    "  driver/reference time: median {:.3}, best {:.3}; against reference + fsync {:.3} \
-                     (reference fsync median {:.2} s); CPU driver/reference {:.2} (pg_dump's side only)",
+                    "  driver/reference time: median {:.3}, best {:.3}, median of run pairs {:.3}; \
+                     against reference + fsync {:.3} (reference fsync median {:.2} s); CPU driver/reference {:.2} \
+                     (pg_dump's side only)",
                     report.ratio_median.unwrap_or(f64::NAN),
                     report.ratio_best.unwrap_or(f64::NAN),
+                    report.ratio_median_of_pairs.unwrap_or(f64::NAN),
                     report.ratio_median_vs_reference_with_fsync.unwrap_or(f64::NAN),
                     median(&report.reference_fsync_s),
                     report.cpu_ratio_median.unwrap_or(f64::NAN),

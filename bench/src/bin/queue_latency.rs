@@ -519,6 +519,7 @@ fn config() -> Config {
             resources: Default::default(),
             facts: Default::default(),
             backup_expected_within_hours: None,
+            maintenance: Default::default(),
         }],
         jobs: JobsConfig {
             workers: WORKERS,
