@@ -159,6 +159,7 @@ mod tests {
                 resources: resources.into_iter().map(|(n, r)| (n.to_string(), r)).collect(),
                 facts: [("git".to_string(), vec!["no-such-program-xyz".to_string()])].into(),
                 backup_expected_within_hours: None,
+                maintenance: Default::default(),
             }],
             ..Config::default()
         }

@@ -211,6 +211,53 @@ pub struct Environment {
     /// Unset: no expectation.
     #[serde(default)]
     pub backup_expected_within_hours: Option<u32>,
+    /// How the environment is put into maintenance and taken out of it (restores do both).
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// The environment's maintenance hooks. Without them maintenance mode is only recorded (and
+/// shown): nothing outside Steward is told.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Called to enter maintenance. What it prints on standard output (JSON, e.g. the services
+    /// it stopped) is kept and handed to `leave`.
+    #[serde(default)]
+    pub enter: Option<Hook>,
+    /// Called to leave maintenance, with what `enter` printed (`STEWARD_MAINTENANCE_STATE`, or
+    /// the `state` field of the JSON body for HTTP).
+    #[serde(default)]
+    pub leave: Option<Hook>,
+}
+
+/// A program or an HTTP endpoint Steward calls at a moment of a job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum Hook {
+    /// `{ command = ["scripts/maintenance-on.sh"], env = { … }, secret_env = { … } }`
+    Command {
+        command: Vec<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        #[serde(default)]
+        secret_env: BTreeMap<String, SecretSource>,
+        #[serde(default = "default_hook_timeout_seconds")]
+        timeout_seconds: u32,
+    },
+    /// `{ url = "https://app.internal/maintenance", secret_header = { … } }`: POSTed a JSON body;
+    /// any 2xx answer is success, its JSON body (if any) what the hook reports.
+    Http {
+        url: String,
+        #[serde(default)]
+        secret_header: Option<SecretHeader>,
+        #[serde(default = "default_hook_timeout_seconds")]
+        timeout_seconds: u32,
+    },
+}
+
+fn default_hook_timeout_seconds() -> u32 {
+    300
 }
 
 /// Where a secret comes from, so that it never has to be written into the file:
@@ -482,6 +529,11 @@ impl Config {
             }
             for command in env.facts.values_mut() {
                 resolve_program(base, command);
+            }
+            for hook in [&mut env.maintenance.enter, &mut env.maintenance.leave].into_iter().flatten() {
+                if let Hook::Command { command, .. } = hook {
+                    resolve_program(base, command);
+                }
             }
         }
         for action in config.environments.iter_mut().flat_map(|env| env.actions.values_mut()) {

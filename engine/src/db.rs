@@ -15,6 +15,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 pub mod audit;
 pub mod backups;
 pub mod jobs;
+pub mod maintenance;
 pub mod users;
 
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, any::AnyPoolOptions, migrate::Migrator};

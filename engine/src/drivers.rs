@@ -200,6 +200,82 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
     }
 }
 
+/// Hands the bytes written to it to a thread of its own that hashes them and writes them to
+/// the file, so that the thread producing them (reading files, feeding the compressor) never
+/// waits on hashing or on the disk. [`BackgroundWriter::finish`] returns what
+/// [`HashingWriter::finish`] does.
+pub struct BackgroundWriter {
+    buffer: Vec<u8>,
+    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<io::Result<(std::fs::File, u64, String)>>>,
+}
+
+/// Bytes handed over at a time, and chunks in flight at most.
+const BACKGROUND_CHUNK: usize = 1 << 20;
+const BACKGROUND_QUEUE: usize = 8;
+
+impl BackgroundWriter {
+    pub fn new(file: std::fs::File) -> BackgroundWriter {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(BACKGROUND_QUEUE);
+        let thread = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut writer = HashingWriter::new(file);
+            for chunk in receiver {
+                writer.write_all(&chunk)?;
+            }
+            Ok(writer.finish())
+        });
+        BackgroundWriter {
+            buffer: Vec::with_capacity(BACKGROUND_CHUNK),
+            sender: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(BACKGROUND_CHUNK));
+        let sent = self.sender.as_ref().is_some_and(|sender| sender.send(chunk).is_ok());
+        if sent { Ok(()) } else { Err(self.stopped()) }
+    }
+
+    /// The writing thread stopped early: its error (a full disk, say).
+    fn stopped(&mut self) -> io::Error {
+        self.sender = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            _ => io::Error::other("the writing thread stopped"),
+        }
+    }
+
+    /// Writes what is left, waits for the thread, and returns the file, the byte count and the
+    /// hex SHA-256.
+    pub fn finish(mut self) -> io::Result<(std::fs::File, u64, String)> {
+        self.hand_over()?;
+        self.sender = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the writing thread stopped")),
+        }
+    }
+}
+
+impl io::Write for BackgroundWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= BACKGROUND_CHUNK {
+            self.hand_over()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.hand_over()
+    }
+}
+
 /// Reads a file back and returns its size and hex SHA-256 (verification after writing).
 pub async fn sha256_of(path: &Path) -> io::Result<(u64, String)> {
     sha256_of_reader(tokio::fs::File::open(path).await?).await

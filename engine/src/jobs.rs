@@ -681,7 +681,7 @@ struct Plan {
 }
 
 /// `10:02` for a Unix-milliseconds time (UTC), for messages.
-fn hh_mm_utc(ms: i64) -> String {
+pub(crate) fn hh_mm_utc(ms: i64) -> String {
     let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod drivers;
 pub mod jobs;
+pub mod maintenance;
 pub mod manifest;
 pub mod process;
 pub mod storage;

@@ -6,6 +6,7 @@
 
 mod backups;
 mod demo;
+mod maintenance;
 mod jobs;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -72,6 +73,9 @@ pub enum Command {
     /// Take, list, show and verify backups; rebuild the catalog from storage.
     #[command(subcommand)]
     Backup(backups::BackupCommand),
+    /// Put an environment into maintenance mode or take it out, by hand (runs its `enter` or
+    /// `leave` hook; refused while a job holds the environment).
+    Maintenance(maintenance::MaintenanceArgs),
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -150,6 +154,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Job(command) => jobs::job(config, command).await,
         Command::Backup(command) => backups::backup(config, command).await,
         Command::Demo(command) => demo::demo(command).await,
+        Command::Maintenance(args) => maintenance::maintenance(config, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,7 +50,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Artifact, Context, DriverError, HashingWriter};
+use super::{Artifact, BackgroundWriter, Context, DriverError};
 
 /// The artifact's file name inside the output directory.
 pub const ARCHIVE_NAME: &str = "files.tar.zst";
@@ -552,7 +552,7 @@ fn write_archive(
 ) -> Result<(u64, String), DriverError> {
     let writing = || DriverError::io(format!("writing {}", out.display()));
     let file = File::create(out).map_err(writing())?;
-    let mut encoder = zstd::Encoder::new(HashingWriter::new(file), ZSTD_LEVEL).map_err(writing())?;
+    let mut encoder = zstd::Encoder::new(BackgroundWriter::new(file), ZSTD_LEVEL).map_err(writing())?;
     encoder.include_checksum(true).map_err(writing())?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     if let Err(e) = encoder.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(workers)) {
@@ -625,8 +625,8 @@ fn write_archive(
         }
     }
     let encoder = tar.into_inner().map_err(writing())?;
-    let hashing = encoder.finish().map_err(writing())?;
-    let (file, size, sha256) = hashing.finish();
+    let background = encoder.finish().map_err(writing())?;
+    let (file, size, sha256) = background.finish().map_err(writing())?;
     file.sync_all().map_err(writing())?;
     Ok((size, sha256))
 }

@@ -50,6 +50,7 @@ fn engine(db: &Db) -> Engine {
             resources: Default::default(),
             facts: Default::default(),
             backup_expected_within_hours: None,
+            maintenance: Default::default(),
         }],
         jobs: JobsConfig {
             workers: 2,

@@ -1,0 +1,368 @@
+//! Maintenance mode: an environment that is being worked on (a restore, by hand) tells its
+//! users so, through its own `enter` and `leave` hooks (a program or an HTTP endpoint).
+//!
+//! What `enter` prints as JSON — say, the services it stopped — is kept with the mode and
+//! handed to `leave`, so that `leave` brings back exactly what was running. Steward records the
+//! mode in the `maintenance` table and shows it on every page of the environment. By hand it
+//! is switched by admins (and the CLI), never while a job holds the environment.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    Engine,
+    accounts::Actor,
+    audit::{self, Outcome},
+    config::Hook,
+    db::{
+        jobs as job_rows,
+        maintenance::{self as rows, MaintenanceRow},
+        now_ms,
+    },
+    jobs::{
+        Busy, Job, MAX_REASON_CHARS,
+        log::{JobLog, Level},
+    },
+    process::{self, Ended, Program},
+};
+
+/// An environment in maintenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Maintenance {
+    pub environment: String,
+    pub since_ms: i64,
+    pub entered_by: String,
+    pub reason: String,
+    /// What the `enter` hook reported (`null` without a hook or output).
+    pub hook_state: Value,
+    /// The job that entered it (a restore), if any.
+    pub job_id: Option<i64>,
+}
+
+impl From<MaintenanceRow> for Maintenance {
+    fn from(row: MaintenanceRow) -> Self {
+        Maintenance {
+            hook_state: serde_json::from_str(&row.hook_state).unwrap_or(Value::Null),
+            environment: row.environment,
+            since_ms: row.since,
+            entered_by: row.entered_by,
+            reason: row.reason,
+            job_id: row.job_id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error("there is no environment \"{0}\"")]
+    UnknownEnvironment(String),
+    #[error("{environment} is already in maintenance (since {since} UTC, by {by})")]
+    AlreadyOn { environment: String, since: String, by: String },
+    #[error("{0} is not in maintenance")]
+    NotOn(String),
+    #[error("{0}")]
+    Busy(Busy),
+    #[error("a reason is required: say why the environment goes into or out of maintenance")]
+    ReasonRequired,
+    #[error("the reason is too long ({0} characters; at most {MAX_REASON_CHARS})")]
+    ReasonTooLong(usize),
+    /// The hook's own words; the environment may be partly switched.
+    #[error("{0}")]
+    Hook(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a switch by hand did: the mode now, and what the hook printed.
+#[derive(Debug, Clone)]
+pub struct Switched {
+    pub maintenance: Option<Maintenance>,
+    pub hook_output: Vec<String>,
+}
+
+impl Engine {
+    /// The environment's maintenance mode, if it is in it.
+    pub async fn maintenance(&self, environment: &str) -> Result<Option<Maintenance>, MaintenanceError> {
+        Ok(rows::get(self.db().pool(), environment).await?.map(Maintenance::from))
+    }
+
+    /// Switches maintenance mode by hand (admins, `steward maintenance`): runs the hook,
+    /// records the mode, audits it. Refused while a job holds the environment (a restore
+    /// enters and leaves maintenance itself).
+    pub async fn switch_maintenance(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        on: bool,
+        reason: &str,
+    ) -> Result<Switched, MaintenanceError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(MaintenanceError::ReasonRequired);
+        }
+        let chars = reason.chars().count();
+        if chars > MAX_REASON_CHARS {
+            return Err(MaintenanceError::ReasonTooLong(chars));
+        }
+        if self.config().environment(environment).is_none() {
+            return Err(MaintenanceError::UnknownEnvironment(environment.to_string()));
+        }
+        if let Some(job) = job_rows::holder(self.db().pool(), environment).await?.map(Job::from) {
+            return Err(MaintenanceError::Busy(Busy {
+                environment: environment.to_string(),
+                job_id: job.id,
+                title: job.title(),
+                requested_by: job.requested_by.clone(),
+                state: job.state,
+                since_ms: job.started_at_ms.unwrap_or(job.created_at_ms),
+            }));
+        }
+        let (log, mut lines) = JobLog::channel();
+        let collected = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while let Some((_, line)) = lines.recv().await {
+                out.push(line);
+            }
+            out
+        });
+        let result = if on {
+            self.enter_maintenance(actor, environment, reason, None, &log).await.map(Some)
+        } else {
+            self.leave_maintenance(actor, environment, reason, &log).await.map(|()| None)
+        };
+        drop(log);
+        let hook_output = collected.await.unwrap_or_default();
+        result.map(|maintenance| Switched {
+            maintenance,
+            hook_output,
+        })
+    }
+
+    /// Runs the `enter` hook and records the mode (with what the hook reported), audited.
+    pub(crate) async fn enter_maintenance(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        reason: &str,
+        job_id: Option<i64>,
+        log: &JobLog,
+    ) -> Result<Maintenance, MaintenanceError> {
+        let config = self
+            .config()
+            .environment(environment)
+            .ok_or_else(|| MaintenanceError::UnknownEnvironment(environment.to_string()))?;
+        if let Some(current) = self.maintenance(environment).await? {
+            return Err(MaintenanceError::AlreadyOn {
+                environment: environment.to_string(),
+                since: crate::jobs::hh_mm_utc(current.since_ms),
+                by: current.entered_by,
+            });
+        }
+        let hook_state = match &config.maintenance.enter {
+            None => Value::Null,
+            Some(hook) => match run_hook(hook, environment, "enter", &Value::Null, log).await {
+                Ok(state) => state,
+                Err(why) => {
+                    let message = format!(
+                        "entering maintenance failed: {why} — {environment} may be partly in maintenance; check it"
+                    );
+                    self.audit_switch(actor, environment, "maintenance.on", Outcome::Failed, reason, json!({ "error": message }))
+                        .await?;
+                    return Err(MaintenanceError::Hook(message));
+                }
+            },
+        };
+        let row = MaintenanceRow {
+            environment: environment.to_string(),
+            since: now_ms(),
+            entered_by: actor.username.clone().unwrap_or_else(|| "steward".into()),
+            reason: reason.to_string(),
+            hook_state: hook_state.to_string(),
+            job_id,
+        };
+        let mut tx = self.db().begin_write().await?;
+        rows::insert(&mut *tx, &row).await?;
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("maintenance.on", Some(environment), Outcome::Ok)
+                .with_detail(json!({ "reason": reason, "hook_state": hook_state, "job": job_id })),
+        )
+        .await?;
+        tx.commit().await?;
+        log.info(format!("{environment} is in maintenance.")).await;
+        Ok(Maintenance::from(row))
+    }
+
+    /// Runs the `leave` hook with what `enter` reported and ends the mode, audited. When the
+    /// hook fails the environment stays in maintenance.
+    pub(crate) async fn leave_maintenance(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        reason: &str,
+        log: &JobLog,
+    ) -> Result<(), MaintenanceError> {
+        let config = self
+            .config()
+            .environment(environment)
+            .ok_or_else(|| MaintenanceError::UnknownEnvironment(environment.to_string()))?;
+        let current = self
+            .maintenance(environment)
+            .await?
+            .ok_or_else(|| MaintenanceError::NotOn(environment.to_string()))?;
+        if let Some(hook) = &config.maintenance.leave
+            && let Err(why) = run_hook(hook, environment, "leave", &current.hook_state, log).await
+        {
+            let message = format!("leaving maintenance failed: {why} — {environment} stays in maintenance");
+            self.audit_switch(actor, environment, "maintenance.off", Outcome::Failed, reason, json!({ "error": message }))
+                .await?;
+            return Err(MaintenanceError::Hook(message));
+        }
+        let mut tx = self.db().begin_write().await?;
+        rows::delete(&mut *tx, environment).await?;
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("maintenance.off", Some(environment), Outcome::Ok)
+                .with_detail(json!({ "reason": reason, "hook_state": current.hook_state })),
+        )
+        .await?;
+        tx.commit().await?;
+        log.info(format!("{environment} left maintenance.")).await;
+        Ok(())
+    }
+
+    async fn audit_switch(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        action: &str,
+        outcome: Outcome,
+        reason: &str,
+        mut detail: Value,
+    ) -> Result<(), MaintenanceError> {
+        detail["reason"] = json!(reason);
+        audit::record(
+            self.db().pool(),
+            &actor.event(action, Some(environment), outcome).with_detail(detail),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Calls a hook; returns what it reported (its standard output or answer, as JSON when it is
+/// JSON, else as a string; `null` when empty), or why it failed.
+async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, log: &JobLog) -> Result<Value, String> {
+    match hook {
+        Hook::Command {
+            command,
+            env,
+            secret_env,
+            timeout_seconds,
+        } => {
+            let name = command.first().map_or("the hook", String::as_str);
+            let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut secrets = Vec::new();
+            for (key, source) in secret_env {
+                let value = source.read().map_err(|why| format!("the {which} hook's secret {key}: {why}"))?;
+                secrets.push(value.clone());
+                vars.push((key.clone(), value));
+            }
+            vars.extend([
+                ("STEWARD_ENVIRONMENT".to_string(), environment.to_string()),
+                ("STEWARD_MAINTENANCE".to_string(), which.to_string()),
+                ("STEWARD_MAINTENANCE_STATE".to_string(), state.to_string()),
+            ]);
+            let program = Program {
+                command: command.clone(),
+                workdir: None,
+                env: vars,
+                timeout: Duration::from_secs(u64::from(*timeout_seconds)),
+                grace: Duration::from_secs(10),
+                stdin: None,
+            };
+            log.info(format!("Running the {which} hook {name}")).await;
+            // The hook's lines go to the log (secrets masked) and its standard output is kept.
+            let (relay, mut lines) = JobLog::channel();
+            let target = log.clone();
+            let forward = tokio::spawn(async move {
+                let (mut stdout, mut last_stderr) = (Vec::new(), None);
+                while let Some((level, line)) = lines.recv().await {
+                    let line = crate::jobs::log::mask(&line, &secrets);
+                    match level {
+                        Level::Stdout => stdout.push(line.clone()),
+                        Level::Stderr if !line.trim().is_empty() => last_stderr = Some(line.clone()),
+                        _ => {}
+                    }
+                    target.line(level, line).await;
+                }
+                (stdout, last_stderr)
+            });
+            let never = tokio_util::sync::CancellationToken::new();
+            let ended = process::run(&program, &relay, &never).await;
+            drop(relay);
+            let (stdout, last_stderr) = forward.await.unwrap_or_default();
+            let last = last_stderr.map(|l| format!(": {l}")).unwrap_or_default();
+            match ended {
+                Ok(Ended::Succeeded) => Ok(reported(&stdout.join("\n"))),
+                Ok(Ended::Failed(how)) => Err(format!("the {which} hook {name} {how}{last}")),
+                Ok(Ended::TimedOut) => Err(format!(
+                    "the {which} hook {name} did not finish within {timeout_seconds} s and was stopped"
+                )),
+                Ok(Ended::Stopped) => Err(format!("the {which} hook {name} was stopped")),
+                Err(e) => Err(format!("the {which} hook {name} could not be started: {e}")),
+            }
+        }
+        Hook::Http {
+            url,
+            secret_header,
+            timeout_seconds,
+        } => {
+            let shown = url.split('?').next().unwrap_or(url);
+            log.info(format!("Calling the {which} hook {shown}")).await;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(u64::from(*timeout_seconds)))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("the {which} hook: {e}"))?;
+            let body = json!({ "environment": environment, "maintenance": which, "state": state });
+            let mut request = client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+            if let Some(header) = secret_header {
+                let value = header.value.read().map_err(|why| format!("the {which} hook's secret header: {why}"))?;
+                request = request.header(header.name.as_str(), value);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("the {which} hook {shown} could not be reached: {e}"))?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            let secrets: Vec<String> = secret_header.iter().filter_map(|h| h.value.read().ok()).collect();
+            let body = crate::jobs::log::mask(&body, &secrets);
+            if status.is_success() {
+                Ok(reported(&body))
+            } else {
+                let snippet: String = body.chars().take(200).collect();
+                Err(format!("the {which} hook {shown} answered {status}: {snippet}"))
+            }
+        }
+    }
+}
+
+/// A hook's output as the state to keep: JSON as it is, other text as a string.
+fn reported(text: &str) -> Value {
+    let text = text.trim();
+    if text.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests;
