@@ -25,6 +25,7 @@ pub fn environment(name: &str, label: &str, colour: &str, production: bool) -> E
         resources: Default::default(),
         facts: Default::default(),
         backup_expected_within_hours: None,
+        maintenance: Default::default(),
     }
 }
 
