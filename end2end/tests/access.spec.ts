@@ -51,7 +51,7 @@ test('a viewer can read but cannot start or manage anything', async ({ page }) =
 
   await signIn(page, 'victor', password);
   await page.goto('/environments');
-  await expect(page.locator('.env-card')).toHaveCount(3);
+  await expect(page.locator('.env-card')).toHaveCount(4);
   await page.goto('/audit');
   await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
   await expect(page.locator('table.audit')).toContainText('login');

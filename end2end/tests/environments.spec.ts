@@ -11,11 +11,11 @@ test.describe('without JavaScript', () => {
     await page.goto('/');
     await expect(page).toHaveURL(/\/environments$/);
     await expect(page.getByRole('heading', { name: 'Environments' })).toBeVisible();
-    await expect(page.locator('.env-card')).toHaveCount(3);
+    await expect(page.locator('.env-card')).toHaveCount(4);
     for (const label of ['Development', 'Test', 'Production']) {
       await expect(page.locator('.env-cards')).toContainText(label);
     }
-    await expect(page.getByTestId('env-count')).toHaveText('3 environments');
+    await expect(page.getByTestId('env-count')).toHaveText('4 environments');
     await expect(page.getByRole('link', { name: 'Steward' })).toBeVisible();
   });
 
@@ -25,7 +25,7 @@ test.describe('without JavaScript', () => {
     await page.getByLabel('Filter').press('Enter');
     await expect(page).toHaveURL(/\/environments\?q=prod$/);
     await expect(page.locator('.env-card')).toHaveCount(1);
-    await expect(page.getByTestId('env-count')).toHaveText('1 of 3 environments');
+    await expect(page.getByTestId('env-count')).toHaveText('1 of 4 environments');
     await expect(page.getByLabel('Filter')).toHaveValue('prod');
   });
 
@@ -48,13 +48,13 @@ test.describe('with JavaScript', () => {
     await page.getByLabel('Filter').pressSequentially('dev');
     await expect(page.locator('.env-card')).toHaveCount(1);
     await expect(page.locator('.env-card')).toContainText('Development');
-    await expect(page.getByTestId('env-count')).toHaveText('1 of 3 environments');
+    await expect(page.getByTestId('env-count')).toHaveText('1 of 4 environments');
     await expect(page).toHaveURL(/\/environments$/); // filtered in the browser, not by a new request
 
     await page.getByLabel('Filter').fill('nothing-like-this');
     await expect(page.getByText('No environment matches "nothing-like-this".')).toBeVisible();
     await page.getByLabel('Filter').fill('');
-    await expect(page.locator('.env-card')).toHaveCount(3);
+    await expect(page.locator('.env-card')).toHaveCount(4);
   });
 
   test('choosing an environment in the switcher navigates in the app', async ({ page }) => {

@@ -153,10 +153,9 @@ pub async fn check_artifacts(storage: &impl Storage, manifest: &Manifest) -> Res
         let problem = match read {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
             Err(e) => Some(format!("cannot be read: {e}")),
-            Ok((size, _)) if size != artifact.size => Some(format!(
-                "size is {size} bytes, the manifest says {}",
-                artifact.size
-            )),
+            Ok((size, _)) if size != artifact.size => {
+                Some(format!("size is {size} bytes, the manifest says {}", artifact.size))
+            }
             Ok((_, sha256)) if sha256 != artifact.sha256 => {
                 Some("checksum does not match the manifest (the file was changed or damaged)".to_string())
             }
@@ -231,7 +230,10 @@ impl Engine {
     /// Queues a verification of backup `id` as a read-only job (it does not wait for the
     /// environment's other jobs).
     pub async fn request_verify(&self, actor: &Actor, id: &str) -> Result<crate::jobs::Job, BackupError> {
-        let backup = self.backup(id).await?.ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        let backup = self
+            .backup(id)
+            .await?
+            .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
         Ok(self
             .request_job(
                 actor,
@@ -255,11 +257,18 @@ impl Engine {
     ) -> Result<(Vec<Backup>, i64), BackupError> {
         let rows = rows::list(self.db().pool(), environment, order, offset, limit).await?;
         let total = rows::count(self.db().pool(), environment).await?;
-        Ok((rows.into_iter().filter_map(|row| log_unreadable(Backup::try_from(row))).collect(), total))
+        Ok((
+            rows.into_iter()
+                .filter_map(|row| log_unreadable(Backup::try_from(row)))
+                .collect(),
+            total,
+        ))
     }
 
     pub async fn backup(&self, id: &str) -> Result<Option<Backup>, BackupError> {
-        Ok(rows::get(self.db().pool(), id).await?.and_then(|row| log_unreadable(Backup::try_from(row))))
+        Ok(rows::get(self.db().pool(), id)
+            .await?
+            .and_then(|row| log_unreadable(Backup::try_from(row))))
     }
 
     /// The newest complete backup of an environment.
@@ -272,7 +281,10 @@ impl Engine {
     /// Reads every artifact of backup `id` back and compares it with the manifest in storage;
     /// records the outcome in the catalog and the audit log.
     pub async fn verify_backup(&self, actor: &Actor, id: &str) -> Result<VerifyReport, BackupError> {
-        let backup = self.backup(id).await?.ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        let backup = self
+            .backup(id)
+            .await?
+            .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
         let storage = self.storage();
         let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
         // The manifest in storage is the one checked against: the catalog's copy could differ
@@ -289,7 +301,14 @@ impl Engine {
         let report = check_artifacts(&storage, &manifest).await?;
         let summary = report.summary();
         let mut tx = self.db().begin_write().await?;
-        rows::set_verified(&mut *tx, id, now_ms(), report.ok(), (!report.ok()).then_some(summary.as_str())).await?;
+        rows::set_verified(
+            &mut *tx,
+            id,
+            now_ms(),
+            report.ok(),
+            (!report.ok()).then_some(summary.as_str()),
+        )
+        .await?;
         let outcome = if report.ok() { Outcome::Ok } else { Outcome::Failed };
         audit::record(
             &mut *tx,
@@ -307,7 +326,10 @@ impl Engine {
     pub async fn reindex_backups(&self, actor: &Actor) -> Result<ReindexReport, BackupError> {
         let storage = self.storage();
         let storage_error = |e: std::io::Error| {
-            BackupError::Storage(format!("cannot read the backup storage {}: {e}", storage.root().display()))
+            BackupError::Storage(format!(
+                "cannot read the backup storage {}: {e}",
+                storage.root().display()
+            ))
         };
         let mut report = ReindexReport::default();
         let mut found = Vec::new();
@@ -321,7 +343,9 @@ impl Engine {
                     Ok(bytes) => match Manifest::from_json(&bytes) {
                         Ok(manifest) if manifest.id == id && manifest.environment == environment => (manifest, bytes),
                         Ok(_) => {
-                            report.unreadable.push(format!("{place}: the manifest names another backup"));
+                            report
+                                .unreadable
+                                .push(format!("{place}: the manifest names another backup"));
                             continue;
                         }
                         Err(why) => {

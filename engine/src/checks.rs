@@ -169,29 +169,48 @@ mod tests {
     async fn problems_name_the_environment_and_the_resource() {
         let dir = tempfile::tempdir().unwrap();
         // A port nothing listens on: bound, then released.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = config_with(vec![
-            ("files", Resource::Directory {
-                path: dir.path().join("missing"),
-                include: vec![],
-                exclude: vec![],
-            }),
-            ("ok-files", Resource::Directory {
-                path: dir.path().to_path_buf(),
-                include: vec![],
-                exclude: vec![],
-            }),
-            ("db", Resource::Postgres {
-                url: format!("postgres://postgres@127.0.0.1:{port}/test"),
-                password: None,
-            }),
-            ("app", Resource::Sqlite {
-                path: dir.path().join("app.sqlite"),
-            }),
+            (
+                "files",
+                Resource::Directory {
+                    path: dir.path().join("missing"),
+                    include: vec![],
+                    exclude: vec![],
+                },
+            ),
+            (
+                "ok-files",
+                Resource::Directory {
+                    path: dir.path().to_path_buf(),
+                    include: vec![],
+                    exclude: vec![],
+                },
+            ),
+            (
+                "db",
+                Resource::Postgres {
+                    url: format!("postgres://postgres@127.0.0.1:{port}/test"),
+                    password: None,
+                },
+            ),
+            (
+                "app",
+                Resource::Sqlite {
+                    path: dir.path().join("app.sqlite"),
+                },
+            ),
         ]);
         let problems: Vec<String> = check_resources(&config).await.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 4, "{problems:#?}");
-        assert!(problems[0].starts_with("environment dev, resources.app (sqlite): the database file"), "{problems:#?}");
+        assert!(
+            problems[0].starts_with("environment dev, resources.app (sqlite): the database file"),
+            "{problems:#?}"
+        );
         assert!(problems[1].starts_with(&format!(
             "environment dev, resources.db (postgres): cannot reach PostgreSQL at 127.0.0.1:{port}"
         )));

@@ -530,7 +530,10 @@ impl Config {
             for command in env.facts.values_mut() {
                 resolve_program(base, command);
             }
-            for hook in [&mut env.maintenance.enter, &mut env.maintenance.leave].into_iter().flatten() {
+            for hook in [&mut env.maintenance.enter, &mut env.maintenance.leave]
+                .into_iter()
+                .flatten()
+            {
                 if let Hook::Command { command, .. } = hook {
                     resolve_program(base, command);
                 }
@@ -545,7 +548,10 @@ impl Config {
 
     /// Where backups are stored: `storage.path`, by default `<data_dir>/backups`.
     pub fn backup_root(&self) -> PathBuf {
-        self.storage.path.clone().unwrap_or_else(|| self.data_dir.join("backups"))
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     /// Checks what serde cannot: formats, uniqueness, ranges. Returns the offending key.
@@ -627,7 +633,11 @@ impl Config {
                     ));
                 }
             }
-            if let Some((name, _)) = env.facts.iter().find(|(_, command)| command.first().is_none_or(|p| p.trim().is_empty())) {
+            if let Some((name, _)) = env
+                .facts
+                .iter()
+                .find(|(_, command)| command.first().is_none_or(|p| p.trim().is_empty()))
+            {
                 return Err((
                     format!("environments[{i}].facts.{name}"),
                     "must name a program, e.g. [\"git\", \"-C\", \"/srv/app\", \"rev-parse\", \"HEAD\"]".into(),

@@ -58,7 +58,11 @@ pub enum MaintenanceError {
     #[error("there is no environment \"{0}\"")]
     UnknownEnvironment(String),
     #[error("{environment} is already in maintenance (since {since} UTC, by {by})")]
-    AlreadyOn { environment: String, since: String, by: String },
+    AlreadyOn {
+        environment: String,
+        since: String,
+        by: String,
+    },
     #[error("{0} is not in maintenance")]
     NotOn(String),
     #[error("{0}")]
@@ -127,9 +131,13 @@ impl Engine {
             out
         });
         let result = if on {
-            self.enter_maintenance(actor, environment, reason, None, &log).await.map(Some)
+            self.enter_maintenance(actor, environment, reason, None, &log)
+                .await
+                .map(Some)
         } else {
-            self.leave_maintenance(actor, environment, reason, &log).await.map(|()| None)
+            self.leave_maintenance(actor, environment, reason, &log)
+                .await
+                .map(|()| None)
         };
         drop(log);
         let hook_output = collected.await.unwrap_or_default();
@@ -167,8 +175,15 @@ impl Engine {
                     let message = format!(
                         "entering maintenance failed: {why} — {environment} may be partly in maintenance; check it"
                     );
-                    self.audit_switch(actor, environment, "maintenance.on", Outcome::Failed, reason, json!({ "error": message }))
-                        .await?;
+                    self.audit_switch(
+                        actor,
+                        environment,
+                        "maintenance.on",
+                        Outcome::Failed,
+                        reason,
+                        json!({ "error": message }),
+                    )
+                    .await?;
                     return Err(MaintenanceError::Hook(message));
                 }
             },
@@ -216,8 +231,15 @@ impl Engine {
             && let Err(why) = run_hook(hook, environment, "leave", &current.hook_state, log).await
         {
             let message = format!("leaving maintenance failed: {why} — {environment} stays in maintenance");
-            self.audit_switch(actor, environment, "maintenance.off", Outcome::Failed, reason, json!({ "error": message }))
-                .await?;
+            self.audit_switch(
+                actor,
+                environment,
+                "maintenance.off",
+                Outcome::Failed,
+                reason,
+                json!({ "error": message }),
+            )
+            .await?;
             return Err(MaintenanceError::Hook(message));
         }
         let mut tx = self.db().begin_write().await?;
@@ -267,7 +289,9 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
             let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             let mut secrets = Vec::new();
             for (key, source) in secret_env {
-                let value = source.read().map_err(|why| format!("the {which} hook's secret {key}: {why}"))?;
+                let value = source
+                    .read()
+                    .map_err(|why| format!("the {which} hook's secret {key}: {why}"))?;
                 secrets.push(value.clone());
                 vars.push((key.clone(), value));
             }
@@ -334,7 +358,10 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_string());
             if let Some(header) = secret_header {
-                let value = header.value.read().map_err(|why| format!("the {which} hook's secret header: {why}"))?;
+                let value = header
+                    .value
+                    .read()
+                    .map_err(|why| format!("the {which} hook's secret header: {why}"))?;
                 request = request.header(header.name.as_str(), value);
             }
             let response = request

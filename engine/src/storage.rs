@@ -122,7 +122,6 @@ impl LocalStorage {
 }
 
 impl Storage for LocalStorage {
-
     async fn stage(&self, backup: &BackupPath) -> io::Result<PathBuf> {
         let dir = self.staging_dir(backup);
         if tokio::fs::try_exists(&dir).await? {
@@ -216,7 +215,11 @@ impl Storage for LocalStorage {
     async fn open(&self, backup: &BackupPath, file: &str) -> io::Result<ArtifactReader> {
         // The manifest names files inside the backup; nothing may lead out of it.
         let relative = Path::new(file);
-        if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        if relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("\"{file}\" is not a file inside the backup"),

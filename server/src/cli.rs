@@ -6,8 +6,8 @@
 
 mod backups;
 mod demo;
-mod maintenance;
 mod jobs;
+mod maintenance;
 
 use std::{path::PathBuf, process::ExitCode};
 

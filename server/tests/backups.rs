@@ -36,7 +36,12 @@ release = ["echo", "v2.4.1"]
 fn completed_id(stdout: &str) -> String {
     stdout
         .lines()
-        .find_map(|line| line.split("Backup ").nth(1)?.split_once(" is complete").map(|(id, _)| id.to_string()))
+        .find_map(|line| {
+            line.split("Backup ")
+                .nth(1)?
+                .split_once(" is complete")
+                .map(|(id, _)| id.to_string())
+        })
         .unwrap_or_else(|| panic!("no completed backup in {stdout:?}"))
 }
 
@@ -48,7 +53,14 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
     assert!(checked.stdout.contains("resources:    all 2 ready"), "{checked:?}");
 
     let serve = steward.serve();
-    let created = steward.cli(&["backup", "create", "prod", "--description", "before the upgrade", "--follow"]);
+    let created = steward.cli(&[
+        "backup",
+        "create",
+        "prod",
+        "--description",
+        "before the upgrade",
+        "--follow",
+    ]);
     assert_eq!(created.code, Some(0), "{created:?}");
     let id = completed_id(&created.stdout);
     assert!(id.starts_with("prod-"), "{id}");
@@ -57,18 +69,36 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
 
     let listed = steward.cli(&["backup", "list", "prod"]);
     assert_eq!(listed.code, Some(0), "{listed:?}");
-    let row = listed.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{listed:?}"));
-    assert!(row.contains("manual") && row.contains("cli") && row.contains("before the upgrade") && row.contains(" ok "), "{row}");
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert!(
+        row.contains("manual") && row.contains("cli") && row.contains("before the upgrade") && row.contains(" ok "),
+        "{row}"
+    );
 
     let shown = steward.cli(&["backup", "show", &id]);
     assert_eq!(shown.code, Some(0), "{shown:?}");
-    for expected in ["site", "directory", "site/files.tar.zst", "shop-db", "sqlite", "release: v2.4.1", "before the upgrade"] {
+    for expected in [
+        "site",
+        "directory",
+        "site/files.tar.zst",
+        "shop-db",
+        "sqlite",
+        "release: v2.4.1",
+        "before the upgrade",
+    ] {
         assert!(shown.stdout.contains(expected), "{expected} missing: {shown:?}");
     }
 
     let verified = steward.cli(&["backup", "verify", &id]);
     assert_eq!(verified.code, Some(0), "{verified:?}");
-    assert!(verified.stdout.contains(&format!("Backup {id} is intact")), "{verified:?}");
+    assert!(
+        verified.stdout.contains(&format!("Backup {id} is intact")),
+        "{verified:?}"
+    );
 
     // A changed byte in one artifact: verify fails and names it.
     let artifact = steward.path("state/backups/prod").join(&id).join("site/files.tar.zst");
@@ -78,10 +108,24 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
     std::fs::write(&artifact, bytes).expect("tamper");
     let damaged = steward.cli(&["backup", "verify", &id]);
     assert_eq!(damaged.code, Some(1), "{damaged:?}");
-    assert!(damaged.stdout.contains("FAILED  site/files.tar.zst (site): checksum does not match"), "{damaged:?}");
-    assert!(damaged.stderr.contains(&format!("backup {id} is damaged")), "{damaged:?}");
+    assert!(
+        damaged
+            .stdout
+            .contains("FAILED  site/files.tar.zst (site): checksum does not match"),
+        "{damaged:?}"
+    );
+    assert!(
+        damaged.stderr.contains(&format!("backup {id} is damaged")),
+        "{damaged:?}"
+    );
     let listed = steward.cli(&["backup", "list", "prod"]);
-    assert!(listed.stdout.lines().any(|l| l.starts_with(&id) && l.contains("FAILED")), "{listed:?}");
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("FAILED")),
+        "{listed:?}"
+    );
 
     // The database is lost: the backups are not.
     drop(serve);
@@ -92,7 +136,13 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
     assert_eq!(reindexed.code, Some(0), "{reindexed:?}");
     assert!(reindexed.stdout.contains("1 backup(s) indexed"), "{reindexed:?}");
     let listed = steward.cli(&["backup", "list", "prod"]);
-    assert!(listed.stdout.lines().any(|l| l.starts_with(&id) && l.contains("before the upgrade")), "{listed:?}");
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("before the upgrade")),
+        "{listed:?}"
+    );
 }
 
 #[test]
@@ -122,7 +172,9 @@ url = "postgres://app@127.0.0.1:{port}/app"
         "{checked:?}"
     );
     assert!(
-        checked.stderr.contains("environment prod, resources.files (directory): the directory")
+        checked
+            .stderr
+            .contains("environment prod, resources.files (directory): the directory")
             && checked.stderr.contains("no/such/dir"),
         "{checked:?}"
     );
@@ -132,15 +184,30 @@ url = "postgres://app@127.0.0.1:{port}/app"
     let created = steward.cli(&["backup", "create", "prod", "--follow"]);
     assert_eq!(created.code, Some(1), "{created:?}");
     assert!(created.stdout.contains("prod / db (postgres):"), "{created:?}");
-    assert!(created.stderr.contains("backup #1 failed: prod / db (postgres):"), "{created:?}");
-    assert!(steward.cli(&["backup", "list", "prod"]).stdout.contains("no backups yet"));
+    assert!(
+        created.stderr.contains("backup #1 failed: prod / db (postgres):"),
+        "{created:?}"
+    );
+    assert!(
+        steward
+            .cli(&["backup", "list", "prod"])
+            .stdout
+            .contains("no backups yet")
+    );
 
     // An unknown driver stops at loading, naming the environment and resource.
     let config = std::fs::read_to_string(&steward.config).expect("config");
-    std::fs::write(&steward.config, config + "\n[environments.resources.cache]\ndriver = \"redis\"\n").expect("config");
+    std::fs::write(
+        &steward.config,
+        config + "\n[environments.resources.cache]\ndriver = \"redis\"\n",
+    )
+    .expect("config");
     let checked = steward.cli(&["config", "check"]);
     assert_eq!(checked.code, Some(2), "{checked:?}");
-    assert!(checked.stderr.contains("environments[0] (prod).resources.cache.driver"), "{checked:?}");
+    assert!(
+        checked.stderr.contains("environments[0] (prod).resources.cache.driver"),
+        "{checked:?}"
+    );
     assert!(checked.stderr.contains("redis"), "{checked:?}");
 }
 
@@ -176,7 +243,12 @@ fn a_backup_cut_off_by_a_crash_is_never_listed_and_its_files_are_gone() {
 
     let _second = steward.serve();
     let shown = steward.wait_for_state(1, "interrupted");
-    assert!(shown.field("error").starts_with("Steward stopped while this job was running"), "{shown:?}");
+    assert!(
+        shown
+            .field("error")
+            .starts_with("Steward stopped while this job was running"),
+        "{shown:?}"
+    );
     assert_eq!(entries(&staging), 0, "what the crashed backup wrote is gone");
     assert_eq!(entries(&steward.path("state/backups/prod")), 0, "nothing was published");
     let listed = steward.cli(&["backup", "list", "prod"]);
@@ -184,8 +256,13 @@ fn a_backup_cut_off_by_a_crash_is_never_listed_and_its_files_are_gone() {
     // The crashed backup's script was stopped by the restart.
     let orphan = std::fs::read_to_string(&pid_file).expect("pid file");
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", orphan.trim())).unwrap_or_default();
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-    assert!(matches!(state, None | Some("Z" | "X")), "the crashed backup's script still runs: {stat}");
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    assert!(
+        matches!(state, None | Some("Z" | "X")),
+        "the crashed backup's script still runs: {stat}"
+    );
 }
 
 fn entries(dir: &Path) -> usize {

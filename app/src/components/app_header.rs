@@ -43,7 +43,6 @@ fn SignedInHeader(user: CurrentUser, environments: Vec<EnvironmentSummary>) -> i
         <nav aria-label="Sections">
             <ul>
                 <li><A href="/environments">"Environments"</A></li>
-                <li><span class="nav-later" aria-disabled="true" title="Not available yet">"Backups"</span></li>
                 <li><A href="/jobs">"Jobs"</A></li>
                 <li><A href="/audit">"Audit log"</A></li>
                 {is_admin.then(|| view! { <li><A href="/users">"Users"</A></li> })}

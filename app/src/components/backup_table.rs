@@ -25,44 +25,46 @@ pub fn BackupTable(
         _ => (BackupSort::Largest, "", None),
     };
     view! {
-        <table class="data backups">
-            <thead>
-                <tr>
-                    <th>"Backup"</th>
-                    <th aria-sort=time_aria>
-                        <a href=sort_href(time_next) class="sort" data-testid="sort-time">"Time (UTC)" {time_mark}</a>
-                    </th>
-                    <th>"Trigger"</th>
-                    <th>"Who"</th>
-                    <th>"Description"</th>
-                    <th aria-sort=size_aria class="num">
-                        <a href=sort_href(size_next) class="sort" data-testid="sort-size">"Size" {size_mark}</a>
-                    </th>
-                    <th>"Resources"</th>
-                    <th>"Verified"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|backup| {
-                        let href = format!("/backups/{}", backup.id);
-                        let (id, description) = (backup.id.clone(), backup.description.clone());
-                        view! {
-                            <tr data-backup=id>
-                                <td class="nowrap"><a href=href><code>{backup.id}</code></a></td>
-                                <td class="nowrap">{utc(backup.created_at_ms)}</td>
-                                <td>{backup.trigger}</td>
-                                <td>{backup.requested_by}</td>
-                                <td class="reason" title=description>{backup.description}</td>
-                                <td class="num nowrap">{bytes(backup.total_size)}</td>
-                                <td>{backup.resources.join(", ")}</td>
-                                <td><VerificationBadge verification=backup.verification /></td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="data backups">
+                <thead>
+                    <tr>
+                        <th>"Backup"</th>
+                        <th aria-sort=time_aria>
+                            <a href=sort_href(time_next) class="sort" data-testid="sort-time">"Time" {time_mark}</a>
+                        </th>
+                        <th>"Trigger"</th>
+                        <th>"Who"</th>
+                        <th>"Description"</th>
+                        <th aria-sort=size_aria class="num">
+                            <a href=sort_href(size_next) class="sort" data-testid="sort-size">"Size" {size_mark}</a>
+                        </th>
+                        <th>"Resources"</th>
+                        <th>"Verified"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|backup| {
+                            let href = format!("/backups/{}", backup.id);
+                            let (id, description) = (backup.id.clone(), backup.description.clone());
+                            view! {
+                                <tr data-backup=id>
+                                    <td class="nowrap"><a href=href><code>{backup.id}</code></a></td>
+                                    <td class="nowrap">{utc(backup.created_at_ms)}</td>
+                                    <td>{backup.trigger}</td>
+                                    <td>{backup.requested_by}</td>
+                                    <td class="reason" title=description>{backup.description}</td>
+                                    <td class="num nowrap">{bytes(backup.total_size)}</td>
+                                    <td>{backup.resources.join(", ")}</td>
+                                    <td><VerificationBadge verification=backup.verification /></td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

@@ -180,24 +180,7 @@ fn Progress(job: RwSignal<JobSummary>) -> impl IntoView {
                 <div class="progress-bar" style:width=move || format!("{}%", percent().unwrap_or(0))></div>
             </div>
             <span class="muted" data-testid="job-progress">
-                {move || {
-                    let job = job.get();
-                    // A backup reports bytes written without a total; the bar follows its steps.
-                    let written = job
-                        .progress
-                        .filter(|&(_, total)| total == 0 && job.kind == "backup")
-                        .map(|(done, _)| format!("{} written", bytes(u64::try_from(done).unwrap_or(0))));
-                    match (job.status, job.progress, percent(), written) {
-                        (JobStatus::Succeeded, .., Some(written)) => format!("100% · {written}"),
-                        (JobStatus::Succeeded, ..) => "100%".into(),
-                        (_, _, Some(p), Some(written)) => format!("{p}% · {written}"),
-                        (_, _, None, Some(written)) => written,
-                        (_, Some((done, total)), ..) if total > 0 => format!("{done} of {total}"),
-                        (_, _, Some(p), _) => format!("{p}%"),
-                        (JobStatus::Queued, ..) => "queued".into(),
-                        _ => String::new(),
-                    }
-                }}
+                {move || job.with(progress_text)}
             </span>
             <ol class="steps">
                 {move || {
@@ -222,6 +205,26 @@ fn Progress(job: RwSignal<JobSummary>) -> impl IntoView {
                 }}
             </ol>
         </section>
+    }
+}
+
+/// The words beside the progress bar: "40%", "3 of 10", "queued"; for a running backup, which
+/// counts bytes without knowing the end, "40% · 12.3 MiB written".
+fn progress_text(job: &JobSummary) -> String {
+    // The bytes are sampled twice a second, so once the backup has ended the count may lag
+    // behind: the backup's own page has its real size.
+    let written = job
+        .progress
+        .filter(|&(_, total)| total == 0 && job.kind == "backup" && !job.status.is_finished())
+        .map(|(done, _)| format!("{} written", bytes(u64::try_from(done).unwrap_or(0))));
+    match (job.status, job.progress, job.percent(), written) {
+        (JobStatus::Succeeded, ..) => "100%".into(),
+        (_, _, Some(p), Some(written)) => format!("{p}% · {written}"),
+        (_, _, None, Some(written)) => written,
+        (_, Some((done, total)), ..) if total > 0 => format!("{done} of {total}"),
+        (_, _, Some(p), _) => format!("{p}%"),
+        (JobStatus::Queued, ..) => "queued".into(),
+        _ => String::new(),
     }
 }
 
@@ -261,5 +264,55 @@ fn JobButtons(job: JobSummary, production: bool, retried_as: Option<i64>, action
                 </ActionForm>
             })}
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(kind: &str, status: JobStatus, progress: Option<(i64, i64)>, steps_done: i64) -> JobSummary {
+        JobSummary {
+            id: 1,
+            title: format!("{kind} #1"),
+            kind: kind.into(),
+            environment: "demo".into(),
+            status,
+            exclusive: true,
+            requested_by: "alice".into(),
+            reason: String::new(),
+            created_at_ms: 0,
+            started_at_ms: None,
+            finished_at_ms: None,
+            attempt: 1,
+            retry_of: None,
+            steps: vec!["Back up site".into(), "Verify checksums".into()],
+            steps_done,
+            progress,
+            error: None,
+            cancel_requested_by: None,
+            acknowledged_by: None,
+        }
+    }
+
+    #[test]
+    fn a_running_backup_shows_bytes_written_not_n_of_0() {
+        let running = job("backup", JobStatus::Running, Some((12_897_485, 0)), 1);
+        assert_eq!(progress_text(&running), "50% · 12.3 MiB written");
+        let done = job("backup", JobStatus::Succeeded, Some((0, 0)), 2);
+        assert_eq!(
+            progress_text(&done),
+            "100%",
+            "a stale sample is not shown once it ended"
+        );
+        let failed = job("backup", JobStatus::Failed, Some((4096, 0)), 1);
+        assert_eq!(progress_text(&failed), "50%");
+    }
+
+    #[test]
+    fn a_program_that_counts_shows_its_count() {
+        let command = job("command", JobStatus::Running, Some((3, 10)), 0);
+        assert_eq!(progress_text(&command), "3 of 10");
+        assert_eq!(progress_text(&job("command", JobStatus::Queued, None, 0)), "0%");
     }
 }

@@ -110,7 +110,10 @@ pub async fn all_ids<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::R
 }
 
 /// The newest backup of an environment.
-pub async fn latest<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<Option<BackupRow>> {
+pub async fn latest<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Option<BackupRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM backup WHERE environment = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
     ))

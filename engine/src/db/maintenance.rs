@@ -30,7 +30,10 @@ pub async fn insert<'e>(executor: impl Executor<'e, Database = Any>, row: &Maint
     Ok(())
 }
 
-pub async fn get<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<Option<MaintenanceRow>> {
+pub async fn get<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Option<MaintenanceRow>> {
     sqlx::query_as(
         "SELECT environment, since, entered_by, reason, hook_state, job_id FROM maintenance WHERE environment = $1",
     )

@@ -181,7 +181,9 @@ pub async fn restore(
         grace: GRACE,
         stdin: None,
     };
-    ctx.log.info(format!("{label}: running the restore script {name}")).await;
+    ctx.log
+        .info(format!("{label}: running the restore script {name}"))
+        .await;
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
     let _ = tokio::fs::remove_dir_all(&input).await;
     let last = last.map(|line| format!(": {line}")).unwrap_or_default();
@@ -543,8 +545,8 @@ mod tests {
     };
 
     use super::*;
-    use crate::drivers::testing::Harness;
     use crate::drivers::sha256_of;
+    use crate::drivers::testing::Harness;
 
     fn sh(script: &str) -> Vec<String> {
         vec!["sh".into(), "-c".into(), script.into()]
@@ -680,7 +682,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.ends_with("the restore script exited with status 4: cluster is read-only"), "{error}");
+        assert!(
+            error.ends_with("the restore script exited with status 4: cluster is read-only"),
+            "{error}"
+        );
         let none = restore(None, &no_vars, &BTreeMap::new(), 30, &archive, &harness.ctx())
             .await
             .unwrap_err()

@@ -226,7 +226,10 @@ pub async fn restore_in_place(
     let hidden = |what: &str| parent.join(format!(".{}.steward-{what}-{}", name.to_string_lossy(), ctx.backup_id));
     let (fresh, old) = (hidden("restore"), hidden("old"));
     ctx.log
-        .info(format!("directory {}: unpacking the backup beside it", target.display()))
+        .info(format!(
+            "directory {}: unpacking the backup beside it",
+            target.display()
+        ))
         .await;
     let (archive_owned, target_owned, fresh_owned) = (archive.to_path_buf(), target.to_path_buf(), fresh.clone());
     let stop = ctx.stop.clone();
@@ -270,11 +273,18 @@ pub async fn restore_in_place(
             let _ = tokio::fs::rename(&old, target).await;
         }
         let _ = tokio::fs::remove_dir_all(&fresh).await;
-        return Err(DriverError::io(format!("moving the restored tree into {}", target.display()))(e));
+        return Err(DriverError::io(format!(
+            "moving the restored tree into {}",
+            target.display()
+        ))(e));
     }
     if existed && let Err(e) = tokio::fs::remove_dir_all(&old).await {
         ctx.log
-            .warn(format!("directory {}: the old tree {} could not be removed: {e}", target.display(), old.display()))
+            .warn(format!(
+                "directory {}: the old tree {} could not be removed: {e}",
+                target.display(),
+                old.display()
+            ))
             .await;
     }
     ctx.log.info(format!("directory {}: restored", target.display())).await;
@@ -291,7 +301,9 @@ fn carry_over(old: &Path, fresh: &Path, rel: &Path, covered: bool, filter: &Filt
         let child = child.map_err(DriverError::io(format!("listing {}", dir.display())))?;
         let name = child.file_name();
         let child_rel = rel.join(&name);
-        let meta = child.metadata().map_err(DriverError::io(format!("reading {}", child.path().display())))?;
+        let meta = child
+            .metadata()
+            .map_err(DriverError::io(format!("reading {}", child.path().display())))?;
         if filter.excluded(&child_rel, &name) {
             link_tree(&child.path(), &fresh.join(&child_rel))?;
             carried += 1;
@@ -706,7 +718,12 @@ mod tests {
     use crate::drivers::{sha256_of, testing::Harness};
 
     /// Backs up `root` with the given globs into the harness's output directory.
-    async fn backup_with(harness: &Harness, root: &Path, include: &[&str], exclude: &[&str]) -> Result<Artifact, DriverError> {
+    async fn backup_with(
+        harness: &Harness,
+        root: &Path,
+        include: &[&str],
+        exclude: &[&str],
+    ) -> Result<Artifact, DriverError> {
         let include: Vec<String> = include.iter().map(|s| s.to_string()).collect();
         let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
         backup(root, &include, &exclude, harness.out.path(), &harness.ctx()).await
@@ -865,7 +882,10 @@ mod tests {
         assert_eq!(restored, expected);
         assert!(!site.join("new.txt").exists());
         // Nothing left beside it.
-        let beside: Vec<_> = fs::read_dir(parent.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let beside: Vec<_> = fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(beside, vec![std::ffi::OsString::from("site")]);
 
         // A damaged archive: the tree is untouched.
@@ -874,9 +894,16 @@ mod tests {
         fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
         fs::write(site.join("after.txt"), "after").unwrap();
         let before = snapshot(&site);
-        assert!(restore_in_place(&damaged, &site, &[], &[], &harness.ctx()).await.is_err());
+        assert!(
+            restore_in_place(&damaged, &site, &[], &[], &harness.ctx())
+                .await
+                .is_err()
+        );
         assert_eq!(snapshot(&site), before);
-        let beside: Vec<_> = fs::read_dir(parent.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let beside: Vec<_> = fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(beside, vec![std::ffi::OsString::from("site")]);
     }
 
@@ -965,10 +992,15 @@ mod tests {
     #[tokio::test]
     async fn a_missing_directory_is_a_clear_error() {
         let harness = Harness::new();
-        let error = backup_with(&harness, Path::new("/no/such/dir"), &[], &[]).await.unwrap_err();
+        let error = backup_with(&harness, Path::new("/no/such/dir"), &[], &[])
+            .await
+            .unwrap_err();
         assert_eq!(error.to_string(), "directory /no/such/dir does not exist");
         let file = tempfile::NamedTempFile::new().unwrap();
-        let error = backup_with(&harness, file.path(), &[], &[]).await.unwrap_err().to_string();
+        let error = backup_with(&harness, file.path(), &[], &[])
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.ends_with("is not a directory"), "{error}");
     }
 

@@ -188,7 +188,10 @@ pub async fn restore(
     })
     .await
     .map_err(|e| DriverError::Failed(format!("{label}: decompressing the dump failed: {e}")))?
-    .map_err(DriverError::io(format!("{label}: decompressing {}", artifact.display())))?;
+    .map_err(DriverError::io(format!(
+        "{label}: decompressing {}",
+        artifact.display()
+    )))?;
 
     let mut command = vec![client.to_string(), "--batch".to_string()];
     command.extend(target.host.iter().map(|host| format!("--host={host}")));
@@ -206,7 +209,10 @@ pub async fn restore(
         stdin: Some(dump.clone()),
     };
     ctx.log
-        .info(format!("{label}: loading the dump into {} with {tool}", target.database))
+        .info(format!(
+            "{label}: loading the dump into {} with {tool}",
+            target.database
+        ))
         .await;
     let secrets: Vec<String> = password.into_iter().collect();
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
@@ -214,7 +220,9 @@ pub async fn restore(
     let last = last.map(|line| format!(": {line}")).unwrap_or_default();
     match ended {
         Ok(Ended::Succeeded) => {
-            ctx.log.info(format!("{label}: restored database {}", target.database)).await;
+            ctx.log
+                .info(format!("{label}: restored database {}", target.database))
+                .await;
             Ok(())
         }
         Ok(Ended::Stopped) => Err(DriverError::Cancelled),
@@ -225,7 +233,9 @@ pub async fn restore(
             "{label}: {client} did not finish within {} hours and was stopped",
             RESTORE_TIMEOUT.as_secs() / 3600
         ))),
-        Err(e) => Err(DriverError::Failed(format!("{label}: {client} could not be started: {e}"))),
+        Err(e) => Err(DriverError::Failed(format!(
+            "{label}: {client} could not be started: {e}"
+        ))),
     }
 }
 
@@ -277,8 +287,8 @@ mod tests {
 
     use super::*;
     use crate::drivers::{
-        testing::{Harness, skip_or_fail},
         sha256_of,
+        testing::{Harness, skip_or_fail},
     };
 
     const DEFAULT_TEST_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
@@ -496,7 +506,10 @@ mod tests {
         );
 
         let lines = format!("{:?}", harness.lines().await);
-        assert!(lines.contains("dumped database") && lines.contains("restored database"), "{lines}");
+        assert!(
+            lines.contains("dumped database") && lines.contains("restored database"),
+            "{lines}"
+        );
         assert!(!lines.contains("w#rd"), "{lines}");
     }
 

@@ -164,7 +164,9 @@ pub async fn restore(
     let last = last.map(|line| format!(": {line}")).unwrap_or_default();
     match ended {
         Ok(Ended::Succeeded) => {
-            ctx.log.info(format!("{label}: restored database {}", server.database)).await;
+            ctx.log
+                .info(format!("{label}: restored database {}", server.database))
+                .await;
             Ok(())
         }
         Ok(Ended::Stopped) => Err(DriverError::Cancelled),
@@ -175,7 +177,9 @@ pub async fn restore(
             "{label}: {PG_RESTORE} did not finish within {} hours and was stopped",
             RESTORE_TIMEOUT.as_secs() / 3600
         ))),
-        Err(e) => Err(DriverError::Failed(format!("{label}: {PG_RESTORE} could not be started: {e}"))),
+        Err(e) => Err(DriverError::Failed(format!(
+            "{label}: {PG_RESTORE} could not be started: {e}"
+        ))),
     }
 }
 
@@ -224,8 +228,8 @@ mod tests {
     use super::*;
     use crate::{
         drivers::{
-            testing::{Harness, skip_or_fail},
             sha256_of,
+            testing::{Harness, skip_or_fail},
         },
         testing::DEFAULT_TEST_POSTGRES_URL,
     };
@@ -386,7 +390,10 @@ mod tests {
         let damaged = harness.scratch.path().join("damaged.dump");
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
-        let error = restore(&db.url, None, &damaged, &harness.ctx()).await.unwrap_err().to_string();
+        let error = restore(&db.url, None, &damaged, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("pg_restore exited with status 1"), "{error}");
         assert!(error.contains("the database is as it was before"), "{error}");
         assert_eq!(psql(&db.url, state).await.unwrap(), before);

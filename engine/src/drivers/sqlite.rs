@@ -244,7 +244,10 @@ pub async fn restore_in_place(artifact: &Path, target: &Path, ctx: &Context<'_>)
         .ok_or_else(|| DriverError::Failed(format!("sqlite database {}: not a file name", target.display())))?;
     let fresh = target.with_file_name(format!(".{}.steward-restore-{}", name.to_string_lossy(), ctx.backup_id));
     ctx.log
-        .info(format!("sqlite database {}: writing the backed-up copy beside it", target.display()))
+        .info(format!(
+            "sqlite database {}: writing the backed-up copy beside it",
+            target.display()
+        ))
         .await;
     let (from, to) = (artifact.to_path_buf(), fresh.clone());
     tokio::task::spawn_blocking(move || restore(&from, &to).inspect_err(|_| drop(std::fs::remove_file(&to))))
@@ -263,9 +266,14 @@ pub async fn restore_in_place(artifact: &Path, target: &Path, ctx: &Context<'_>)
     }
     if let Err(e) = tokio::fs::rename(&fresh, target).await {
         let _ = tokio::fs::remove_file(&fresh).await;
-        return Err(DriverError::io(format!("moving the restored database into {}", target.display()))(e));
+        return Err(DriverError::io(format!(
+            "moving the restored database into {}",
+            target.display()
+        ))(e));
     }
-    ctx.log.info(format!("sqlite database {}: restored", target.display())).await;
+    ctx.log
+        .info(format!("sqlite database {}: restored", target.display()))
+        .await;
     Ok(())
 }
 

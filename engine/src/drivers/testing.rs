@@ -72,14 +72,22 @@ impl Harness {
 
     /// The most bytes any progress report said were done.
     pub fn progress_max(&self) -> u64 {
-        self.progress.lock().unwrap().iter().map(|(done, _)| *done).max().unwrap_or(0)
+        self.progress
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(done, _)| *done)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every line logged, once the driver is done.
     pub async fn lines(self) -> Vec<(Level, String)> {
         drop(self.log);
         self.drain.await.unwrap();
-        Arc::try_unwrap(self.logged).map(|m| m.into_inner().unwrap()).unwrap_or_default()
+        Arc::try_unwrap(self.logged)
+            .map(|m| m.into_inner().unwrap())
+            .unwrap_or_default()
     }
 }
 

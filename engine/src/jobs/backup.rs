@@ -112,10 +112,12 @@ async fn write(
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let started_at = now_ms();
-    let staged = storage
-        .stage(path)
-        .await
-        .map_err(|e| format!("cannot create the backup's directory {}: {e}", storage.staging_location(path)))?;
+    let staged = storage.stage(path).await.map_err(|e| {
+        format!(
+            "cannot create the backup's directory {}: {e}",
+            storage.staging_location(path)
+        )
+    })?;
     log.info(format!(
         "Backup {} of {}: {} resource(s), to be kept in {}",
         input.backup_id,
@@ -197,7 +199,19 @@ async fn write(
         steps_done += 1;
         record_step(engine, job.id, steps_done).await;
     }
+    // The last count, which the twice-a-second recorder may not have seen.
     progress.stop();
+    let written: u64 = artifacts.iter().map(|a| a.size).sum();
+    if let Err(e) = rows::set_progress(
+        engine.db().pool(),
+        job.id,
+        i64::try_from(written).unwrap_or(i64::MAX),
+        0,
+    )
+    .await
+    {
+        tracing::warn!(job = job.id, error = %e, "recording progress failed");
+    }
 
     // Read every artifact back: what is on disk is what the manifest will promise.
     for artifact in &artifacts {
@@ -214,7 +228,11 @@ async fn write(
             ));
         }
     }
-    log.info(format!("Read back all {} artifact(s): checksums match.", artifacts.len())).await;
+    log.info(format!(
+        "Read back all {} artifact(s): checksums match.",
+        artifacts.len()
+    ))
+    .await;
     let verified_at = now_ms();
     steps_done += 1;
     record_step(engine, job.id, steps_done).await;
@@ -232,7 +250,9 @@ async fn write(
         facts,
         steward_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let json = manifest.to_json().map_err(|e| format!("cannot write the manifest: {e}"))?;
+    let json = manifest
+        .to_json()
+        .map_err(|e| format!("cannot write the manifest: {e}"))?;
     if stop.is_cancelled() {
         return Err("Stopped".into());
     }
@@ -267,15 +287,22 @@ pub(crate) async fn verify(engine: &Engine, job: &Job, backup_id: &str, log: &Jo
         client_ip: None,
     };
     log.info(format!("Reading every artifact of {backup_id} back…")).await;
-    let report = engine.verify_backup(&actor, backup_id).await.map_err(|e| e.to_string())?;
+    let report = engine
+        .verify_backup(&actor, backup_id)
+        .await
+        .map_err(|e| e.to_string())?;
     for artifact in &report.artifacts {
         match &artifact.problem {
             None => log.info(format!("ok: {} ({})", artifact.file, artifact.resource)).await,
-            Some(problem) => log.error(format!("FAILED: {} ({}): {problem}", artifact.file, artifact.resource)).await,
+            Some(problem) => {
+                log.error(format!("FAILED: {} ({}): {problem}", artifact.file, artifact.resource))
+                    .await
+            }
         }
     }
     if report.ok() {
-        log.info(format!("Backup {backup_id} is intact: {}.", report.summary())).await;
+        log.info(format!("Backup {backup_id} is intact: {}.", report.summary()))
+            .await;
         Ok(())
     } else {
         Err(format!("backup {backup_id} is damaged: {}", report.summary()))
@@ -345,7 +372,9 @@ async fn fact(command: &[String]) -> Result<String, String> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        return Err(format!("{program} {}: {last}", output.status).trim_end_matches([':', ' ']).to_string());
+        return Err(format!("{program} {}: {last}", output.status)
+            .trim_end_matches([':', ' '])
+            .to_string());
     }
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     Ok(text.chars().take(FACT_MAX_CHARS).collect())

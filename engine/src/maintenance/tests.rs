@@ -183,6 +183,12 @@ async fn an_http_hook_is_posted_the_state_with_its_secret_header() {
     assert_eq!(state, json!({ "paused": ["queue"] }));
     run_hook(&hook, "shop", "leave", &state, &log).await.unwrap();
     let seen = seen.lock().unwrap();
-    assert_eq!(seen[0], (Some("t0k3n".into()), json!({ "environment": "shop", "maintenance": "enter", "state": null })));
+    assert_eq!(
+        seen[0],
+        (
+            Some("t0k3n".into()),
+            json!({ "environment": "shop", "maintenance": "enter", "state": null })
+        )
+    );
     assert_eq!(seen[1].1["state"], json!({ "paused": ["queue"] }));
 }

@@ -97,7 +97,10 @@ async fn create(engine: &Engine, env: &str, description: &str, follow_it: bool) 
 
 async fn list(engine: &Engine, env: &str, limit: i64) -> anyhow::Result<()> {
     if engine.config().environment(env).is_none() {
-        return Err(explain(engine, engine::jobs::JobError::UnknownEnvironment(env.to_string())));
+        return Err(explain(
+            engine,
+            engine::jobs::JobError::UnknownEnvironment(env.to_string()),
+        ));
     }
     let (backups, total) = engine.backups(env, Order::NewestFirst, 0, limit).await?;
     if backups.is_empty() {

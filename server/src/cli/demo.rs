@@ -24,10 +24,19 @@ pub(super) async fn demo(command: DemoCommand) -> anyhow::Result<()> {
 }
 
 const PAGES: [(&str, &str); 5] = [
-    ("index.html", "<h1>Demo shop</h1>\n<p>Hand-made teapots since 1998.</p>\n"),
+    (
+        "index.html",
+        "<h1>Demo shop</h1>\n<p>Hand-made teapots since 1998.</p>\n",
+    ),
     ("about.html", "<h1>About us</h1>\n<p>A family business.</p>\n"),
-    ("products/teapot-blue.html", "<h1>Blue teapot</h1>\n<p>1.2 litres, glazed.</p>\n"),
-    ("products/teapot-green.html", "<h1>Green teapot</h1>\n<p>0.8 litres, matte.</p>\n"),
+    (
+        "products/teapot-blue.html",
+        "<h1>Blue teapot</h1>\n<p>1.2 litres, glazed.</p>\n",
+    ),
+    (
+        "products/teapot-green.html",
+        "<h1>Green teapot</h1>\n<p>0.8 litres, matte.</p>\n",
+    ),
     ("config/app.toml", "[shop]\ncurrency = \"EUR\"\norders_per_page = 25\n"),
 ];
 
@@ -41,9 +50,13 @@ async fn init(dir: &Path) -> anyhow::Result<()> {
     for (file, text) in PAGES {
         let path = site.join(file);
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.with_context(|| format!("creating {}", parent.display()))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
-        tokio::fs::write(&path, text).await.with_context(|| format!("writing {}", path.display()))?;
+        tokio::fs::write(&path, text)
+            .await
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     tokio::fs::create_dir_all(site.join("uploads/empty")).await?;
     tokio::fs::symlink("products/teapot-blue.html", site.join("featured.html")).await?;

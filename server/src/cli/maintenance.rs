@@ -26,7 +26,9 @@ pub enum Mode {
 pub(super) async fn maintenance(config: Config, args: MaintenanceArgs) -> anyhow::Result<()> {
     let engine = open_engine(config).await?;
     let on = matches!(args.mode, Mode::On);
-    let result = engine.switch_maintenance(&Actor::cli(), &args.env, on, &args.reason).await;
+    let result = engine
+        .switch_maintenance(&Actor::cli(), &args.env, on, &args.reason)
+        .await;
     engine.db().close().await;
     let switched = result?;
     for line in &switched.hook_output {
@@ -34,7 +36,10 @@ pub(super) async fn maintenance(config: Config, args: MaintenanceArgs) -> anyhow
     }
     match switched.maintenance {
         Some(state) if !state.hook_state.is_null() => {
-            println!("{} is in maintenance; the enter hook reported {}", args.env, state.hook_state);
+            println!(
+                "{} is in maintenance; the enter hook reported {}",
+                args.env, state.hook_state
+            );
         }
         Some(_) => println!("{} is in maintenance.", args.env),
         None => println!("{} left maintenance.", args.env),

@@ -360,7 +360,6 @@ pub fn action(name: &str, label: &str, script: &str) -> String {
     format!("[environments.actions.{name}]\nlabel = \"{label}\"\ncommand = [\"sh\", \"-c\", {script:?}]\n")
 }
 
-
 pub fn read_pid(path: &Path) -> Pid {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let pid: i32 = text
