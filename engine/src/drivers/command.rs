@@ -186,16 +186,35 @@ pub async fn restore(
         .await;
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
     let _ = tokio::fs::remove_dir_all(&input).await;
+    restore_result(ended, last, &label, "the restore script", program.timeout, "")
+}
+
+/// How a restoring program ended, as the driver's result. `name` is how messages call it
+/// (`pg_restore`, `the restore script`); `after_failure` says what a failure left behind.
+pub(super) fn restore_result(
+    ended: io::Result<Ended>,
+    last: Option<String>,
+    label: &str,
+    name: &str,
+    timeout: Duration,
+    after_failure: &str,
+) -> Result<(), DriverError> {
     let last = last.map(|line| format!(": {line}")).unwrap_or_default();
+    let within = match timeout.as_secs() {
+        secs if secs >= 3600 && secs % 3600 == 0 => format!("{} hours", secs / 3600),
+        secs => format!("{secs} s"),
+    };
     match ended {
         Ok(Ended::Succeeded) => Ok(()),
         Ok(Ended::Stopped) => Err(DriverError::Cancelled),
-        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!("{label}: the restore script {how}{last}"))),
+        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!(
+            "{label}: {name} {how}{last}{after_failure}"
+        ))),
         Ok(Ended::TimedOut) => Err(DriverError::Failed(format!(
-            "{label}: the restore script did not finish within {timeout_seconds} s and was stopped"
+            "{label}: {name} did not finish within {within} and was stopped"
         ))),
         Err(e) => Err(DriverError::Failed(format!(
-            "{label}: the restore script {name} could not be started: {e}"
+            "{label}: {name} could not be started: {e}"
         ))),
     }
 }

@@ -16,12 +16,9 @@ use std::{path::Path, time::Duration};
 
 use super::{
     Artifact, Context, DriverError, HashingWriter,
-    command::{Watched, ZSTD_LEVEL, label, run_tool, stream_stdout, tool_command, tool_version},
+    command::{Watched, ZSTD_LEVEL, label, restore_result, run_tool, stream_stdout, tool_command, tool_version},
 };
-use crate::{
-    config::SecretSource,
-    process::{Ended, Program},
-};
+use crate::{config::SecretSource, process::Program};
 
 /// The artifact's file name.
 pub const ARTIFACT: &str = "database.sql.zst";
@@ -217,26 +214,18 @@ pub async fn restore(
     let secrets: Vec<String> = password.into_iter().collect();
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
     let _ = tokio::fs::remove_file(&dump).await;
-    let last = last.map(|line| format!(": {line}")).unwrap_or_default();
-    match ended {
-        Ok(Ended::Succeeded) => {
-            ctx.log
-                .info(format!("{label}: restored database {}", target.database))
-                .await;
-            Ok(())
-        }
-        Ok(Ended::Stopped) => Err(DriverError::Cancelled),
-        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!(
-            "{label}: {client} {how}{last} (the tables loaded before the error are restored, the others are not)"
-        ))),
-        Ok(Ended::TimedOut) => Err(DriverError::Failed(format!(
-            "{label}: {client} did not finish within {} hours and was stopped",
-            RESTORE_TIMEOUT.as_secs() / 3600
-        ))),
-        Err(e) => Err(DriverError::Failed(format!(
-            "{label}: {client} could not be started: {e}"
-        ))),
-    }
+    restore_result(
+        ended,
+        last,
+        &label,
+        client,
+        RESTORE_TIMEOUT,
+        " (the tables loaded before the error are restored, the others are not)",
+    )?;
+    ctx.log
+        .info(format!("{label}: restored database {}", target.database))
+        .await;
+    Ok(())
 }
 
 /// What the URL says, as the dump tool's options want it.

@@ -14,12 +14,9 @@ use std::{path::Path, time::Duration};
 
 use super::{
     Artifact, Context, DriverError, HashingWriter,
-    command::{Watched, label, run_tool, stream_stdout, tool_command, tool_version},
+    command::{Watched, label, restore_result, run_tool, stream_stdout, tool_command, tool_version},
 };
-use crate::{
-    config::SecretSource,
-    process::{Ended, Program},
-};
+use crate::{config::SecretSource, process::Program};
 
 /// The artifact's file name.
 pub const ARTIFACT: &str = "database.dump";
@@ -161,26 +158,18 @@ pub async fn restore(
         .await;
     let secrets: Vec<String> = server.password.into_iter().collect();
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
-    let last = last.map(|line| format!(": {line}")).unwrap_or_default();
-    match ended {
-        Ok(Ended::Succeeded) => {
-            ctx.log
-                .info(format!("{label}: restored database {}", server.database))
-                .await;
-            Ok(())
-        }
-        Ok(Ended::Stopped) => Err(DriverError::Cancelled),
-        Ok(Ended::Failed(how)) => Err(DriverError::Failed(format!(
-            "{label}: {PG_RESTORE} {how}{last} (the restore ran in one transaction: the database is as it was before)"
-        ))),
-        Ok(Ended::TimedOut) => Err(DriverError::Failed(format!(
-            "{label}: {PG_RESTORE} did not finish within {} hours and was stopped",
-            RESTORE_TIMEOUT.as_secs() / 3600
-        ))),
-        Err(e) => Err(DriverError::Failed(format!(
-            "{label}: {PG_RESTORE} could not be started: {e}"
-        ))),
-    }
+    restore_result(
+        ended,
+        last,
+        &label,
+        PG_RESTORE,
+        RESTORE_TIMEOUT,
+        " (the restore ran in one transaction: the database is as it was before)",
+    )?;
+    ctx.log
+        .info(format!("{label}: restored database {}", server.database))
+        .await;
+    Ok(())
 }
 
 /// What a `postgres://` URL names, checked: no password in it (it would show in `/proc`).
