@@ -391,11 +391,12 @@ impl Engine {
     /// Removes what interrupted backups left in staging (not those of running backup jobs).
     /// Returns how many were removed.
     pub async fn clean_backup_staging(&self) -> Result<usize, BackupError> {
-        let keep: Vec<String> = job_rows::running_inputs(self.db().pool(), "backup")
-            .await?
+        let mut inputs = job_rows::running_inputs(self.db().pool(), "backup").await?;
+        inputs.extend(job_rows::running_inputs(self.db().pool(), "restore").await?);
+        let keep: Vec<String> = inputs
             .iter()
             .filter_map(|input| serde_json::from_str::<JobSpec>(input).ok())
-            .filter_map(|spec| spec.backup_id().map(str::to_string))
+            .filter_map(|spec| spec.writes_backup().map(str::to_string))
             .collect();
         let storage = self.storage();
         storage.clean_staging(&keep).await.map_err(|e| {

@@ -214,6 +214,10 @@ pub struct Environment {
     /// How the environment is put into maintenance and taken out of it (restores do both).
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// Checks a restore runs after restoring, before it leaves maintenance: a program that must
+    /// exit 0, or a URL that must answer GET with 2xx. Keyed by the check's name.
+    #[serde(default)]
+    pub smoke_checks: BTreeMap<String, Hook>,
 }
 
 /// The environment's maintenance hooks. Without them maintenance mode is only recorded (and
@@ -229,6 +233,10 @@ pub struct MaintenanceConfig {
     /// the `state` field of the JSON body for HTTP).
     #[serde(default)]
     pub leave: Option<Hook>,
+    /// When a restore fails, leave maintenance anyway (default: stay in it, so nobody works on
+    /// a half-restored system).
+    #[serde(default)]
+    pub leave_on_restore_failure: bool,
 }
 
 /// A program or an HTTP endpoint Steward calls at a moment of a job.
@@ -533,6 +541,7 @@ impl Config {
             for hook in [&mut env.maintenance.enter, &mut env.maintenance.leave]
                 .into_iter()
                 .flatten()
+                .chain(env.smoke_checks.values_mut())
             {
                 if let Hook::Command { command, .. } = hook {
                     resolve_program(base, command);
@@ -623,6 +632,7 @@ impl Config {
             for (kind, names) in [
                 ("resources", env.resources.keys().collect::<Vec<_>>()),
                 ("facts", env.facts.keys().collect()),
+                ("smoke_checks", env.smoke_checks.keys().collect()),
             ] {
                 if let Some(name) = names.into_iter().find(|name| !is_slug(name)) {
                     return Err((

@@ -14,6 +14,7 @@
 pub mod backup;
 pub mod command;
 pub mod log;
+pub mod restore;
 pub mod worker;
 
 use std::{
@@ -104,6 +105,17 @@ pub enum JobSpec {
     /// Read every artifact of a backup back and compare it with its manifest (read-only: it
     /// does not take the environment's slot).
     Verify { backup_id: String },
+    /// Restore the environment from backup `backup_id`: verify it, enter maintenance, take the
+    /// safety backup `safety_backup_id` (its id chosen at request time, so that everything
+    /// about the restore can name it from the start), restore every resource, run the smoke
+    /// checks, leave maintenance ([`restore`]).
+    Restore {
+        backup_id: String,
+        safety_backup_id: String,
+        /// The failed restore whose safety backup this one brings back (an Undo).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        undo_of: Option<i64>,
+    },
 }
 
 impl JobSpec {
@@ -112,6 +124,7 @@ impl JobSpec {
             JobSpec::Command { .. } => "command",
             JobSpec::Backup { .. } => "backup",
             JobSpec::Verify { .. } => "verify",
+            JobSpec::Restore { .. } => "restore",
         }
     }
 
@@ -121,6 +134,8 @@ impl JobSpec {
             JobSpec::Command { action } => action,
             JobSpec::Backup { .. } => "backup",
             JobSpec::Verify { .. } => "verify",
+            JobSpec::Restore { undo_of: None, .. } => "restore",
+            JobSpec::Restore { undo_of: Some(_), .. } => "undo",
         }
     }
 
@@ -135,15 +150,32 @@ impl JobSpec {
                 description,
                 trigger,
             },
+            JobSpec::Restore { backup_id, undo_of, .. } => JobSpec::Restore {
+                backup_id,
+                safety_backup_id: crate::manifest::new_backup_id(environment, now_ms()),
+                undo_of,
+            },
             other => other,
         }
     }
 
-    /// The backup this job writes, if it writes one.
+    /// The backup this job is about: the one it writes, verifies or restores.
     pub fn backup_id(&self) -> Option<&str> {
         match self {
-            JobSpec::Backup { backup_id, .. } | JobSpec::Verify { backup_id } => Some(backup_id),
+            JobSpec::Backup { backup_id, .. } | JobSpec::Verify { backup_id } | JobSpec::Restore { backup_id, .. } => {
+                Some(backup_id)
+            }
             JobSpec::Command { .. } => None,
+        }
+    }
+
+    /// The backup this job writes into storage, if it writes one (a backup, a restore's safety
+    /// backup): its staging area must be spared while the job runs.
+    pub fn writes_backup(&self) -> Option<&str> {
+        match self {
+            JobSpec::Backup { backup_id, .. } => Some(backup_id),
+            JobSpec::Restore { safety_backup_id, .. } => Some(safety_backup_id),
+            JobSpec::Command { .. } | JobSpec::Verify { .. } => None,
         }
     }
 }
@@ -261,6 +293,20 @@ pub struct Busy {
     pub since_ms: i64,
 }
 
+impl Busy {
+    /// The refusal naming `job`, which holds its environment's slot.
+    pub(crate) fn of(job: &Job) -> Busy {
+        Busy {
+            environment: job.environment.clone(),
+            job_id: job.id,
+            title: job.title(),
+            requested_by: job.requested_by.clone(),
+            state: job.state,
+            since_ms: job.started_at_ms.unwrap_or(job.created_at_ms),
+        }
+    }
+}
+
 impl fmt::Display for Busy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = hh_mm_utc(self.since_ms);
@@ -303,6 +349,11 @@ pub enum JobError {
     AlreadyRetried { id: i64, retry: i64 },
     #[error("the reason is too long ({0} characters; at most {MAX_REASON_CHARS})")]
     ReasonTooLong(usize),
+    #[error("there is no backup \"{0}\"")]
+    UnknownBackup(String),
+    /// Why the backup cannot be restored into its environment as configured now.
+    #[error("{0}")]
+    CannotRestore(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -341,7 +392,7 @@ impl Engine {
         if reason_chars > MAX_REASON_CHARS {
             return Err(JobError::ReasonTooLong(reason_chars));
         }
-        let plan = self.plan(&request.environment, &request.spec)?;
+        let plan = self.plan(&request.environment, &request.spec).await?;
         let requested_by = actor.username.as_deref().unwrap_or("steward");
         let input = serde_json::to_string(&request.spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let steps = serde_json::to_string(&plan.steps).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
@@ -414,14 +465,7 @@ impl Engine {
             .await?
             .map(Job::from);
         let busy = match holder {
-            Some(job) => Busy {
-                environment: request.environment.clone(),
-                job_id: job.id,
-                title: job.title(),
-                requested_by: job.requested_by.clone(),
-                state: job.state,
-                since_ms: job.started_at_ms.unwrap_or(job.created_at_ms),
-            },
+            Some(job) => Busy::of(&job),
             // It ended between the refusal and this look-up: still a refusal, and a fair one.
             None => Busy {
                 environment: request.environment.clone(),
@@ -452,10 +496,10 @@ impl Engine {
     }
 
     /// Checks that the job can exist and decides whether it takes its environment's slot.
-    fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
-        if self.config().environment(environment).is_none() {
+    async fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
+        let Some(configured) = self.config().environment(environment) else {
             return Err(JobError::UnknownEnvironment(environment.to_string()));
-        }
+        };
         match spec {
             JobSpec::Command { action } => {
                 let configured = self
@@ -489,6 +533,25 @@ impl Engine {
                 exclusive: false,
                 steps: vec!["Verify checksums".to_string()],
             }),
+            JobSpec::Restore {
+                backup_id,
+                safety_backup_id,
+                ..
+            } => {
+                let backup = crate::db::backups::get(self.db().pool(), backup_id)
+                    .await?
+                    .and_then(|row| crate::backups::Backup::try_from(row).ok())
+                    .filter(|backup| backup.environment == environment)
+                    .ok_or_else(|| JobError::UnknownBackup(backup_id.clone()))?;
+                let problems = restore::problems(configured, &backup.manifest);
+                if !problems.is_empty() {
+                    return Err(JobError::CannotRestore(problems.join("; ")));
+                }
+                Ok(Plan {
+                    exclusive: true,
+                    steps: restore::steps(configured, &backup.manifest, safety_backup_id),
+                })
+            }
         }
     }
 

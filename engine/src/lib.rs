@@ -13,6 +13,7 @@ pub mod db;
 pub mod drivers;
 pub mod jobs;
 pub mod maintenance;
+pub mod restores;
 pub mod manifest;
 pub mod process;
 pub mod storage;

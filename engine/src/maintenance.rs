@@ -113,14 +113,7 @@ impl Engine {
             return Err(MaintenanceError::UnknownEnvironment(environment.to_string()));
         }
         if let Some(job) = job_rows::holder(self.db().pool(), environment).await?.map(Job::from) {
-            return Err(MaintenanceError::Busy(Busy {
-                environment: environment.to_string(),
-                job_id: job.id,
-                title: job.title(),
-                requested_by: job.requested_by.clone(),
-                state: job.state,
-                since_ms: job.started_at_ms.unwrap_or(job.created_at_ms),
-            }));
+            return Err(MaintenanceError::Busy(Busy::of(&job)));
         }
         let (log, mut lines) = JobLog::channel();
         let collected = tokio::spawn(async move {
@@ -275,9 +268,33 @@ impl Engine {
     }
 }
 
+/// Calls a maintenance hook with the state `enter` reported; returns what it reported.
+async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, log: &JobLog) -> Result<Value, String> {
+    let call = HookCall {
+        what: format!("the {which} hook"),
+        vars: vec![
+            ("STEWARD_ENVIRONMENT".to_string(), environment.to_string()),
+            ("STEWARD_MAINTENANCE".to_string(), which.to_string()),
+            ("STEWARD_MAINTENANCE_STATE".to_string(), state.to_string()),
+        ],
+        body: Some(json!({ "environment": environment, "maintenance": which, "state": state })),
+    };
+    call_hook(hook, &call, log).await
+}
+
+/// How a hook is called: what messages call it, the variables a program gets, and the JSON
+/// body an HTTP hook is POSTed (`None`: a GET, as smoke checks are).
+pub(crate) struct HookCall {
+    /// "the enter hook", "the smoke check home".
+    pub what: String,
+    pub vars: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
 /// Calls a hook; returns what it reported (its standard output or answer, as JSON when it is
 /// JSON, else as a string; `null` when empty), or why it failed.
-async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, log: &JobLog) -> Result<Value, String> {
+pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Result<Value, String> {
+    let what = &call.what;
     match hook {
         Hook::Command {
             command,
@@ -289,17 +306,11 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
             let mut vars: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             let mut secrets = Vec::new();
             for (key, source) in secret_env {
-                let value = source
-                    .read()
-                    .map_err(|why| format!("the {which} hook's secret {key}: {why}"))?;
+                let value = source.read().map_err(|why| format!("{what}'s secret {key}: {why}"))?;
                 secrets.push(value.clone());
                 vars.push((key.clone(), value));
             }
-            vars.extend([
-                ("STEWARD_ENVIRONMENT".to_string(), environment.to_string()),
-                ("STEWARD_MAINTENANCE".to_string(), which.to_string()),
-                ("STEWARD_MAINTENANCE_STATE".to_string(), state.to_string()),
-            ]);
+            vars.extend(call.vars.iter().cloned());
             let program = Program {
                 command: command.clone(),
                 workdir: None,
@@ -308,7 +319,7 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
                 grace: Duration::from_secs(10),
                 stdin: None,
             };
-            log.info(format!("Running the {which} hook {name}")).await;
+            log.info(format!("Running {what} {name}")).await;
             // The hook's lines go to the log (secrets masked) and its standard output is kept.
             let (relay, mut lines) = JobLog::channel();
             let target = log.clone();
@@ -332,12 +343,12 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
             let last = last_stderr.map(|l| format!(": {l}")).unwrap_or_default();
             match ended {
                 Ok(Ended::Succeeded) => Ok(reported(&stdout.join("\n"))),
-                Ok(Ended::Failed(how)) => Err(format!("the {which} hook {name} {how}{last}")),
+                Ok(Ended::Failed(how)) => Err(format!("{what} {name} {how}{last}")),
                 Ok(Ended::TimedOut) => Err(format!(
-                    "the {which} hook {name} did not finish within {timeout_seconds} s and was stopped"
+                    "{what} {name} did not finish within {timeout_seconds} s and was stopped"
                 )),
-                Ok(Ended::Stopped) => Err(format!("the {which} hook {name} was stopped")),
-                Err(e) => Err(format!("the {which} hook {name} could not be started: {e}")),
+                Ok(Ended::Stopped) => Err(format!("{what} {name} was stopped")),
+                Err(e) => Err(format!("{what} {name} could not be started: {e}")),
             }
         }
         Hook::Http {
@@ -346,28 +357,30 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
             timeout_seconds,
         } => {
             let shown = url.split('?').next().unwrap_or(url);
-            log.info(format!("Calling the {which} hook {shown}")).await;
+            log.info(format!("Calling {what} {shown}")).await;
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(u64::from(*timeout_seconds)))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| format!("the {which} hook: {e}"))?;
-            let body = json!({ "environment": environment, "maintenance": which, "state": state });
-            let mut request = client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
+                .map_err(|e| format!("{what}: {e}"))?;
+            let mut request = match &call.body {
+                Some(body) => client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string()),
+                None => client.get(url),
+            };
             if let Some(header) = secret_header {
                 let value = header
                     .value
                     .read()
-                    .map_err(|why| format!("the {which} hook's secret header: {why}"))?;
+                    .map_err(|why| format!("{what}'s secret header: {why}"))?;
                 request = request.header(header.name.as_str(), value);
             }
             let response = request
                 .send()
                 .await
-                .map_err(|e| format!("the {which} hook {shown} could not be reached: {e}"))?;
+                .map_err(|e| format!("{what} {shown} could not be reached: {e}"))?;
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
             let secrets: Vec<String> = secret_header.iter().filter_map(|h| h.value.read().ok()).collect();
@@ -376,7 +389,7 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
                 Ok(reported(&body))
             } else {
                 let snippet: String = body.chars().take(200).collect();
-                Err(format!("the {which} hook {shown} answered {status}: {snippet}"))
+                Err(format!("{what} {shown} answered {status}: {snippet}"))
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::db::Backend;
 
 /// The job kinds this version can run: a worker never claims a job an instance of a newer
 /// version queued and only it can run (rolling upgrades on PostgreSQL).
-const KNOWN_KINDS: &str = "'command', 'backup', 'verify'";
+const KNOWN_KINDS: &str = "'command', 'backup', 'verify', 'restore'";
 
 /// Every column of `job`, in [`JobRow`]'s order.
 const COLUMNS: &str = "id, kind, environment, input, exclusive_key, state, requested_by, reason, created_at, \
@@ -132,15 +132,37 @@ pub async fn list<'e>(
 }
 
 /// Interrupted jobs of an environment nobody has acknowledged or retried yet, newest first.
+/// Restores are left out: a failed restore of any kind has a banner of its own
+/// ([`unacknowledged_failures`]).
 pub async fn unacknowledged_interrupted<'e>(
     executor: impl Executor<'e, Database = Any>,
     environment: &str,
 ) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM job
-         WHERE environment = $1 AND state = 'interrupted' AND acknowledged_by IS NULL ORDER BY id DESC"
+         WHERE environment = $1 AND state = 'interrupted' AND acknowledged_by IS NULL AND kind <> 'restore'
+         ORDER BY id DESC"
     ))
     .bind(environment)
+    .fetch_all(executor)
+    .await
+}
+
+/// Failed, cancelled and interrupted jobs of one kind in an environment that nobody has
+/// acknowledged, retried or undone yet, newest first.
+pub async fn unacknowledged_failures<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+    kind: &str,
+) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM job
+         WHERE environment = $1 AND kind = $2 AND state IN ('failed', 'cancelled', 'interrupted')
+           AND acknowledged_by IS NULL
+         ORDER BY id DESC"
+    ))
+    .bind(environment)
+    .bind(kind)
     .fetch_all(executor)
     .await
 }

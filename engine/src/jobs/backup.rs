@@ -66,6 +66,9 @@ pub(crate) struct Input<'a> {
     pub backup_id: &'a str,
     pub description: &'a str,
     pub trigger: Trigger,
+    /// Whether this backup's steps are the job's steps (a backup job), or one step of a larger
+    /// job (a restore's safety backup), which records its own.
+    pub own_steps: bool,
 }
 
 /// Takes the backup; `Err` carries the one-line reason it failed. Nothing partial is left.
@@ -133,7 +136,9 @@ async fn write(
     } else {
         let facts = record_facts(environment, log).await;
         steps_done += 1;
-        record_step(engine, job.id, steps_done).await;
+        if input.own_steps {
+            record_step(engine, job.id, steps_done).await;
+        }
         facts
     };
 
@@ -197,7 +202,9 @@ async fn write(
             details: artifact.details,
         });
         steps_done += 1;
-        record_step(engine, job.id, steps_done).await;
+        if input.own_steps {
+            record_step(engine, job.id, steps_done).await;
+        }
     }
     // The last count, which the twice-a-second recorder may not have seen.
     progress.stop();
@@ -235,7 +242,9 @@ async fn write(
     .await;
     let verified_at = now_ms();
     steps_done += 1;
-    record_step(engine, job.id, steps_done).await;
+    if input.own_steps {
+        record_step(engine, job.id, steps_done).await;
+    }
 
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -333,7 +342,7 @@ async fn catalog(engine: &Engine, job: &Job, row: &backup_rows::BackupRow) -> sq
     tx.commit().await
 }
 
-async fn record_step(engine: &Engine, job_id: i64, done: i64) {
+pub(crate) async fn record_step(engine: &Engine, job_id: i64, done: i64) {
     if let Err(e) = rows::set_steps_done(engine.db().pool(), job_id, done).await {
         tracing::warn!(job = job_id, error = %e, "recording a step failed");
     }

@@ -25,7 +25,7 @@ use crate::{
     accounts::Actor,
     audit::{self, Outcome},
     db::{Backend, jobs as rows, now_ms},
-    jobs::{Job, JobError, JobSpec, JobState, PG_CHANNEL, backup, command, log},
+    jobs::{Job, JobError, JobSpec, JobState, PG_CHANNEL, backup, command, log, restore},
 };
 
 /// How often a running job's lease is renewed and its cancel flag read.
@@ -257,7 +257,7 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
             .action(&job.environment, action)
             .map(command::secrets)
             .unwrap_or_default(),
-        Some(JobSpec::Backup { .. }) => engine
+        Some(JobSpec::Backup { .. } | JobSpec::Restore { .. }) => engine
             .config()
             .environment(&job.environment)
             .map(backup::secrets)
@@ -305,10 +305,23 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
                     backup_id,
                     description,
                     trigger: *trigger,
+                    own_steps: true,
                 };
                 backup::run(engine, &job, owner, input, &log, &stop.token).await
             }
             Some(JobSpec::Verify { backup_id }) => backup::verify(engine, &job, backup_id, &log).await,
+            Some(JobSpec::Restore {
+                backup_id,
+                safety_backup_id,
+                undo_of,
+            }) => {
+                let input = restore::Input {
+                    backup_id,
+                    safety_backup_id,
+                    undo_of: *undo_of,
+                };
+                restore::run(engine, &job, owner, input, &log, &stop.token).await
+            }
             None => Err(format!(
                 "This version of Steward cannot run jobs of kind \"{}\"",
                 job.kind
