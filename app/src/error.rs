@@ -104,6 +104,52 @@ impl From<engine::jobs::JobError> for AppError {
                 message: capitalise(&error.to_string()),
             },
             E::DescriptionTooLong(_) => AppError::invalid("description", capitalise(&error.to_string())),
+            E::UnknownBackup(id) => AppError::not_found(format!("Backup \"{id}\"")),
+            E::CannotRestore(_) => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::restores::RestoreError> for AppError {
+    fn from(error: engine::restores::RestoreError) -> Self {
+        use engine::restores::RestoreError as E;
+        match error {
+            E::NotFound(id) => AppError::not_found(format!("Backup \"{id}\"")),
+            E::Job(e) => e.into(),
+            E::ReasonRequired | E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::NotConfirmed(_) => AppError::invalid("confirm_environment", capitalise(&error.to_string())),
+            E::ProductionNotConfirmed(_) => AppError::invalid("confirm_production", capitalise(&error.to_string())),
+            E::UnknownEnvironment { .. }
+            | E::CannotRestore(_)
+            | E::NotARestore(_)
+            | E::NotUndoable { .. }
+            | E::AlreadyUndone { .. }
+            | E::NoSafetyBackup { .. } => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::maintenance::MaintenanceError> for AppError {
+    fn from(error: engine::maintenance::MaintenanceError) -> Self {
+        use engine::maintenance::MaintenanceError as E;
+        match error {
+            E::ReasonRequired | E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
+            // The busy message and the hook's words end in their own advice.
+            E::Busy(_) | E::Hook(_) => AppError::Conflict {
+                message: capitalise_keep(&error.to_string()),
+            },
+            E::AlreadyOn { .. } | E::NotOn(_) => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
             E::Database(_) => AppError::internal(error),
         }
     }

@@ -160,6 +160,7 @@ mod tests {
                 facts: [("git".to_string(), vec!["no-such-program-xyz".to_string()])].into(),
                 backup_expected_within_hours: None,
                 maintenance: Default::default(),
+                smoke_checks: Default::default(),
             }],
             ..Config::default()
         }

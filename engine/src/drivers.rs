@@ -27,7 +27,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 /// What a driver needs while it works.
 pub struct Context<'a> {

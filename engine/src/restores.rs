@@ -65,6 +65,8 @@ pub enum RestoreError {
     NotARestore(i64),
     #[error("restore #{id} is {state}: only a failed, cancelled or interrupted restore can be undone")]
     NotUndoable { id: i64, state: JobState },
+    #[error("restore #{id} was already undone by restore #{undo}")]
+    AlreadyUndone { id: i64, undo: i64 },
     #[error("restore #{job} has no safety backup to go back to ({safety_backup} was not completed): nothing was restored, so there is nothing to undo")]
     NoSafetyBackup { job: i64, safety_backup: String },
     #[error("{0}")]
@@ -226,6 +228,9 @@ impl Engine {
         let Some(JobSpec::Restore { safety_backup_id, .. }) = &failed.spec else {
             return Err(RestoreError::NotARestore(job_id));
         };
+        if let Some(undo) = job_rows::undo_of(self.db().pool(), job_id).await? {
+            return Err(RestoreError::AlreadyUndone { id: job_id, undo: undo.id });
+        }
         if !failed.state.is_retryable() {
             return Err(RestoreError::NotUndoable {
                 id: job_id,

@@ -149,3 +149,21 @@ macro_rules! db_tests {
         }
     )*};
 }
+
+/// Waits up to 30 s for job `id` to end, and returns it.
+pub async fn wait_until_finished(engine: &crate::Engine, id: i64) -> crate::jobs::Job {
+    for _ in 0..600 {
+        let job = engine.job(id).await.unwrap().unwrap();
+        if job.state.is_finished() {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job #{id} never finished");
+}
+
+/// Every line of job `id`'s log, joined.
+pub async fn log_text(engine: &crate::Engine, id: i64) -> String {
+    let lines = engine.job_log(id, 0, 100_000).await.unwrap();
+    lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
+}

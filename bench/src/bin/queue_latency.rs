@@ -520,6 +520,7 @@ fn config() -> Config {
             facts: Default::default(),
             backup_expected_within_hours: None,
             maintenance: Default::default(),
+            smoke_checks: Default::default(),
         }],
         jobs: JobsConfig {
             workers: WORKERS,

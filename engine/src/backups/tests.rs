@@ -5,9 +5,10 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use super::*;
 use crate::{
     Config,
+    testing::{log_text, wait_until_finished},
     config::{Environment, JobsConfig, Resource, StorageConfig},
     db::Db,
-    jobs::{Job, JobState},
+    jobs::JobState,
 };
 
 /// An engine over `db` whose `dev` environment has a directory, a SQLite file and a script,
@@ -60,6 +61,7 @@ async fn engine(db: &Db, root: &Path) -> Engine {
         facts: Default::default(),
         backup_expected_within_hours: Some(24),
         maintenance: Default::default(),
+        smoke_checks: Default::default(),
     };
     let mut dev = environment("dev", resources);
     dev.facts.insert("release".into(), vec!["echo".into(), "v2.4.1".into()]);
@@ -117,22 +119,6 @@ fn alice() -> Actor {
         username: Some("alice".into()),
         client_ip: Some("10.0.0.7".into()),
     }
-}
-
-async fn wait_until_finished(engine: &Engine, id: i64) -> Job {
-    for _ in 0..600 {
-        let job = engine.job(id).await.unwrap().unwrap();
-        if job.state.is_finished() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job #{id} never finished");
-}
-
-async fn log_text(engine: &Engine, id: i64) -> String {
-    let lines = engine.job_log(id, 0, 100_000).await.unwrap();
-    lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n")
 }
 
 fn staging_entries(root: &Path) -> usize {

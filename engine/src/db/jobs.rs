@@ -108,6 +108,16 @@ pub async fn retry_of<'e>(executor: impl Executor<'e, Database = Any>, id: i64) 
         .await
 }
 
+/// The restore that undoes restore `id` (restores its safety backup), if there is one.
+pub async fn undo_of<'e>(executor: impl Executor<'e, Database = Any>, id: i64) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM job WHERE parent_id = $1 AND kind = 'restore' ORDER BY id LIMIT 1"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
 /// Newest first; empty strings match everything.
 pub async fn list<'e>(
     executor: impl Executor<'e, Database = Any>,

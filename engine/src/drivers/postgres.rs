@@ -215,72 +215,14 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::{
-        drivers::{
-            sha256_of,
-            testing::{Harness, skip_or_fail},
+    use crate::drivers::{
+        sha256_of,
+        testing::{
+            Harness,
+            postgres::{TempDatabase, available, psql},
+            skip_or_fail,
         },
-        testing::DEFAULT_TEST_POSTGRES_URL,
     };
-
-    fn server_url() -> String {
-        std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string())
-    }
-
-    /// Runs SQL with psql; `Err` carries psql's message.
-    async fn psql(url: &str, sql: &str) -> Result<String, String> {
-        let output = tokio::process::Command::new("psql")
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
-            .output()
-            .await
-            .map_err(|e| e.to_string())?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
-    /// A database of its own for one test, dropped afterwards (even when the test fails).
-    struct TempDatabase {
-        name: String,
-        url: String,
-    }
-
-    impl TempDatabase {
-        async fn create() -> TempDatabase {
-            let name = format!("steward_drv_{}", uuid::Uuid::new_v4().simple());
-            psql(&server_url(), &format!("CREATE DATABASE {name}")).await.unwrap();
-            let mut url = url::Url::parse(&server_url()).unwrap();
-            url.set_path(&name);
-            TempDatabase {
-                name,
-                url: url.to_string(),
-            }
-        }
-    }
-
-    impl Drop for TempDatabase {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("psql")
-                .args(["-X", "-q", "-d", &server_url(), "-c"])
-                .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .output();
-        }
-    }
-
-    /// Whether pg_dump and the server are here; skips loudly (or fails in CI) when not.
-    async fn available() -> bool {
-        if let Err(e) = tool_version(PG_DUMP).await {
-            skip_or_fail(&format!("{PG_DUMP} cannot be run: {e}"));
-            return false;
-        }
-        if let Err(e) = psql(&server_url(), "SELECT 1").await {
-            skip_or_fail(&format!("PostgreSQL at {} is unreachable: {e}", server_url()));
-            return false;
-        }
-        true
-    }
 
     #[tokio::test]
     async fn a_database_is_dumped_in_custom_format_and_restores() {

@@ -98,3 +98,196 @@ pub fn skip_or_fail(why: &str) {
     }
     eprintln!("SKIPPED: {why}");
 }
+
+/// A PostgreSQL server for tests: `STEWARD_TEST_POSTGRES_URL`, by default the local one.
+pub mod postgres {
+    use super::skip_or_fail;
+    use crate::{drivers::command::tool_version, testing::DEFAULT_TEST_POSTGRES_URL};
+
+    const PG_DUMP: &str = "pg_dump";
+
+    pub fn server_url() -> String {
+        std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string())
+    }
+
+    /// Runs SQL with psql; `Err` carries psql's message.
+    pub async fn psql(url: &str, sql: &str) -> Result<String, String> {
+        let output = tokio::process::Command::new("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// A database of its own for one test, dropped afterwards (even when the test fails).
+    pub struct TempDatabase {
+        pub name: String,
+        pub url: String,
+    }
+
+    impl TempDatabase {
+        pub async fn create() -> TempDatabase {
+            let name = format!("steward_drv_{}", uuid::Uuid::new_v4().simple());
+            psql(&server_url(), &format!("CREATE DATABASE {name}")).await.unwrap();
+            let mut url = url::Url::parse(&server_url()).unwrap();
+            url.set_path(&name);
+            TempDatabase {
+                name,
+                url: url.to_string(),
+            }
+        }
+    }
+
+    impl Drop for TempDatabase {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("psql")
+                .args(["-X", "-q", "-d", &server_url(), "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .output();
+        }
+    }
+
+    /// Whether pg_dump and the server are here; skips loudly (or fails in CI) when not.
+    pub async fn available() -> bool {
+        if let Err(e) = tool_version(PG_DUMP).await {
+            skip_or_fail(&format!("{PG_DUMP} cannot be run: {e}"));
+            return false;
+        }
+        if let Err(e) = psql(&server_url(), "SELECT 1").await {
+            skip_or_fail(&format!("PostgreSQL at {} is unreachable: {e}", server_url()));
+            return false;
+        }
+        true
+    }
+}
+
+/// A MariaDB/MySQL server for tests: `STEWARD_TEST_MYSQL_URL`, by default the local one.
+pub mod mysql {
+    use super::skip_or_fail;
+    use crate::drivers::command::tool_version;
+
+    pub const DEFAULT_TEST_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+
+    pub fn server_url() -> String {
+        std::env::var("STEWARD_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_TEST_MYSQL_URL.to_string())
+    }
+
+    /// The test server's address as client options.
+    pub fn client_args() -> Vec<String> {
+        let url = url::Url::parse(&server_url()).unwrap();
+        let mut args = vec![
+            format!("--host={}", url.host_str().unwrap_or("127.0.0.1")),
+            format!("--port={}", url.port().unwrap_or(3306)),
+            format!("--user={}", url.username()),
+        ];
+        if let Some(password) = url.password() {
+            args.push(format!("--password={password}"));
+        }
+        args
+    }
+
+    pub fn url_of(database: &str, user: &str) -> String {
+        let mut url = url::Url::parse(&server_url()).unwrap();
+        url.set_path(database);
+        url.set_username(user).unwrap();
+        url.set_password(None).unwrap();
+        url.to_string()
+    }
+
+    /// Runs SQL with the client (`mariadb`, else `mysql`); stdin is fed from `input` if given.
+    pub async fn sql(database: Option<&str>, statements: &str, input: Option<Vec<u8>>) -> Result<String, String> {
+        use tokio::io::AsyncWriteExt;
+        let client = if tool_version("mariadb").await.is_ok() {
+            "mariadb"
+        } else {
+            "mysql"
+        };
+        let mut command = tokio::process::Command::new(client);
+        command
+            .args(client_args())
+            .args(["--batch", "--skip-column-names"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if !statements.is_empty() {
+            command.arg("-e").arg(statements);
+        }
+        if let Some(database) = database {
+            command.arg(database);
+        }
+        let mut child = command.spawn().map_err(|e| e.to_string())?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin
+            .write_all(&input.unwrap_or_default())
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(stdin);
+        let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// A database (and an account for it) of its own for one test, dropped afterwards.
+    pub struct TempDatabase {
+        pub name: String,
+    }
+
+    /// An awkward password: quotes, a backslash, a space and a hash.
+    pub const PASSWORD: &str = r#"p"a\ss w#rd'x"#;
+
+    impl TempDatabase {
+        pub async fn create() -> TempDatabase {
+            let name = format!("steward_drv_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+            let quoted = PASSWORD.replace('\\', "\\\\").replace('\'', "''");
+            sql(
+                None,
+                &format!(
+                    "CREATE DATABASE {name}; CREATE USER '{name}'@'%' IDENTIFIED BY '{quoted}';
+                     GRANT ALL ON {name}.* TO '{name}'@'%'; GRANT SELECT ON mysql.proc TO '{name}'@'%';"
+                ),
+                None,
+            )
+            .await
+            .unwrap();
+            TempDatabase { name }
+        }
+    }
+
+    impl Drop for TempDatabase {
+        fn drop(&mut self) {
+            let name = &self.name;
+            let client = if std::process::Command::new("mariadb").arg("--version").output().is_ok() {
+                "mariadb"
+            } else {
+                "mysql"
+            };
+            let _ = std::process::Command::new(client)
+                .args(client_args())
+                .arg("-e")
+                .arg(format!(
+                    "DROP DATABASE IF EXISTS {name}; DROP USER IF EXISTS '{name}'@'%';"
+                ))
+                .output();
+        }
+    }
+
+    pub async fn available() -> bool {
+        if tool_version("mysqldump").await.is_err() && tool_version("mariadb-dump").await.is_err() {
+            skip_or_fail("neither mysqldump nor mariadb-dump can be run");
+            return false;
+        }
+        if let Err(e) = sql(None, "SELECT 1", None).await {
+            skip_or_fail(&format!("MariaDB/MySQL at {} is unreachable: {e}", server_url()));
+            return false;
+        }
+        true
+    }
+}

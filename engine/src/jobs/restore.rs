@@ -398,9 +398,9 @@ async fn fail(
     let total = job.steps.len();
     let step_number = progress.steps_done + 1;
     let error = if stop.is_cancelled() {
-        format!("stopped at step {step_number} of {total} ({})", progress.step)
+        format!("Stopped at step {step_number} of {total} ({})", progress.step)
     } else {
-        format!("step {step_number} of {total} ({}) failed: {why}", progress.step)
+        format!("Step {step_number} of {total} ({}) failed: {why}", progress.step)
     };
 
     let mut in_maintenance = progress.maintenance_entered;
@@ -416,25 +416,42 @@ async fn fail(
         }
     }
 
-    let state = if progress.restored.is_empty() && !progress.step.starts_with("Restore ") {
+    // The resources in the backup, in the order they are restored, from the job's steps.
+    let resources: Vec<&str> = job
+        .steps
+        .iter()
+        .filter_map(|s| s.strip_prefix("Restore "))
+        .filter_map(|s| s.split(' ').next())
+        .collect();
+    let in_progress = progress
+        .step
+        .strip_prefix("Restore ")
+        .and_then(|s| s.split(' ').next());
+    let backup_id = input.backup_id;
+    let state = if progress.restored.is_empty() && in_progress.is_none() {
         format!("Nothing of {name} was changed by this restore.")
-    } else {
-        let untouched: Vec<&str> = job
-            .steps
-            .iter()
-            .filter_map(|s| s.strip_prefix("Restore "))
-            .filter_map(|s| s.split(' ').next())
-            .filter(|r| !progress.restored.iter().any(|done| done == r))
-            .collect();
-        let restored = if progress.restored.is_empty() {
-            "none".to_string()
-        } else {
-            progress.restored.join(", ")
-        };
+    } else if progress.restored.len() == resources.len() {
         format!(
-            "{name} is partly restored: restored {restored}; not restored (possibly half-written) {}.",
-            untouched.join(", ")
+            "Every resource of {name} was restored from backup {backup_id}: {}.",
+            progress.restored.join(", ")
         )
+    } else {
+        let untouched: Vec<&str> = resources
+            .iter()
+            .copied()
+            .filter(|r| !progress.restored.iter().any(|done| done == r) && Some(*r) != in_progress)
+            .collect();
+        let mut parts = Vec::new();
+        if !progress.restored.is_empty() {
+            parts.push(format!("restored from backup {backup_id}: {}", progress.restored.join(", ")));
+        }
+        if let Some(current) = in_progress {
+            parts.push(format!("{current} may be half-restored"));
+        }
+        if !untouched.is_empty() {
+            parts.push(format!("not touched: {}", untouched.join(", ")));
+        }
+        format!("{name} is partly restored — {}.", parts.join("; "))
     };
     let maintenance = if in_maintenance {
         format!("{name} is still in maintenance.")
@@ -506,3 +523,5 @@ fn scratch_dir(engine: &Engine, job_id: i64) -> PathBuf {
         .join(".restore-scratch")
         .join(format!("job-{job_id}"))
 }
+#[cfg(test)]
+mod tests;

@@ -51,6 +51,7 @@ fn engine(db: &Db) -> Engine {
             facts: Default::default(),
             backup_expected_within_hours: None,
             maintenance: Default::default(),
+            smoke_checks: Default::default(),
         }],
         jobs: JobsConfig {
             workers: 2,

@@ -49,6 +49,7 @@ fn engine(db: &Db, calls: &Path) -> Engine {
         facts: BTreeMap::new(),
         backup_expected_within_hours: None,
         maintenance,
+        smoke_checks: BTreeMap::new(),
     };
     let shop = MaintenanceConfig {
         enter: Some(script(&format!(
@@ -57,10 +58,12 @@ fn engine(db: &Db, calls: &Path) -> Engine {
         leave: Some(script(&format!(
             "echo \"leave $STEWARD_MAINTENANCE_STATE\" >> '{calls}'"
         ))),
+        leave_on_restore_failure: false,
     };
     let broken = MaintenanceConfig {
         enter: Some(script("echo 'systemctl: unit web not found' >&2; exit 5")),
         leave: None,
+        leave_on_restore_failure: false,
     };
     let config = Config {
         environments: vec![

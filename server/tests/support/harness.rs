@@ -26,6 +26,7 @@ pub fn environment(name: &str, label: &str, colour: &str, production: bool) -> E
         facts: Default::default(),
         backup_expected_within_hours: None,
         maintenance: Default::default(),
+        smoke_checks: Default::default(),
     }
 }
 
