@@ -4,7 +4,7 @@
 
 use std::{path::Path, time::Duration};
 
-use crate::config::{Config, Resource, SecretSource};
+use crate::config::{Config, Hook, Resource, SecretSource};
 
 /// How long a database server gets to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -45,6 +45,40 @@ pub async fn check_resources(config: &Config) -> Vec<Problem> {
                     message,
                 });
             }
+        }
+        let hooks = [("maintenance.enter", &env.maintenance.enter), ("maintenance.leave", &env.maintenance.leave)]
+            .into_iter()
+            .filter_map(|(item, hook)| hook.as_ref().map(|hook| (item.to_string(), hook)))
+            .chain(env.smoke_checks.iter().map(|(name, hook)| (format!("smoke_checks.{name}"), hook)));
+        for (item, hook) in hooks {
+            for message in check_hook(hook) {
+                problems.push(Problem {
+                    environment: env.name.clone(),
+                    item: item.clone(),
+                    message,
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// A hook's program must be installed, its URL valid, its secrets readable.
+fn check_hook(hook: &Hook) -> Vec<String> {
+    let mut problems = Vec::new();
+    match hook {
+        Hook::Command { command, secret_env, .. } => {
+            match command.first() {
+                None => problems.push("no program is configured".into()),
+                Some(program) => problems.extend(program_missing(program)),
+            }
+            problems.extend(secrets_missing(secret_env));
+        }
+        Hook::Http { url, secret_header, .. } => {
+            if let Err(e) = url::Url::parse(url) {
+                problems.push(format!("\"{url}\" is not a valid URL: {e}"));
+            }
+            problems.extend(secret_missing(secret_header.as_ref().map(|h| &h.value)));
         }
     }
     problems
@@ -87,11 +121,7 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
                     Some(program) => problems.extend(program_missing(program)),
                 }
             }
-            for (key, source) in secret_env {
-                if let Some(why) = secret_missing(Some(source)) {
-                    problems.push(format!("the secret {key}: {why}"));
-                }
-            }
+            problems.extend(secrets_missing(secret_env));
         }
         Resource::Http {
             start_url,
@@ -129,6 +159,13 @@ async fn reachable(url: &str, default_port: u16, what: &str) -> Option<String> {
     }
 }
 
+fn secrets_missing(secret_env: &std::collections::BTreeMap<String, SecretSource>) -> Vec<String> {
+    secret_env
+        .iter()
+        .filter_map(|(key, source)| secret_missing(Some(source)).map(|why| format!("the secret {key}: {why}")))
+        .collect()
+}
+
 fn secret_missing(source: Option<&SecretSource>) -> Option<String> {
     source?.read().err()
 }
@@ -159,8 +196,25 @@ mod tests {
                 resources: resources.into_iter().map(|(n, r)| (n.to_string(), r)).collect(),
                 facts: [("git".to_string(), vec!["no-such-program-xyz".to_string()])].into(),
                 backup_expected_within_hours: None,
-                maintenance: Default::default(),
-                smoke_checks: Default::default(),
+                maintenance: crate::config::MaintenanceConfig {
+                    enter: Some(Hook::Command {
+                        command: vec!["/no/such/maintenance-on.sh".into()],
+                        env: Default::default(),
+                        secret_env: Default::default(),
+                        timeout_seconds: 10,
+                    }),
+                    leave: None,
+                    leave_on_restore_failure: false,
+                },
+                smoke_checks: [(
+                    "home".to_string(),
+                    Hook::Http {
+                        url: "not a url".into(),
+                        secret_header: None,
+                        timeout_seconds: 10,
+                    },
+                )]
+                .into(),
             }],
             ..Config::default()
         }
@@ -207,7 +261,7 @@ mod tests {
             ),
         ]);
         let problems: Vec<String> = check_resources(&config).await.iter().map(ToString::to_string).collect();
-        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert_eq!(problems.len(), 6, "{problems:#?}");
         assert!(
             problems[0].starts_with("environment dev, resources.app (sqlite): the database file"),
             "{problems:#?}"
@@ -220,6 +274,14 @@ mod tests {
         assert_eq!(
             problems[3],
             "environment dev, facts.git: the program no-such-program-xyz is not installed (not found on PATH)"
+        );
+        assert!(
+            problems[4].starts_with("environment dev, maintenance.enter: ") && problems[4].contains("/no/such/maintenance-on.sh"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[5].starts_with("environment dev, smoke_checks.home: \"not a url\" is not a valid URL"),
+            "{problems:#?}"
         );
     }
 }

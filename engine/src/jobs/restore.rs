@@ -517,11 +517,33 @@ async fn audit_event(
 
 /// Where a restore's drivers put scratch files (removed after each resource).
 fn scratch_dir(engine: &Engine, job_id: i64) -> PathBuf {
-    engine
-        .config()
-        .data_dir
-        .join(".restore-scratch")
-        .join(format!("job-{job_id}"))
+    scratch_root(engine).join(format!("job-{job_id}"))
+}
+
+fn scratch_root(engine: &Engine) -> PathBuf {
+    engine.config().data_dir.join(".restore-scratch")
+}
+
+/// Removes the scratch files of restores that no longer run (a crash cut them off); called when
+/// the workers start. They may hold unpacked backup data, so they are not left lying around.
+pub(crate) async fn clean_scratch(engine: &Engine) {
+    let Ok(mut entries) = tokio::fs::read_dir(scratch_root(engine)).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let id = name.to_str().and_then(|n| n.strip_prefix("job-")).and_then(|n| n.parse().ok());
+        let running = match id {
+            Some(id) => matches!(engine.job(id).await, Ok(Some(job)) if !job.state.is_finished()),
+            None => false,
+        };
+        if !running {
+            match tokio::fs::remove_dir_all(entry.path()).await {
+                Ok(()) => tracing::info!(path = %entry.path().display(), "removed what an interrupted restore left"),
+                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "removing what an interrupted restore left failed"),
+            }
+        }
+    }
 }
 #[cfg(test)]
 mod tests;

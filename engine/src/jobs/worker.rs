@@ -92,6 +92,7 @@ impl Engine {
             Ok(removed) => tracing::info!(removed, "removed partial backups left by interrupted jobs"),
             Err(e) => tracing::warn!(error = %e, "cleaning the backup staging area failed"),
         }
+        restore::clean_scratch(self).await;
 
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let stop_claiming = CancellationToken::new();

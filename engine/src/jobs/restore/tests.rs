@@ -486,6 +486,17 @@ crate::db_tests! {
         workers.shutdown(Duration::from_secs(1)).await;
     }
 
+    async fn scratch_files_a_crashed_restore_left_are_removed_when_workers_start(db) {
+        let site = Site::new();
+        let engine = site.engine(db, BTreeMap::new());
+        let left = site.path().join("steward/.restore-scratch/job-41/stock");
+        std::fs::create_dir_all(&left).unwrap();
+        std::fs::write(left.join("database.sql"), "INSERT INTO stock VALUES (1, 5);").unwrap();
+        let workers = engine.start_workers().await.unwrap();
+        assert!(!site.path().join("steward/.restore-scratch/job-41").exists());
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
     async fn a_restore_needs_the_typed_name_a_reason_and_for_production_a_second_yes(db) {
         let site = Site::new();
         sqlite_exec(&site.sqlite(), "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);").await;
