@@ -46,10 +46,17 @@ pub async fn check_resources(config: &Config) -> Vec<Problem> {
                 });
             }
         }
-        let hooks = [("maintenance.enter", &env.maintenance.enter), ("maintenance.leave", &env.maintenance.leave)]
-            .into_iter()
-            .filter_map(|(item, hook)| hook.as_ref().map(|hook| (item.to_string(), hook)))
-            .chain(env.smoke_checks.iter().map(|(name, hook)| (format!("smoke_checks.{name}"), hook)));
+        let hooks = [
+            ("maintenance.enter", &env.maintenance.enter),
+            ("maintenance.leave", &env.maintenance.leave),
+        ]
+        .into_iter()
+        .filter_map(|(item, hook)| hook.as_ref().map(|hook| (item.to_string(), hook)))
+        .chain(
+            env.smoke_checks
+                .iter()
+                .map(|(name, hook)| (format!("smoke_checks.{name}"), hook)),
+        );
         for (item, hook) in hooks {
             for message in check_hook(hook) {
                 problems.push(Problem {
@@ -67,7 +74,9 @@ pub async fn check_resources(config: &Config) -> Vec<Problem> {
 fn check_hook(hook: &Hook) -> Vec<String> {
     let mut problems = Vec::new();
     match hook {
-        Hook::Command { command, secret_env, .. } => {
+        Hook::Command {
+            command, secret_env, ..
+        } => {
             match command.first() {
                 None => problems.push("no program is configured".into()),
                 Some(program) => problems.extend(program_missing(program)),
@@ -276,7 +285,8 @@ mod tests {
             "environment dev, facts.git: the program no-such-program-xyz is not installed (not found on PATH)"
         );
         assert!(
-            problems[4].starts_with("environment dev, maintenance.enter: ") && problems[4].contains("/no/such/maintenance-on.sh"),
+            problems[4].starts_with("environment dev, maintenance.enter: ")
+                && problems[4].contains("/no/such/maintenance-on.sh"),
             "{problems:#?}"
         );
         assert!(

@@ -67,7 +67,9 @@ pub enum RestoreError {
     NotUndoable { id: i64, state: JobState },
     #[error("restore #{id} was already undone by restore #{undo}")]
     AlreadyUndone { id: i64, undo: i64 },
-    #[error("restore #{job} has no safety backup to go back to ({safety_backup} was not completed): nothing was restored, so there is nothing to undo")]
+    #[error(
+        "restore #{job} has no safety backup to go back to ({safety_backup} was not completed): nothing was restored, so there is nothing to undo"
+    )]
     NoSafetyBackup { job: i64, safety_backup: String },
     #[error("{0}")]
     Job(#[from] JobError),
@@ -104,14 +106,12 @@ impl Engine {
             .backup(id)
             .await?
             .ok_or_else(|| RestoreError::NotFound(id.to_string()))?;
-        let environment = self
-            .config()
-            .environment(&backup.environment)
-            .cloned()
-            .ok_or_else(|| RestoreError::UnknownEnvironment {
+        let environment = self.config().environment(&backup.environment).cloned().ok_or_else(|| {
+            RestoreError::UnknownEnvironment {
                 backup: backup.id.clone(),
                 environment: backup.environment.clone(),
-            })?;
+            }
+        })?;
         let problems = restore::problems(&environment, &backup.manifest);
         let not_in_backup = environment
             .resources
@@ -173,12 +173,13 @@ impl Engine {
             .backup(&request.backup_id)
             .await?
             .ok_or_else(|| RestoreError::NotFound(request.backup_id.clone()))?;
-        let environment = self.config().environment(&backup.environment).ok_or_else(|| {
-            RestoreError::UnknownEnvironment {
-                backup: backup.id.clone(),
-                environment: backup.environment.clone(),
-            }
-        })?;
+        let environment =
+            self.config()
+                .environment(&backup.environment)
+                .ok_or_else(|| RestoreError::UnknownEnvironment {
+                    backup: backup.id.clone(),
+                    environment: backup.environment.clone(),
+                })?;
         let reason = request.reason.trim();
         if reason.is_empty() {
             return Err(RestoreError::ReasonRequired);
@@ -229,7 +230,10 @@ impl Engine {
             return Err(RestoreError::NotARestore(job_id));
         };
         if let Some(undo) = job_rows::undo_of(self.db().pool(), job_id).await? {
-            return Err(RestoreError::AlreadyUndone { id: job_id, undo: undo.id });
+            return Err(RestoreError::AlreadyUndone {
+                id: job_id,
+                undo: undo.id,
+            });
         }
         if !failed.state.is_retryable() {
             return Err(RestoreError::NotUndoable {
@@ -268,12 +272,14 @@ impl Engine {
         let target = job_id.to_string();
         audit::record(
             &mut *tx,
-            &actor.event("restore.undo", Some(&target), Outcome::Ok).with_detail(json!({
-                "environment": failed.environment,
-                "undo_job": job.id,
-                "backup_id": safety_backup_id,
-                "reason": reason,
-            })),
+            &actor
+                .event("restore.undo", Some(&target), Outcome::Ok)
+                .with_detail(json!({
+                    "environment": failed.environment,
+                    "undo_job": job.id,
+                    "backup_id": safety_backup_id,
+                    "reason": reason,
+                })),
         )
         .await?;
         tx.commit().await?;

@@ -5,10 +5,10 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use super::*;
 use crate::{
     Config,
-    testing::{log_text, wait_until_finished},
     config::{Environment, JobsConfig, Resource, StorageConfig},
     db::Db,
     jobs::JobState,
+    testing::{log_text, wait_until_finished},
 };
 
 /// An engine over `db` whose `dev` environment has a directory, a SQLite file and a script,

@@ -129,7 +129,18 @@ pub(crate) async fn run(
     };
     audit_event(engine, &actor, job, &input, "restore.start", Outcome::Ok, json!({})).await;
     let mut progress = Progress::default();
-    let result = restore(engine, job, worker, environment, &actor, &input, log, stop, &mut progress).await;
+    let result = restore(
+        engine,
+        job,
+        worker,
+        environment,
+        &actor,
+        &input,
+        log,
+        stop,
+        &mut progress,
+    )
+    .await;
     match result {
         Ok(()) => {
             log.info(format!(
@@ -212,7 +223,10 @@ async fn restore(
     .await;
     let description = match input.undo_of {
         Some(failed) => format!("Safety backup before undoing restore #{failed} (restore #{})", job.id),
-        None => format!("Safety backup before restoring {} (restore #{})", input.backup_id, job.id),
+        None => format!(
+            "Safety backup before restoring {} (restore #{})",
+            input.backup_id, job.id
+        ),
     };
     let safety = backup::Input {
         backup_id: input.safety_backup_id,
@@ -244,8 +258,11 @@ async fn restore(
             .resources
             .get(name)
             .ok_or_else(|| format!("{name} is no longer configured"))?;
-        log.info(format!("Restoring {name} ({}) from {}…", artifact.driver, artifact.file))
-            .await;
+        log.info(format!(
+            "Restoring {name} ({}) from {}…",
+            artifact.driver, artifact.file
+        ))
+        .await;
         let scratch = scratch_root.join(name);
         tokio::fs::create_dir_all(&scratch)
             .await
@@ -423,10 +440,7 @@ async fn fail(
         .filter_map(|s| s.strip_prefix("Restore "))
         .filter_map(|s| s.split(' ').next())
         .collect();
-    let in_progress = progress
-        .step
-        .strip_prefix("Restore ")
-        .and_then(|s| s.split(' ').next());
+    let in_progress = progress.step.strip_prefix("Restore ").and_then(|s| s.split(' ').next());
     let backup_id = input.backup_id;
     let state = if progress.restored.is_empty() && in_progress.is_none() {
         format!("Nothing of {name} was changed by this restore.")
@@ -443,7 +457,10 @@ async fn fail(
             .collect();
         let mut parts = Vec::new();
         if !progress.restored.is_empty() {
-            parts.push(format!("restored from backup {backup_id}: {}", progress.restored.join(", ")));
+            parts.push(format!(
+                "restored from backup {backup_id}: {}",
+                progress.restored.join(", ")
+            ));
         }
         if let Some(current) = in_progress {
             parts.push(format!("{current} may be half-restored"));
@@ -532,7 +549,10 @@ pub(crate) async fn clean_scratch(engine: &Engine) {
     };
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name();
-        let id = name.to_str().and_then(|n| n.strip_prefix("job-")).and_then(|n| n.parse().ok());
+        let id = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("job-"))
+            .and_then(|n| n.parse().ok());
         let running = match id {
             Some(id) => matches!(engine.job(id).await, Ok(Some(job)) if !job.state.is_finished()),
             None => false,
@@ -540,7 +560,9 @@ pub(crate) async fn clean_scratch(engine: &Engine) {
         if !running {
             match tokio::fs::remove_dir_all(entry.path()).await {
                 Ok(()) => tracing::info!(path = %entry.path().display(), "removed what an interrupted restore left"),
-                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "removing what an interrupted restore left failed"),
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "removing what an interrupted restore left failed")
+                }
             }
         }
     }

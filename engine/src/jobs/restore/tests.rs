@@ -556,20 +556,41 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         trigger: "manual".into(),
         requested_by: "alice".into(),
         description: String::new(),
-        artifacts: vec![artifact("files", "directory"), artifact("db", "postgres"), artifact("gone", "sqlite"), artifact("remote", "http")],
+        artifacts: vec![
+            artifact("files", "directory"),
+            artifact("db", "postgres"),
+            artifact("gone", "sqlite"),
+            artifact("remote", "http"),
+        ],
         facts: BTreeMap::new(),
         steward_version: "0".into(),
     };
     let mut resources = BTreeMap::new();
-    resources.insert("files".to_string(), Resource::Directory { path: "/srv/files".into(), include: vec![], exclude: vec![] });
-    resources.insert("db".to_string(), Resource::Mysql { url: "mysql://u@h/db".into(), password: Some(SecretSource::Env("X".into())) });
-    resources.insert("remote".to_string(), Resource::Http {
-        start_url: "http://h/start".into(),
-        status_url: "http://h/status".into(),
-        secret_header: None,
-        poll_seconds: 1,
-        timeout_seconds: 1,
-    });
+    resources.insert(
+        "files".to_string(),
+        Resource::Directory {
+            path: "/srv/files".into(),
+            include: vec![],
+            exclude: vec![],
+        },
+    );
+    resources.insert(
+        "db".to_string(),
+        Resource::Mysql {
+            url: "mysql://u@h/db".into(),
+            password: Some(SecretSource::Env("X".into())),
+        },
+    );
+    resources.insert(
+        "remote".to_string(),
+        Resource::Http {
+            start_url: "http://h/start".into(),
+            status_url: "http://h/status".into(),
+            secret_header: None,
+            poll_seconds: 1,
+            timeout_seconds: 1,
+        },
+    );
     let environment = Environment {
         name: "shop".into(),
         label: "Shop".into(),
