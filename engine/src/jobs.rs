@@ -235,6 +235,25 @@ pub struct Job {
 }
 
 impl Job {
+    /// Who the job acts for: its requester (audit events of the job are theirs).
+    pub fn actor(&self) -> Actor {
+        Actor {
+            username: Some(self.requested_by.clone()),
+            client_ip: None,
+        }
+    }
+
+    /// The environment's configuration, or the error a job of an environment that is no longer
+    /// configured ends with.
+    pub(crate) fn configured_environment<'c>(
+        &self,
+        config: &'c crate::Config,
+    ) -> Result<&'c crate::config::Environment, String> {
+        config
+            .environment(&self.environment)
+            .ok_or_else(|| format!("the environment {} is no longer configured", self.environment))
+    }
+
     /// "restore #41", "delete-drafts #7".
     pub fn title(&self) -> String {
         let name = self.spec.as_ref().map_or(self.kind.as_str(), JobSpec::title);

@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Engine,
-    accounts::Actor,
     audit::{self, Outcome},
     backups::row_of,
     config::Environment,
@@ -80,10 +79,7 @@ pub(crate) async fn run(
     log: &JobLog,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let environment = engine
-        .config()
-        .environment(&job.environment)
-        .ok_or_else(|| format!("the environment {} is no longer configured", job.environment))?;
+    let environment = job.configured_environment(engine.config())?;
     let path = BackupPath::new(&job.environment, input.backup_id).map_err(|e| e.to_string())?;
     let storage = engine.storage();
     let result = write(engine, job, worker, environment, &storage, &path, &input, log, stop).await;
@@ -291,10 +287,7 @@ async fn write(
 /// The `verify` job kind: reads every artifact of a backup back, logs each, and fails when
 /// anything is missing, changed or damaged (the catalog and the audit log record the result).
 pub(crate) async fn verify(engine: &Engine, job: &Job, backup_id: &str, log: &JobLog) -> Result<(), String> {
-    let actor = Actor {
-        username: Some(job.requested_by.clone()),
-        client_ip: None,
-    };
+    let actor = job.actor();
     log.info(format!("Reading every artifact of {backup_id} back…")).await;
     let report = engine
         .verify_backup(&actor, backup_id)
@@ -322,10 +315,7 @@ pub(crate) async fn verify(engine: &Engine, job: &Job, backup_id: &str, log: &Jo
 async fn catalog(engine: &Engine, job: &Job, row: &backup_rows::BackupRow) -> sqlx::Result<()> {
     let mut tx = engine.db().begin_write().await?;
     backup_rows::upsert(&mut *tx, row).await?;
-    let actor = Actor {
-        username: Some(job.requested_by.clone()),
-        client_ip: None,
-    };
+    let actor = job.actor();
     audit::record(
         &mut *tx,
         &actor

@@ -119,14 +119,8 @@ pub(crate) async fn run(
     log: &JobLog,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let environment = engine
-        .config()
-        .environment(&job.environment)
-        .ok_or_else(|| format!("the environment {} is no longer configured", job.environment))?;
-    let actor = Actor {
-        username: Some(job.requested_by.clone()),
-        client_ip: None,
-    };
+    let environment = job.configured_environment(engine.config())?;
+    let actor = job.actor();
     audit_event(engine, &actor, job, &input, "restore.start", Outcome::Ok, json!({})).await;
     let mut progress = Progress::default();
     let result = restore(

@@ -382,10 +382,7 @@ async fn finish(
     let steps_done = (state == JobState::Succeeded).then(|| i64::try_from(job.steps.len()).unwrap_or(i64::MAX));
     let mut tx = engine.db().begin_write().await?;
     if rows::finish(&mut *tx, job.id, owner, state.as_str(), error, steps_done, now_ms()).await? {
-        let actor = Actor {
-            username: Some(job.requested_by.clone()),
-            client_ip: None,
-        };
+        let actor = job.actor();
         let outcome = if state == JobState::Succeeded {
             Outcome::Ok
         } else {
