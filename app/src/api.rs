@@ -12,6 +12,8 @@ pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;
 pub mod jobs;
+pub mod maintenance;
+pub mod restores;
 pub mod users;
 
 #[cfg(feature = "ssr")]

@@ -95,6 +95,37 @@ pub fn ago(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// How long from `from_ms` to `to_ms`, in the two largest whole units, for sentences such as
+/// "everything changed since 3 days 4 hours ago": `less than a minute`, `1 minute`,
+/// `2 hours 5 minutes`, `3 days 4 hours`, `40 days`. Rounded down, and a zero second unit is
+/// left out ("2 days", not "2 days 0 hours").
+pub fn elapsed(from_ms: i64, to_ms: i64) -> String {
+    fn count(n: i64, unit: &str) -> String {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    }
+    fn two(big: i64, big_unit: &str, small: i64, small_unit: &str) -> String {
+        if small == 0 {
+            count(big, big_unit)
+        } else {
+            format!("{} {}", count(big, big_unit), count(small, small_unit))
+        }
+    }
+    let minutes = (to_ms - from_ms).max(0) / 60_000;
+    let (hours, days) = (minutes / 60, minutes / 1440);
+    match minutes {
+        0 => "less than a minute".into(),
+        m if m < 60 => count(m, "minute"),
+        m if m < 1440 => two(hours, "hour", m % 60, "minute"),
+        // After a month the hours no longer matter to anyone.
+        _ if days >= 30 => count(days, "day"),
+        _ => two(days, "day", hours % 24, "hour"),
+    }
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -150,5 +181,22 @@ mod tests {
         assert_eq!(ago(now - 23 * 3_600_000 - 59 * 60_000, now), "23 hours ago");
         assert_eq!(ago(now - 24 * 3_600_000, now), "1 day ago");
         assert_eq!(ago(now - 2 * 86_400_000 - 5 * 3_600_000, now), "2 days ago");
+    }
+
+    #[test]
+    fn elapsed_time_reads_in_the_two_largest_units() {
+        let now = 1_795_312_920_000;
+        let (minute, hour, day) = (60_000, 3_600_000, 86_400_000);
+        assert_eq!(elapsed(now, now), "less than a minute");
+        assert_eq!(elapsed(now + 5_000, now), "less than a minute", "never negative");
+        assert_eq!(elapsed(now - 59_999, now), "less than a minute");
+        assert_eq!(elapsed(now - minute, now), "1 minute");
+        assert_eq!(elapsed(now - 45 * minute - 59_000, now), "45 minutes");
+        assert_eq!(elapsed(now - hour, now), "1 hour");
+        assert_eq!(elapsed(now - 2 * hour - 5 * minute, now), "2 hours 5 minutes");
+        assert_eq!(elapsed(now - day - minute, now), "1 day");
+        assert_eq!(elapsed(now - 3 * day - 4 * hour - 59 * minute, now), "3 days 4 hours");
+        assert_eq!(elapsed(now - 2 * day - hour, now), "2 days 1 hour");
+        assert_eq!(elapsed(now - 40 * day - 5 * hour, now), "40 days");
     }
 }

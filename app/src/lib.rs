@@ -28,7 +28,7 @@ use crate::{
     error::AppError,
     pages::{
         AccountPage, AuditPage, BackupPage, BackupsPage, EnvironmentPage, EnvironmentsPage, JobPage, JobsPage,
-        LoginPage, NotFoundPage, UsersPage,
+        LoginPage, NotFoundPage, RestorePage, UsersPage,
     },
     types::{CurrentUser, EnvironmentSummary},
 };
@@ -105,6 +105,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
                     <Route path=path!("/environments/:name/backups") view=BackupsPage ssr=SsrMode::Async />
                     <Route path=path!("/backups/:id") view=BackupPage ssr=SsrMode::Async />
+                    <Route path=path!("/backups/:id/restore") view=RestorePage ssr=SsrMode::Async />
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
                     <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />

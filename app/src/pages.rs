@@ -10,6 +10,7 @@ mod job_page;
 mod jobs_page;
 mod login_page;
 mod not_found_page;
+mod restore_page;
 mod users_page;
 
 pub use account_page::AccountPage;
@@ -22,6 +23,7 @@ pub use job_page::JobPage;
 pub use jobs_page::JobsPage;
 pub use login_page::LoginPage;
 pub use not_found_page::NotFoundPage;
+pub use restore_page::RestorePage;
 pub use users_page::UsersPage;
 
 /// Sets the HTTP status of the server-rendered response (no effect in the browser).

@@ -6,6 +6,8 @@ mod audit;
 mod backup;
 mod environment;
 mod job;
+mod maintenance;
+mod restore;
 mod user;
 
 pub use audit::AuditEntry;
@@ -15,4 +17,6 @@ pub use backup::{
 };
 pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};
+pub use maintenance::{MaintenanceState, MaintenanceSwitch};
+pub use restore::{FailedRestore, RestorePreview, RestoredResource};
 pub use user::{CurrentUser, LockedName, Role, UserSummary};

@@ -1,5 +1,6 @@
 //! The command line: `steward serve`, `steward migrate`, `steward config check`, `steward user …`,
-//! and the job commands `steward run` and `steward job …` ([`jobs`]).
+//! the job commands `steward run` and `steward job …` ([`jobs`]), backups ([`backups`]),
+//! restores ([`restores`]) and maintenance mode ([`maintenance`]).
 //!
 //! Exit codes: 0 success, 1 a failure while running, 2 a configuration problem (the message
 //! names the key and the file).
@@ -8,6 +9,7 @@ mod backups;
 mod demo;
 mod jobs;
 mod maintenance;
+mod restores;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -73,8 +75,14 @@ pub enum Command {
     /// Take, list, show and verify backups; rebuild the catalog from storage.
     #[command(subcommand)]
     Backup(backups::BackupCommand),
-    /// Put an environment into maintenance mode or take it out, by hand (runs its `enter` or
-    /// `leave` hook; refused while a job holds the environment).
+    /// Restore an environment to one of its backups, or undo a failed restore (needs a running
+    /// `steward serve`). Prints what would happen, asks for the environment's name on a
+    /// terminal (twice for production) unless --yes, then queues the restore: a safety backup
+    /// is taken first and the environment is in maintenance meanwhile.
+    Restore(restores::RestoreArgs),
+    /// Show whether an environment is in maintenance mode (and the restores it is waiting on),
+    /// or put it in or take it out by hand with on|off (runs its `enter` or `leave` hook;
+    /// refused while a job holds the environment).
     Maintenance(maintenance::MaintenanceArgs),
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
@@ -153,6 +161,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => jobs::run_action(config, args).await,
         Command::Job(command) => jobs::job(config, command).await,
         Command::Backup(command) => backups::backup(config, command).await,
+        Command::Restore(args) => restores::restore(config, args).await,
         Command::Demo(command) => demo::demo(command).await,
         Command::Maintenance(args) => maintenance::maintenance(config, args).await,
     };

@@ -343,6 +343,26 @@ const MATRIX: &[Row] = &[
         &[("environment", "dev"), ("description", "")],
         Some(Role::Operator),
     ),
+    ("restores/preview", &[("id", "no-such-backup")], Some(Role::Operator)),
+    // No such backup: an allowed caller gets "not found", nothing is restored.
+    (
+        "restores/start",
+        &[
+            ("backup_id", "no-such-backup"),
+            ("reason", "access test"),
+            ("confirm_environment", "dev"),
+        ],
+        Some(Role::Operator),
+    ),
+    ("restores/undo", &[("id", "999999")], Some(Role::Operator)),
+    ("restores/failed", &[("environment", "dev")], Some(Role::Viewer)),
+    ("maintenance/get", &[("environment", "dev")], Some(Role::Viewer)),
+    // Without a reason an allowed caller is refused before anything is switched.
+    (
+        "maintenance/switch",
+        &[("environment", "dev"), ("on", "true"), ("reason", "")],
+        Some(Role::Admin),
+    ),
 ];
 
 async fn role_matrix(test: TestDb) {

@@ -4,7 +4,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::backups::get_backup,
-    components::{EnvBadge, ErrorMessage, current_path, require_role, verification_sentence},
+    components::{EnvBadge, ErrorMessage, MaintenanceBanner, current_path, require_role, verification_sentence},
     error::AppError,
     format::{bytes, duration, utc},
     types::{BackupArtifact, BackupDetail, Role},
@@ -12,7 +12,8 @@ use crate::{
 };
 
 /// One backup: its manifest in human form — where and when, why, how big, whether it was
-/// verified, the job that took it, its artifacts with their checksums, and the facts.
+/// verified, the job that took it, its artifacts with their checksums, and the facts; for
+/// operators the way to restore it.
 #[component]
 pub fn BackupPage() -> impl IntoView {
     let params = use_params_map();
@@ -26,11 +27,13 @@ pub fn BackupPage() -> impl IntoView {
             {move || {
                 let here = here.clone();
                 Suspend::new(async move {
-                    if let Err(refusal) = require_role(user.await, Role::Viewer, &here) {
-                        return refusal;
-                    }
+                    let user = match require_role(user.await, Role::Viewer, &here) {
+                        Ok(user) => user,
+                        Err(refusal) => return refusal,
+                    };
+                    let operator = user.role >= Role::Operator;
                     match detail.await {
-                        Ok(detail) => view! { <BackupView detail /> }.into_any(),
+                        Ok(detail) => view! { <BackupView detail operator /> }.into_any(),
                         Err(error) => {
                             if matches!(error, AppError::NotFound { .. }) {
                                 super::set_status(404);
@@ -51,14 +54,34 @@ pub fn BackupPage() -> impl IntoView {
 }
 
 #[component]
-fn BackupView(detail: BackupDetail) -> impl IntoView {
+fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
     let BackupDetail {
         backup,
         artifacts,
         facts,
         steward_version,
         environment,
+        maintenance,
     } = detail;
+    let label = environment
+        .as_ref()
+        .map_or_else(|| backup.environment.clone(), |env| env.label.clone());
+    let banner = maintenance.map(|maintenance| view! { <MaintenanceBanner maintenance label=label.clone() /> });
+    // Only a backup of a configured environment can be restored: the preview says whether
+    // this one can, as the environment is configured now.
+    let restore = (operator && environment.is_some()).then(|| {
+        let href = format!("/backups/{}/restore", backup.id);
+        view! {
+            <div class="restore-offer" data-testid="restore-offer">
+                <a class="button-link restore-link" href=href>"Restore this backup"</a>
+                <span class="muted">
+                    {format!(
+                        " Puts {label} back to this backup, after a safety backup. You see what it will do before anything happens."
+                    )}
+                </span>
+            </div>
+        }
+    });
     // A backup of an environment no longer configured is shown in neutral grey.
     let colour = environment
         .as_ref()
@@ -91,6 +114,8 @@ fn BackupView(detail: BackupDetail) -> impl IntoView {
             <p class="crumbs">{env_view} " · " <a href=backups_href>"All backups"</a></p>
             <h1>"Backup " <code>{backup.id.clone()}</code></h1>
         </div>
+        {banner}
+        {restore}
         <dl class="facts" data-testid="backup-facts">
             <dt>"Taken"</dt>
             <dd>

@@ -6,12 +6,14 @@ use crate::{
     api::{
         backups::{StartBackup, get_backup_status, list_backups},
         environments::get_environment,
+        maintenance::get_maintenance,
     },
     components::{
-        BackupNowForm, BackupStatusLine, BackupTable, EnvBadge, ErrorMessage, SizeChart, current_path, require_role,
+        BackupNowForm, BackupStatusLine, BackupTable, EnvBadge, ErrorMessage, MaintenanceBanner, SizeChart,
+        current_path, require_role,
     },
     error::AppError,
-    types::{BackupList, BackupSort, EnvironmentBackupStatus, EnvironmentSummary, Role},
+    types::{BackupList, BackupSort, EnvironmentBackupStatus, EnvironmentSummary, MaintenanceState, Role},
     use_current_user,
 };
 
@@ -44,6 +46,7 @@ pub fn BackupsPage() -> impl IntoView {
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
     let environment = Resource::new(name, get_environment);
     let status = Resource::new(name, get_backup_status);
+    let maintenance = Resource::new(name, get_maintenance);
     let list = Resource::new(
         move || (name(), sort(), page()),
         |(name, sort, page)| list_backups(name, Some(sort), page),
@@ -86,7 +89,9 @@ pub fn BackupsPage() -> impl IntoView {
                         }
                     };
                     let (status, list) = (status.await, list.await);
-                    view! { <BackupsView env status list operator start /> }.into_any()
+                    // A failure to read the mode is not worth hiding the backups for.
+                    let maintenance = maintenance.await.ok().flatten();
+                    view! { <BackupsView env status list maintenance operator start /> }.into_any()
                 })
             }}
         </Suspense>
@@ -98,6 +103,7 @@ fn BackupsView(
     env: EnvironmentSummary,
     status: Result<EnvironmentBackupStatus, AppError>,
     list: Result<BackupList, AppError>,
+    maintenance: Option<MaintenanceState>,
     operator: bool,
     start: ServerAction<StartBackup>,
 ) -> impl IntoView {
@@ -128,6 +134,7 @@ fn BackupsView(
                 <p class="crumbs"><a href=env_href><EnvBadge env=env.clone() /></a></p>
                 <h1>"Backups"</h1>
             </div>
+            {maintenance.map(|maintenance| view! { <MaintenanceBanner maintenance label=env.label.clone() /> })}
             {status}
             {list}
         </div>

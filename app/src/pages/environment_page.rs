@@ -7,11 +7,19 @@ use crate::{
         backups::{StartBackup, get_backup_status},
         environments::get_environment,
         jobs::{AcknowledgeJob, RetryJob, StartCommand, get_environment_activity},
+        maintenance::{SwitchMaintenance, get_maintenance},
+        restores::{UndoRestore, list_failed_restores},
     },
-    components::{BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, current_path, require_role},
+    components::{
+        BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, current_path,
+        require_role,
+    },
     error::AppError,
-    format::utc,
-    types::{ActionSummary, EnvironmentActivity, EnvironmentBackupStatus, EnvironmentSummary, JobSummary, Role},
+    format::{bytes, utc},
+    types::{
+        ActionSummary, EnvironmentActivity, EnvironmentBackupStatus, EnvironmentSummary, FailedRestore, JobStatus,
+        JobSummary, MaintenanceState, Role,
+    },
     use_current_user,
 };
 
@@ -21,9 +29,14 @@ struct Actions {
     backup: ServerAction<StartBackup>,
     retry: ServerAction<RetryJob>,
     acknowledge: ServerAction<AcknowledgeJob>,
+    undo: ServerAction<UndoRestore>,
+    /// Dismisses a failed restore's banner (its errors show there, not with the jobs').
+    dismiss: ServerAction<AcknowledgeJob>,
+    switch: ServerAction<SwitchMaintenance>,
 }
 
-/// One environment: what Steward knows about it.
+/// One environment: what Steward knows about it — whether it is in maintenance, restores that
+/// failed (with their Undo), its backups, actions and latest jobs.
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
@@ -34,22 +47,34 @@ pub fn EnvironmentPage() -> impl IntoView {
         backup: ServerAction::new(),
         retry: ServerAction::new(),
         acknowledge: ServerAction::new(),
+        undo: ServerAction::new(),
+        dismiss: ServerAction::new(),
+        switch: ServerAction::new(),
     };
     let backups = Resource::new(name, get_backup_status);
     let activity = Resource::new(
         move || (name(), actions.acknowledge.version().get()),
         |(name, _)| get_environment_activity(name),
     );
+    let maintenance = Resource::new(
+        move || (name(), actions.switch.version().get()),
+        |(name, _)| get_maintenance(name),
+    );
+    let failed_restores = Resource::new(
+        move || (name(), actions.dismiss.version().get()),
+        |(name, _)| list_failed_restores(name),
+    );
     let user = use_current_user();
     let here = current_path();
 
-    // A started backup or action, or a retried job: go and watch it.
+    // A started backup or action, a retried job or an Undo: go and watch it.
     let navigate = use_navigate();
     Effect::new(move |_| {
         let started = actions.start.value().get().and_then(Result::ok);
         let backup = actions.backup.value().get().and_then(Result::ok);
         let retried = actions.retry.value().get().and_then(Result::ok);
-        if let Some(job) = started.or(backup).or(retried) {
+        let undone = actions.undo.value().get().and_then(Result::ok);
+        if let Some(job) = started.or(backup).or(retried).or(undone) {
             navigate(&format!("/jobs/{}", job.id), Default::default());
         }
     });
@@ -64,8 +89,22 @@ pub fn EnvironmentPage() -> impl IntoView {
                     Err(refusal) => return refusal,
                 };
                 let operator = user.role >= Role::Operator;
+                let admin = user.role >= Role::Admin;
                 match environment.await {
                     Ok(env) => {
+                        let (maintenance, failed) = match (maintenance.await, failed_restores.await) {
+                            (Ok(maintenance), Ok(failed)) => (maintenance, failed),
+                            (Err(error), _) | (_, Err(error)) => {
+                                return view! { <ErrorMessage error /> }.into_any();
+                            }
+                        };
+                        let banner = maintenance
+                            .clone()
+                            .map(|maintenance| view! { <MaintenanceBanner maintenance label=env.label.clone() /> });
+                        let failed = view! { <FailedRestores env=env.clone() failed operator actions /> };
+                        let switch = admin.then(|| {
+                            view! { <MaintenancePanel env=env.clone() maintenance=maintenance.clone() action=actions.switch /> }
+                        });
                         let backups = match backups.await {
                             Ok(status) => {
                                 view! { <BackupsPanel env=env.clone() status operator action=actions.backup /> }.into_any()
@@ -81,6 +120,8 @@ pub fn EnvironmentPage() -> impl IntoView {
                             <div class="env-head" style:--env-colour=env.colour.clone()>
                                 <h1><EnvBadge env=env.clone() /></h1>
                             </div>
+                            {banner}
+                            {failed}
                             {backups}
                             <dl class="facts">
                                 <dt>"Name"</dt>
@@ -98,6 +139,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                                 <dt>"Colour"</dt>
                                 <dd><code>{env.colour.clone()}</code></dd>
                             </dl>
+                            {switch}
                             {activity}
                         }
                             .into_any()
@@ -273,5 +315,191 @@ fn RunAction(env: EnvironmentSummary, action: ActionSummary, start: ServerAction
                 })}
             <button type="submit" class="primary">"Run"</button>
         </ActionForm>
+    }
+}
+
+/// A banner for each restore that failed and that nobody has dealt with: what happened, the
+/// safety backup, and for operators Undo (restores the safety backup) and Acknowledge.
+#[component]
+fn FailedRestores(
+    env: EnvironmentSummary,
+    failed: Vec<FailedRestore>,
+    operator: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let error = move || {
+        [
+            actions.undo.value().get().and_then(Result::err),
+            actions.dismiss.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
+    let any = !failed.is_empty();
+    view! {
+        {any.then(|| view! { {move || error().map(|error| view! { <ErrorMessage error /> })} })}
+        {failed
+            .into_iter()
+            .map(|failed| view! { <FailedRestoreBanner env=env.clone() failed operator actions /> })
+            .collect_view()}
+    }
+}
+
+#[component]
+fn FailedRestoreBanner(
+    env: EnvironmentSummary,
+    failed: FailedRestore,
+    operator: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let FailedRestore {
+        job,
+        backup_id,
+        safety_backup_id,
+        safety_backup,
+    } = failed;
+    let label = env.label.clone();
+    let what = match job.status {
+        JobStatus::Cancelled => " was cancelled",
+        JobStatus::Interrupted => " was interrupted",
+        _ => " failed",
+    };
+    let when = job
+        .finished_at_ms
+        .map(|at| format!(" ({})", utc(at)))
+        .unwrap_or_default();
+    let error = job
+        .error
+        .clone()
+        .map(|error| format!(": {error}"))
+        .unwrap_or_else(|| ".".into());
+    let job_href = format!("/jobs/{}", job.id);
+    let backup_href = format!("/backups/{backup_id}");
+    let (id1, id2) = (job.id.to_string(), job.id.to_string());
+    let undoable = safety_backup.is_some();
+    let safety = match safety_backup {
+        Some(safety) => view! {
+            <p data-testid="safety-backup">
+                "Before restoring, Steward took the safety backup "
+                <a href=format!("/backups/{}", safety.id)>{safety.id.clone()}</a>
+                {format!(
+                    " ({}, {}): it holds {label} as it was just before the restore. Undo restores it.",
+                    utc(safety.created_at_ms),
+                    bytes(safety.total_size)
+                )}
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <p data-testid="safety-backup">
+                {format!(
+                    "Its safety backup {safety_backup_id} was not completed, so nothing was restored: {label} was not changed by it, and there is nothing to undo. Check {label}, then dismiss this."
+                )}
+            </p>
+        }
+        .into_any(),
+    };
+    let buttons = operator.then(|| {
+        view! {
+            <div class="job-buttons">
+                {undoable.then(|| view! {
+                    <ActionForm action=actions.undo attr:class="inline" attr:data-testid="undo-restore">
+                        <input type="hidden" name="id" value=id1 />
+                        <input type="text" name="reason" maxlength="500" placeholder="Why undo (optional)" aria-label="Why undo (optional)" />
+                        <button type="submit" class="primary">"Undo: restore the safety backup"</button>
+                    </ActionForm>
+                })}
+                <ActionForm action=actions.dismiss attr:class="inline">
+                    <input type="hidden" name="id" value=id2 />
+                    <button type="submit" data-testid="dismiss-restore">"Dismiss (dealt with)"</button>
+                </ActionForm>
+            </div>
+        }
+    });
+    view! {
+        <div class="banner banner-danger" role="alert" data-testid="failed-restore-banner">
+            <p>
+                <strong><a href=job_href>{job.title.clone()}</a> {what}</strong>
+                {format!("{when}{error}")}
+            </p>
+            <p>"It was restoring backup " <a href=backup_href>{backup_id.clone()}</a> "."</p>
+            {safety}
+            {buttons}
+        </div>
+    }
+}
+
+/// Maintenance mode by hand, for admins: its state and a switch with a reason (audited; the
+/// environment's hooks run). Restores switch it themselves.
+#[component]
+fn MaintenancePanel(
+    env: EnvironmentSummary,
+    maintenance: Option<MaintenanceState>,
+    action: ServerAction<SwitchMaintenance>,
+) -> impl IntoView {
+    let label = env.label.clone();
+    let on = maintenance.is_some();
+    let (state, button, placeholder) = if on {
+        (
+            format!("{label} is in maintenance mode. Taking it out runs its leave hook, if it has one."),
+            "Take out of maintenance",
+            "Why, e.g. the upgrade is done",
+        )
+    } else {
+        (
+            format!(
+                "{label} is not in maintenance. Putting it in runs its enter hook, if it has one, and every page of {label} here says so."
+            ),
+            "Put into maintenance",
+            "Why, e.g. upgrading the database",
+        )
+    };
+    let error = move || action.value().get().and_then(Result::err);
+    let hook_output = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .filter(|switched| !switched.hook_output.is_empty())
+            .map(|switched| {
+                view! {
+                    <details class="hook-output">
+                        <summary>"What the hook printed"</summary>
+                        <pre>{switched.hook_output.join("\n")}</pre>
+                    </details>
+                }
+            })
+    };
+    view! {
+        <section class="panel maintenance-panel" aria-labelledby="maintenance-heading" data-testid="maintenance-panel">
+            <h2 id="maintenance-heading">"Maintenance mode"</h2>
+            <p class="muted">{state}</p>
+            <ActionForm action attr:class="maintenance-switch">
+                <input type="hidden" name="environment" value=env.name.clone() />
+                <input type="hidden" name="on" value=(!on).to_string() />
+                <label>
+                    "Reason (required, for the audit log)"
+                    // Emptied once a switch has been answered: the next switch needs a reason of
+                    // its own, not the last one's.
+                    <input
+                        type="text"
+                        name="reason"
+                        required
+                        maxlength="500"
+                        placeholder=placeholder
+                        prop:value=move || {
+                            action.version().track();
+                            String::new()
+                        }
+                    />
+                </label>
+                <button type="submit" class=if on { "primary" } else { "danger" } disabled=move || action.pending().get()>
+                    {button}
+                </button>
+            </ActionForm>
+            {move || error().map(|error| view! { <ErrorMessage error /> })}
+            {hook_output}
+        </section>
     }
 }

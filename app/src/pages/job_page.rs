@@ -98,6 +98,29 @@ fn JobView(detail: JobDetail, operator: bool, actions: Actions) -> impl IntoView
     };
     let env_href = format!("/environments/{}", first.environment);
     let (production, retried_as, backup_id) = (detail.production, detail.retried_as, detail.backup_id);
+    let is_restore = first.kind == "restore";
+    let backup_fact = backup_id.clone().map(|id| {
+        if is_restore {
+            view! { <dt>"Restores backup"</dt> <dd><a href=format!("/backups/{id}")>{id.clone()}</a></dd> }.into_any()
+        } else {
+            view! { <dt>"Backup"</dt> <dd><code>{id}</code></dd> }.into_any()
+        }
+    });
+    let safety_fact = detail.safety_backup_id.map(|id| {
+        view! {
+            <dt>"Safety backup"</dt>
+            <dd data-testid="job-safety-backup">
+                <a href=format!("/backups/{id}")>{id.clone()}</a>
+                <span class="muted">" — the environment as it was just before, taken before anything is restored"</span>
+            </dd>
+        }
+    });
+    let undo_fact = detail.undo_of.map(|old| {
+        view! {
+            <dt>"Undoes"</dt>
+            <dd><a href=format!("/jobs/{old}")>{format!("restore #{old}")}</a> " (restores its safety backup)"</dd>
+        }
+    });
     view! {
         <Title text=first.title.clone() />
         <div class="page-head">
@@ -108,13 +131,23 @@ fn JobView(detail: JobDetail, operator: bool, actions: Actions) -> impl IntoView
         {move || job.with(|j| j.error.clone()).map(|message| view! { <p class="error" role="alert" data-testid="job-error">{message}</p> })}
         {move || operator.then(|| view! { <JobButtons job=job.get() production retried_as actions /> })}
         {retried_as.map(|retry| view! { <p class="notice">"Retried as " <a href=format!("/jobs/{retry}")>{format!("#{retry}")}</a> "."</p> })}
-        {backup_id.clone().map(|id| view! { <BackupNotice job id /> })}
+        {backup_id.clone().map(|id| {
+            if is_restore {
+                view! { <RestoreNotice job id /> }.into_any()
+            } else if first.kind == "backup" {
+                view! { <BackupNotice job id /> }.into_any()
+            } else {
+                ().into_any()
+            }
+        })}
         <dl class="facts">
             <dt>"Environment"</dt>
             <dd><a href=env_href>{first.environment.clone()}</a></dd>
             <dt>"What"</dt>
             <dd>{format!("{} ({})", first.title, first.kind)} {first.exclusive.then_some(" — has the environment to itself while it runs")}</dd>
-            {backup_id.map(|id| view! { <dt>"Backup"</dt> <dd><code>{id}</code></dd> })}
+            {backup_fact}
+            {safety_fact}
+            {undo_fact}
             <dt>"Requested by"</dt>
             <dd>{first.requested_by.clone()} " at " {utc(first.created_at_ms)}</dd>
             <dt>"Reason"</dt>
@@ -146,6 +179,38 @@ fn BackupNotice(job: RwSignal<JobSummary>, id: String) -> impl IntoView {
                 </p>
             }
         })
+    }
+}
+
+/// A restore's outcome in words: restored, or where to go now that it is not.
+#[component]
+fn RestoreNotice(job: RwSignal<JobSummary>, id: String) -> impl IntoView {
+    move || {
+        let (status, environment) = job.with(|j| (j.status, j.environment.clone()));
+        let env_href = format!("/environments/{environment}");
+        match status {
+            JobStatus::Succeeded => Some(
+                view! {
+                    <p class="notice" data-testid="job-restored">
+                        {format!("{environment} is restored to backup ")}
+                        <a href=format!("/backups/{id}")>{id.clone()}</a>
+                        "."
+                    </p>
+                }
+                .into_any(),
+            ),
+            status if status.is_retryable() => Some(
+                view! {
+                    <p class="banner banner-warning" data-testid="job-restore-failed">
+                        "The restore stopped. "
+                        <a href=env_href>{format!("{environment}'s page")}</a>
+                        " says whether it is still in maintenance mode, and offers an Undo that brings back the safety backup."
+                    </p>
+                }
+                .into_any(),
+            ),
+            _ => None,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::EnvironmentSummary;
+use super::{EnvironmentSummary, MaintenanceState};
 
 /// The last checksum verification of a backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub struct BackupDetail {
     pub steward_version: String,
     /// `None` when the environment is no longer configured (the backup still is one).
     pub environment: Option<EnvironmentSummary>,
+    /// The environment's maintenance mode now, if it is in it: every page of the environment
+    /// says so.
+    pub maintenance: Option<MaintenanceState>,
 }
 
 /// How the backups list is ordered (`?sort=` in the address).
@@ -220,7 +223,11 @@ mod from_engine {
     }
 
     impl BackupDetail {
-        pub fn new(backup: Backup, environment: Option<EnvironmentSummary>) -> BackupDetail {
+        pub fn new(
+            backup: Backup,
+            environment: Option<EnvironmentSummary>,
+            maintenance: Option<MaintenanceState>,
+        ) -> BackupDetail {
             let summary = BackupSummary::from(&backup);
             let manifest = backup.manifest;
             BackupDetail {
@@ -240,6 +247,7 @@ mod from_engine {
                 facts: manifest.facts.into_iter().collect(),
                 steward_version: manifest.steward_version,
                 environment,
+                maintenance,
             }
         }
     }

@@ -112,8 +112,13 @@ pub struct JobDetail {
     pub production: bool,
     /// The job that retries this one, once there is one.
     pub retried_as: Option<i64>,
-    /// The backup a `backup` job writes (it exists once the job has succeeded).
+    /// The backup a `backup` job writes (it exists once the job has succeeded), a `verify` job
+    /// reads, or a `restore` job restores.
     pub backup_id: Option<String>,
+    /// A `restore` job's safety backup, taken before it restores anything.
+    pub safety_backup_id: Option<String>,
+    /// The failed restore a `restore` job undoes (by restoring that one's safety backup).
+    pub undo_of: Option<i64>,
 }
 
 /// A page of the jobs list.

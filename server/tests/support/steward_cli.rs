@@ -1,13 +1,13 @@
 //! Steward as an operator runs it: a configuration in a temporary directory, `steward serve`
 //! and CLI commands as real child processes on the same SQLite file. Shared by the CLI tests
-//! of jobs and backups.
+//! of jobs, backups and restores.
 //!
 //! Every wait polls with a deadline ([`TIMEOUT`]); every process a test starts is stopped when
 //! the test ends, however it ends.
 #![allow(dead_code)]
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
     process::{Child, ChildStderr, ChildStdout, Command, Stdio},
     sync::{Arc, Mutex},
@@ -83,6 +83,47 @@ colour = "#c62828"
     /// Starts a CLI command and returns at once.
     pub fn start(&self, args: &[&str]) -> Proc {
         Proc::spawn(self.command(args), args.join(" "))
+    }
+
+    /// Runs a CLI command on a terminal, as a person at a keyboard would: a pseudo-terminal made
+    /// by util-linux's `script`, `input` typed into it (end of input after it). The terminal
+    /// echoes what is typed, and it joins standard error to standard output: both are in
+    /// `stdout`.
+    pub fn on_terminal(&self, args: &[&str], input: &str) -> Ended {
+        let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+        let config = self.config.display().to_string();
+        let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_steward"))
+            .chain(args.iter().copied())
+            .chain(["--config", config.as_str()])
+            .map(quote)
+            .collect();
+        let mut command = Command::new("script");
+        command
+            .args(["--quiet", "--return", "--command", &line.join(" "), "/dev/null"])
+            .env_remove("STEWARD_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped());
+        let mut proc = Proc::spawn(command, format!("{} (on a terminal)", args.join(" ")));
+        if let Some(mut stdin) = proc.child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("type into the terminal");
+        }
+        proc.wait()
+    }
+
+    /// Waits until the log of job `id` (`steward job log`) contains `text`; returns the log.
+    pub fn wait_for_log(&self, id: u32, text: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let log = self.cli(&["job", "log", &id.to_string()]);
+            if log.stdout.contains(text) {
+                return log.stdout;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log of job #{id} did not show {text:?} within {TIMEOUT:?}:\n{log:?}"
+            );
+            thread::sleep(POLL);
+        }
     }
 
     /// Starts `steward serve` and waits until its workers are running.

@@ -2,7 +2,8 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, types::BackupDetail};
 
-/// One backup with its manifest: artifacts, checksums, facts.
+/// One backup with its manifest: artifacts, checksums, facts; and its environment's
+/// maintenance mode, which the backup's page announces.
 #[server(prefix = "/api", endpoint = "backups/get")]
 pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
     use crate::types::EnvironmentSummary;
@@ -17,5 +18,6 @@ pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
         .config()
         .environment(&backup.environment)
         .map(EnvironmentSummary::from);
-    Ok(BackupDetail::new(backup, environment))
+    let maintenance = engine.maintenance(&backup.environment).await?.map(Into::into);
+    Ok(BackupDetail::new(backup, environment, maintenance))
 }

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, types::JobDetail};
 
-/// One job with the end of its log.
+/// One job with the end of its log, and the backups it is about.
 #[server(prefix = "/api", endpoint = "jobs/get")]
 pub async fn get_job(id: i64) -> Result<JobDetail, AppError> {
     crate::api::guard::require(engine::users::Role::Viewer).await?;
@@ -18,6 +18,14 @@ pub async fn get_job(id: i64) -> Result<JobDetail, AppError> {
         .is_some_and(|env| env.production);
     let retried_as = engine.retry_of(id).await?.map(|retry| retry.id);
     let backup_id = job.spec.as_ref().and_then(|spec| spec.backup_id()).map(str::to_string);
+    let (safety_backup_id, undo_of) = match &job.spec {
+        Some(engine::jobs::JobSpec::Restore {
+            safety_backup_id,
+            undo_of,
+            ..
+        }) => (Some(safety_backup_id.clone()), *undo_of),
+        _ => (None, None),
+    };
     Ok(JobDetail {
         job: job.into(),
         log: log.into_iter().map(Into::into).collect(),
@@ -25,5 +33,7 @@ pub async fn get_job(id: i64) -> Result<JobDetail, AppError> {
         production,
         retried_as,
         backup_id,
+        safety_backup_id,
+        undo_of,
     })
 }
