@@ -392,7 +392,7 @@ async fn step_done(engine: &Engine, actor: &Actor, job: &Job, input: &Input<'_>,
 
 /// Ends a failed restore: leaves maintenance only when configured to, says exactly what state
 /// the environment is in and what brings it back, alerts (log line, audit event). Returns the
-/// job's error: the step and the tool's message.
+/// job's error: the step, the tool's message, and the state the environment is in.
 #[allow(clippy::too_many_arguments)]
 async fn fail(
     engine: &Engine,
@@ -497,7 +497,9 @@ async fn fail(
         "safety_backup_complete": progress.safety_backup_done,
     });
     audit_event(engine, actor, job, input, "restore.finish", Outcome::Failed, detail).await;
-    error
+    // The job's error is what the environment's banner shows: the step, the tool's words, and
+    // the state things are in (the way back is the banner's Undo).
+    format!("{}. {state} {maintenance}", error.trim_end_matches('.'))
 }
 
 /// Records a restore event with what every restore event carries: the environment, the job,

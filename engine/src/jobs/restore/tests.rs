@@ -348,6 +348,7 @@ crate::db_tests! {
         assert!(error.starts_with("Step 1 of"), "{error}");
         assert!(error.contains("checksum does not match"), "{error}");
         assert!(error.contains("nothing was touched"), "{error}");
+        assert!(error.ends_with("Nothing of shop was changed by this restore. shop is not in maintenance."), "{error}");
         assert!(site.hook_calls().is_empty(), "maintenance was never entered");
         assert!(engine.maintenance("shop").await.unwrap().is_none());
         assert_eq!((site.tree(), sqlite_rows(&site.sqlite()).await), changed);
@@ -375,6 +376,8 @@ crate::db_tests! {
         assert!(error.contains("(Run smoke checks) failed"), "{error}");
         assert!(error.contains("the smoke check home"), "{error}");
         assert!(error.contains("home page answers 502"), "the check's own message: {error}");
+        assert!(error.contains("Every resource of shop was restored from backup"), "{error}");
+        assert!(error.ends_with("shop is still in maintenance."), "{error}");
         // Restored, but not trusted: the environment stays in maintenance.
         assert_eq!((site.tree(), sqlite_rows(&site.sqlite()).await), backed_up);
         let maintenance = engine.maintenance("shop").await.unwrap().expect("still in maintenance");
