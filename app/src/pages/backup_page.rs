@@ -4,8 +4,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::backups::get_backup,
-    components::{EnvBadge, ErrorMessage, MaintenanceBanner, current_path, require_role, verification_sentence},
-    error::AppError,
+    components::{EnvBadge, MaintenanceBanner, PageError, current_path, require_role, verification_sentence},
     format::{bytes, duration, utc},
     types::{BackupArtifact, BackupDetail, Role},
     use_current_user,
@@ -35,16 +34,7 @@ pub fn BackupPage() -> impl IntoView {
                     match detail.await {
                         Ok(detail) => view! { <BackupView detail operator /> }.into_any(),
                         Err(error) => {
-                            if matches!(error, AppError::NotFound { .. }) {
-                                super::set_status(404);
-                            }
-                            view! {
-                                <Title text="Backup not found" />
-                                <h1>"Backup"</h1>
-                                <ErrorMessage error />
-                                <p><a href="/environments">"All environments"</a></p>
-                            }
-                                .into_any()
+                            view! { <PageError heading="Backup" error back=("/environments", "All environments") /> }.into_any()
                         }
                     }
                 })

@@ -9,7 +9,7 @@ use crate::{
         maintenance::get_maintenance,
     },
     components::{
-        BackupNowForm, BackupStatusLine, BackupTable, EnvBadge, ErrorMessage, MaintenanceBanner, SizeChart,
+        BackupNowForm, BackupStatusLine, BackupTable, EnvBadge, ErrorMessage, MaintenanceBanner, PageError, SizeChart,
         current_path, require_role,
     },
     error::AppError,
@@ -76,16 +76,7 @@ pub fn BackupsPage() -> impl IntoView {
                     let env = match environment.await {
                         Ok(env) => env,
                         Err(error) => {
-                            if matches!(error, AppError::NotFound { .. }) {
-                                super::set_status(404);
-                            }
-                            return view! {
-                                <Title text="Not found" />
-                                <h1>"Backups"</h1>
-                                <ErrorMessage error />
-                                <p><a href="/environments">"All environments"</a></p>
-                            }
-                                .into_any();
+                            return view! { <PageError heading="Backups" error back=("/environments", "All environments") /> }.into_any();
                         }
                     };
                     let (status, list) = (status.await, list.await);

@@ -11,10 +11,9 @@ use crate::{
         restores::{UndoRestore, list_failed_restores},
     },
     components::{
-        BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, current_path,
+        BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, PageError, current_path,
         require_role,
     },
-    error::AppError,
     format::{bytes, utc},
     types::{
         ActionSummary, EnvironmentActivity, EnvironmentBackupStatus, EnvironmentSummary, FailedRestore, JobStatus,
@@ -145,16 +144,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                             .into_any()
                     }
                     Err(error) => {
-                        if matches!(error, AppError::NotFound { .. }) {
-                            super::set_status(404);
-                        }
-                        view! {
-                            <Title text="Not found" />
-                            <h1>"Environment"</h1>
-                            <ErrorMessage error />
-                            <p><a href="/environments">"All environments"</a></p>
-                        }
-                            .into_any()
+                        view! { <PageError heading="Environment" error back=("/environments", "All environments") /> }.into_any()
                     }
                 }
             })

@@ -4,8 +4,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::{
     api::jobs::{AcknowledgeJob, CancelJob, RetryJob, get_job},
-    components::{ErrorMessage, JobLog, JobStatusBadge, current_path, require_role},
-    error::AppError,
+    components::{ErrorMessage, JobLog, JobStatusBadge, PageError, current_path, require_role},
     format::{bytes, duration, utc},
     types::{JobDetail, JobStatus, JobSummary, Role},
     use_current_user,
@@ -64,16 +63,7 @@ pub fn JobPage() -> impl IntoView {
                             view! { <JobView detail operator actions /> }.into_any()
                         }
                         Err(error) => {
-                            if matches!(error, AppError::NotFound { .. }) {
-                                super::set_status(404);
-                            }
-                            view! {
-                                <Title text="Job" />
-                                <h1>"Job"</h1>
-                                <ErrorMessage error />
-                                <p><a href="/jobs">"All jobs"</a></p>
-                            }
-                                .into_any()
+                            view! { <PageError heading="Job" error back=("/jobs", "All jobs") /> }.into_any()
                         }
                     }
                 })

@@ -4,8 +4,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::{
     api::restores::{StartRestore, get_restore_preview},
-    components::{EnvBadge, ErrorMessage, MaintenanceBanner, current_path, require_role},
-    error::AppError,
+    components::{EnvBadge, ErrorMessage, MaintenanceBanner, PageError, current_path, require_role},
     format::{bytes, elapsed, utc},
     types::{RestorePreview, Role},
     use_current_user,
@@ -43,16 +42,7 @@ pub fn RestorePage() -> impl IntoView {
                     match preview.await {
                         Ok(preview) => view! { <RestoreView preview start /> }.into_any(),
                         Err(error) => {
-                            if matches!(error, AppError::NotFound { .. }) {
-                                super::set_status(404);
-                            }
-                            view! {
-                                <Title text="Restore" />
-                                <h1>"Restore"</h1>
-                                <ErrorMessage error />
-                                <p><a href="/environments">"All environments"</a></p>
-                            }
-                                .into_any()
+                            view! { <PageError heading="Restore" error back=("/environments", "All environments") /> }.into_any()
                         }
                     }
                 })
