@@ -135,10 +135,11 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
         Resource::Http {
             start_url,
             status_url,
+            restore_url,
             secret_header,
             ..
         } => {
-            for url in [start_url, status_url] {
+            for url in [start_url, status_url].into_iter().chain(restore_url) {
                 if let Err(e) = url::Url::parse(url) {
                     problems.push(format!("\"{url}\" is not a valid URL: {e}"));
                 }

@@ -339,6 +339,11 @@ pub enum Resource {
         start_url: String,
         /// Polled with GET until it reports done or failed.
         status_url: String,
+        /// Called with POST, the backup id and what the remote system reported when the backup
+        /// was taken, to restore it; the status URL is then polled (with `operation=restore`).
+        /// Without it the resource cannot be restored by Steward.
+        #[serde(default)]
+        restore_url: Option<String>,
         /// A header carrying a secret, e.g. `{ name = "X-Maintenance-Token", value = { env = "TOKEN" } }`.
         #[serde(default)]
         secret_header: Option<SecretHeader>,

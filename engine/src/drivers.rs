@@ -68,6 +68,7 @@ pub async fn backup(resource: &Resource, out_dir: &Path, ctx: &Context<'_>) -> R
             secret_header,
             poll_seconds,
             timeout_seconds,
+            ..
         } => {
             http::backup(
                 start_url,
@@ -132,10 +133,31 @@ pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) ->
             timeout_seconds,
             ..
         } => command::restore(restore.as_deref(), env, secret_env, *timeout_seconds, artifact, ctx).await,
-        Resource::Http { .. } => Err(DriverError::Failed(format!(
-            "resource \"{}\" of {}: restoring a remote system over HTTP is not supported by this version of Steward",
-            ctx.resource, ctx.environment
-        ))),
+        Resource::Http {
+            restore_url,
+            status_url,
+            secret_header,
+            poll_seconds,
+            timeout_seconds,
+            ..
+        } => {
+            let restore_url = restore_url.as_deref().ok_or_else(|| {
+                DriverError::Failed(format!(
+                    "resource \"{}\" of {}: no restore_url is configured, so the remote system cannot be asked to restore",
+                    ctx.resource, ctx.environment
+                ))
+            })?;
+            http::restore(
+                restore_url,
+                status_url,
+                secret_header.as_ref(),
+                *poll_seconds,
+                *timeout_seconds,
+                artifact,
+                ctx,
+            )
+            .await
+        }
     }
 }
 

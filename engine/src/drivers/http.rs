@@ -15,6 +15,10 @@
 //! so the header never travels to a host nobody configured. A status endpoint that fails now
 //! and then is tolerated; one that fails [`MAX_FAILED_POLLS`] times in a row ends the backup.
 //! Cancelling stops the polling; the remote system is not told (there is no common way to).
+//!
+//! A restore works the same way when the resource has a `restore_url`: Steward POSTs
+//! `{backup_id, environment, resource, report}` (the backup's `report.json`, which names the
+//! remote system's own backup) to it, then polls the status URL with `?backup_id=…&operation=restore`.
 
 use std::{
     path::Path,
@@ -59,156 +63,32 @@ pub async fn backup(
 ) -> Result<Artifact, DriverError> {
     let label = label(ctx);
     let fail = |message: String| DriverError::Failed(format!("{label}: {message}"));
-    let start = url::Url::parse(start_url).map_err(|e| fail(format!("the start URL is not valid: {e}")))?;
-    let mut status = url::Url::parse(status_url).map_err(|e| fail(format!("the status URL is not valid: {e}")))?;
-    status.query_pairs_mut().append_pair("backup_id", ctx.backup_id);
-    let (start_shown, status_shown) = (shown(&start), shown(&status));
-
-    let mut headers = HeaderMap::new();
-    let mut secrets = Vec::new();
-    if let Some(header) = secret_header {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| fail(format!("\"{}\" is not a valid header name", header.name)))?;
-        let value = header
-            .value
-            .read()
-            .map_err(|why| fail(format!("the value of the header {}: {why}", header.name)))?;
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            fail(format!(
-                "the value of the header {} is not a valid header value",
-                header.name
-            ))
-        })?;
-        value.set_sensitive(true);
-        secrets.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-        headers.insert(name, value);
-    }
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| fail(format!("the HTTP client cannot be set up: {}", describe(e))))?;
-
-    // Start.
-    let started_ms = now_ms();
-    let began = Instant::now();
-    let deadline = began + Duration::from_secs(u64::from(timeout_seconds));
     let request = json!({
         "backup_id": ctx.backup_id,
         "description": ctx.description,
         "environment": ctx.environment,
         "resource": ctx.resource,
     });
-    ctx.log
-        .info(format!(
-            "{label}: asking the remote system to back up: POST {start_shown}"
-        ))
-        .await;
-    let sent = client
-        .post(start)
-        .header(CONTENT_TYPE, "application/json")
-        .body(request.to_string())
-        .send();
-    let response = tokio::select! {
-        response = sent => response.map_err(|e| fail(format!("POST {start_shown} failed: {}", describe(e))))?,
-        () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+    let call = Call {
+        operation: Operation::Backup,
+        start_url,
+        status_url,
+        body: request,
+        secret_header,
+        poll_seconds,
+        timeout_seconds,
     };
-    let start_status = response.status();
-    let start_body = tokio::select! {
-        body = read_body(response) => body.map_err(|e| fail(format!("reading the answer of {start_shown} failed: {}", describe(e))))?,
-        () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
-    };
-    if !start_status.is_success() {
-        return Err(fail(format!(
-            "the remote system refused to start: {start_shown} answered {start_status}{}",
-            snippet(&start_body, &secrets)
-        )));
-    }
-    ctx.log
-        .info(format!(
-            "{label}: the remote system accepted ({start_status}); polling {status_shown} every {poll_seconds} s"
-        ))
-        .await;
-
-    // Poll.
-    let poll = Duration::from_secs(u64::from(poll_seconds.max(1)));
-    let mut polls = 0u32;
-    let mut failed_in_a_row = 0u32;
-    let mut last: Option<Reported> = None;
-    let (final_body, final_report) = loop {
-        let now = Instant::now();
-        if now >= deadline {
-            let said = last
-                .as_ref()
-                .map(Reported::describe)
-                .unwrap_or_else(|| "nothing".into());
-            return Err(fail(format!(
-                "the remote system did not report done or failed within {timeout_seconds} s (it last reported: {said})"
-            )));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(poll.min(deadline - now)) => {}
-            () = ctx.stop.cancelled() => {
-                ctx.log.warn(format!("{label}: polling stopped; the remote system may still be backing up")).await;
-                return Err(DriverError::Cancelled);
-            }
-        }
-        polls += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let request = client
-            .get(status.clone())
-            .timeout(REQUEST_TIMEOUT.min(remaining.max(Duration::from_secs(1))))
-            .send();
-        let answer = tokio::select! {
-            answer = fetch_status(request) => answer,
-            () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
-        };
-        let (body, reported) = match answer {
-            Ok(answer) => answer,
-            Err(why) => {
-                failed_in_a_row += 1;
-                let why = mask(&why, &secrets);
-                if failed_in_a_row >= MAX_FAILED_POLLS {
-                    return Err(fail(format!(
-                        "the status URL {status_shown} failed {failed_in_a_row} times in a row; last: {why}"
-                    )));
-                }
-                ctx.log
-                    .warn(format!("{label}: asking {status_shown} for the status failed: {why}"))
-                    .await;
-                continue;
-            }
-        };
-        failed_in_a_row = 0;
-        if last.as_ref() != Some(&reported) {
-            let level = if reported.state == "failed" {
-                Level::Warn
-            } else {
-                Level::Info
-            };
-            ctx.log
-                .line(
-                    level,
-                    format!(
-                        "{label}: the remote system reports {}",
-                        mask(&reported.describe(), &secrets)
-                    ),
-                )
-                .await;
-        }
-        match reported.state.as_str() {
-            "done" => break (body, reported),
-            "failed" => {
-                let message = reported.message.as_deref().unwrap_or("no message given");
-                return Err(fail(format!(
-                    "the remote system reports that its backup failed: {}",
-                    mask(message, &secrets)
-                )));
-            }
-            _ => last = Some(reported),
-        }
-    };
+    let Finished {
+        start_shown,
+        start_status,
+        start_body,
+        status_shown,
+        polls,
+        final_body,
+        final_report,
+        started_ms,
+        secrets,
+    } = call.run(ctx).await?;
 
     // Report.
     let finished_ms = now_ms();
@@ -252,6 +132,279 @@ pub async fn backup(
         tool: None,
         details,
     })
+}
+
+/// What a remote call asks the remote system to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Backup,
+    Restore,
+}
+
+impl Operation {
+    /// "back up", "restore": what the remote system is asked to do.
+    fn verb(self) -> &'static str {
+        match self {
+            Operation::Backup => "back up",
+            Operation::Restore => "restore",
+        }
+    }
+
+    /// "backup", "restore": what it reports on.
+    fn noun(self) -> &'static str {
+        match self {
+            Operation::Backup => "backup",
+            Operation::Restore => "restore",
+        }
+    }
+}
+
+/// One remote operation: a JSON body POSTed to the start URL, then the status URL polled until
+/// the remote system reports done or failed.
+struct Call<'a> {
+    operation: Operation,
+    start_url: &'a str,
+    status_url: &'a str,
+    body: Value,
+    secret_header: Option<&'a SecretHeader>,
+    poll_seconds: u32,
+    timeout_seconds: u32,
+}
+
+/// What a remote operation that ended `done` said along the way.
+struct Finished {
+    start_shown: String,
+    start_status: reqwest::StatusCode,
+    start_body: Value,
+    status_shown: String,
+    polls: u32,
+    final_body: Value,
+    final_report: Reported,
+    started_ms: i64,
+    /// The values to mask in anything kept or logged.
+    secrets: Vec<String>,
+}
+
+impl Call<'_> {
+    async fn run(self, ctx: &Context<'_>) -> Result<Finished, DriverError> {
+        let Call {
+            operation,
+            start_url,
+            status_url,
+            body,
+            secret_header,
+            poll_seconds,
+            timeout_seconds,
+        } = self;
+        let (verb, noun) = (operation.verb(), operation.noun());
+        let label = label(ctx);
+        let fail = |message: String| DriverError::Failed(format!("{label}: {message}"));
+        let start_name = match operation {
+            Operation::Backup => "start",
+            Operation::Restore => "restore",
+        };
+        let start = url::Url::parse(start_url).map_err(|e| fail(format!("the {start_name} URL is not valid: {e}")))?;
+        let mut status = url::Url::parse(status_url).map_err(|e| fail(format!("the status URL is not valid: {e}")))?;
+        status.query_pairs_mut().append_pair("backup_id", ctx.backup_id);
+        if operation == Operation::Restore {
+            status.query_pairs_mut().append_pair("operation", "restore");
+        }
+        let (start_shown, status_shown) = (shown(&start), shown(&status));
+
+        let mut headers = HeaderMap::new();
+        let mut secrets = Vec::new();
+        if let Some(header) = secret_header {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| fail(format!("\"{}\" is not a valid header name", header.name)))?;
+            let value = header
+                .value
+                .read()
+                .map_err(|why| fail(format!("the value of the header {}: {why}", header.name)))?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                fail(format!(
+                    "the value of the header {} is not a valid header value",
+                    header.name
+                ))
+            })?;
+            value.set_sensitive(true);
+            secrets.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| fail(format!("the HTTP client cannot be set up: {}", describe(e))))?;
+
+        // Start.
+        let started_ms = now_ms();
+        let began = Instant::now();
+        let deadline = began + Duration::from_secs(u64::from(timeout_seconds));
+        ctx.log
+            .info(format!(
+                "{label}: asking the remote system to {verb}: POST {start_shown}"
+            ))
+            .await;
+        let sent = client
+            .post(start)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send();
+        let response = tokio::select! {
+            response = sent => response.map_err(|e| fail(format!("POST {start_shown} failed: {}", describe(e))))?,
+            () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+        };
+        let start_status = response.status();
+        let start_body = tokio::select! {
+            body = read_body(response) => body.map_err(|e| fail(format!("reading the answer of {start_shown} failed: {}", describe(e))))?,
+            () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+        };
+        if !start_status.is_success() {
+            return Err(fail(format!(
+                "the remote system refused to start: {start_shown} answered {start_status}{}",
+                snippet(&start_body, &secrets)
+            )));
+        }
+        ctx.log
+            .info(format!(
+                "{label}: the remote system accepted ({start_status}); polling {status_shown} every {poll_seconds} s"
+            ))
+            .await;
+
+        // Poll.
+        let poll = Duration::from_secs(u64::from(poll_seconds.max(1)));
+        let mut polls = 0u32;
+        let mut failed_in_a_row = 0u32;
+        let mut last: Option<Reported> = None;
+        let (final_body, final_report) = loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let said = last
+                    .as_ref()
+                    .map(Reported::describe)
+                    .unwrap_or_else(|| "nothing".into());
+                return Err(fail(format!(
+                    "the remote system did not report done or failed within {timeout_seconds} s (it last reported: {said})"
+                )));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll.min(deadline - now)) => {}
+                () = ctx.stop.cancelled() => {
+                    ctx.log.warn(format!("{label}: polling stopped; the remote system may still be at its {noun}")).await;
+                    return Err(DriverError::Cancelled);
+                }
+            }
+            polls += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let request = client
+                .get(status.clone())
+                .timeout(REQUEST_TIMEOUT.min(remaining.max(Duration::from_secs(1))))
+                .send();
+            let answer = tokio::select! {
+                answer = fetch_status(request) => answer,
+                () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
+            };
+            let (body, reported) = match answer {
+                Ok(answer) => answer,
+                Err(why) => {
+                    failed_in_a_row += 1;
+                    let why = mask(&why, &secrets);
+                    if failed_in_a_row >= MAX_FAILED_POLLS {
+                        return Err(fail(format!(
+                            "the status URL {status_shown} failed {failed_in_a_row} times in a row; last: {why}"
+                        )));
+                    }
+                    ctx.log
+                        .warn(format!("{label}: asking {status_shown} for the status failed: {why}"))
+                        .await;
+                    continue;
+                }
+            };
+            failed_in_a_row = 0;
+            if last.as_ref() != Some(&reported) {
+                let level = if reported.state == "failed" {
+                    Level::Warn
+                } else {
+                    Level::Info
+                };
+                ctx.log
+                    .line(
+                        level,
+                        format!(
+                            "{label}: the remote system reports {}",
+                            mask(&reported.describe(), &secrets)
+                        ),
+                    )
+                    .await;
+            }
+            match reported.state.as_str() {
+                "done" => break (body, reported),
+                "failed" => {
+                    let message = reported.message.as_deref().unwrap_or("no message given");
+                    return Err(fail(format!(
+                        "the remote system reports that its {noun} failed: {}",
+                        mask(message, &secrets)
+                    )));
+                }
+                _ => last = Some(reported),
+            }
+        };
+        Ok(Finished {
+            start_shown,
+            start_status,
+            start_body,
+            status_shown,
+            polls,
+            final_body,
+            final_report,
+            started_ms,
+            secrets,
+        })
+    }
+}
+
+/// Asks the remote system to restore the remote backup that `report` (the artifact of a
+/// backup: what the remote system answered when it was taken) describes, and follows it until
+/// it is done. The request carries the backup id and that report; the status URL is polled with
+/// `operation=restore`.
+pub async fn restore(
+    restore_url: &str,
+    status_url: &str,
+    secret_header: Option<&SecretHeader>,
+    poll_seconds: u32,
+    timeout_seconds: u32,
+    report: &Path,
+    ctx: &Context<'_>,
+) -> Result<(), DriverError> {
+    let label = label(ctx);
+    let text = tokio::fs::read(report)
+        .await
+        .map_err(DriverError::io(format!("reading {}", report.display())))?;
+    let report: Value = serde_json::from_slice(&text)
+        .map_err(|e| DriverError::Failed(format!("{label}: the backup's report.json cannot be read: {e}")))?;
+    let call = Call {
+        operation: Operation::Restore,
+        start_url: restore_url,
+        status_url,
+        body: json!({
+            "backup_id": ctx.backup_id,
+            "environment": ctx.environment,
+            "resource": ctx.resource,
+            "report": report,
+        }),
+        secret_header,
+        poll_seconds,
+        timeout_seconds,
+    };
+    let finished = call.run(ctx).await?;
+    ctx.log
+        .info(format!(
+            "{label}: the remote system restored backup {} after {} polls",
+            ctx.backup_id, finished.polls
+        ))
+        .await;
+    Ok(())
 }
 
 /// What one status answer said.
@@ -414,6 +567,7 @@ mod tests {
         polls: u32,
         tokens: Vec<Option<String>>,
         backup_ids: Vec<Option<String>>,
+        operations: Vec<Option<String>>,
     }
 
     #[derive(Clone)]
@@ -453,6 +607,7 @@ mod tests {
         seen.polls += 1;
         seen.tokens.push(token_of(&headers));
         seen.backup_ids.push(query.get("backup_id").cloned());
+        seen.operations.push(query.get("operation").cloned());
         Json(match (server.remote, seen.polls) {
             (Remote::Finishes, 1) => json!({"state": "running", "progress": 10, "message": "dumping"}),
             (Remote::Finishes, 2) => json!({"state": "running", "progress": 60.4, "message": "uploading"}),
@@ -470,6 +625,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let app = Router::new()
             .route("/start", post(start))
+            .route("/restore", post(start))
             .route("/status", get(status))
             .with_state(Server {
                 remote,
@@ -562,6 +718,58 @@ mod tests {
             assert!(logged.contains(&expected), "{expected} not in {logged:#?}");
         }
         assert!(!format!("{logged:?}").contains(TOKEN), "{logged:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_remote_restore_is_given_the_backups_report_and_followed() {
+        let (base, seen) = serve(Remote::Finishes).await;
+        let harness = Harness::new();
+        let header = header(&harness);
+        let artifact = backup(
+            &format!("{base}/start"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            30,
+            harness.out.path(),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        let polls_for_backup = seen.lock().unwrap().polls as usize;
+
+        restore(
+            &format!("{base}/restore"),
+            &format!("{base}/status"),
+            Some(&header),
+            1,
+            30,
+            &harness.out.path().join(&artifact.file),
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        {
+            let seen = seen.lock().unwrap();
+            let asked = &seen.started[1];
+            assert_eq!(asked["backup_id"], "staging-20261122-0436-7f3a");
+            assert_eq!(asked["resource"], "main");
+            // The remote system learns which of its backups to bring back from what it said then.
+            assert_eq!(asked["report"]["start"]["answer"]["job"], 42);
+            assert_eq!(asked["report"]["status"]["final"]["message"], "stored as snap-42");
+            assert!(seen.operations[..polls_for_backup].iter().all(Option::is_none));
+            assert!(
+                seen.operations[polls_for_backup..]
+                    .iter()
+                    .all(|op| op.as_deref() == Some("restore")),
+                "{:?}",
+                seen.operations
+            );
+            assert!(seen.tokens.iter().all(|t| t.as_deref() == Some(TOKEN)));
+        }
+        let lines = harness.lines().await;
+        let asking = format!("resource \"main\" of staging: asking the remote system to restore: POST {base}/restore");
+        assert!(lines.iter().any(|(_, line)| *line == asking), "{lines:#?}");
     }
 
     #[tokio::test]

@@ -74,8 +74,8 @@ pub fn problems(environment: &Environment, manifest: &Manifest) -> Vec<String> {
                 artifact.driver,
                 resource.driver()
             )),
-            Some(Resource::Http { .. }) => problems.push(format!(
-                "{name} (http): restoring a remote system over HTTP is not supported by this version of Steward"
+            Some(Resource::Http { restore_url: None, .. }) => problems.push(format!(
+                "{name} (http) has no restore_url: add the remote system's restore endpoint to its configuration"
             )),
             Some(Resource::Command { restore: None, .. }) => problems.push(format!(
                 "{name} (command) has no restore script: add `restore = [\"…\"]` to its configuration"

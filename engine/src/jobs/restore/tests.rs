@@ -589,6 +589,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         Resource::Http {
             start_url: "http://h/start".into(),
             status_url: "http://h/status".into(),
+            restore_url: None,
             secret_header: None,
             poll_seconds: 1,
             timeout_seconds: 1,
@@ -611,7 +612,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         [
             "db was backed up with the postgres driver but is now configured with the mysql driver",
             "gone (sqlite) is in the backup but no longer configured for shop",
-            "remote (http): restoring a remote system over HTTP is not supported by this version of Steward",
+            "remote (http) has no restore_url: add the remote system's restore endpoint to its configuration",
         ]
     );
 }
