@@ -152,7 +152,7 @@ impl Site {
             environments: vec![shop],
             jobs: JobsConfig {
                 workers: 2,
-                lease_seconds: 5,
+                lease_seconds: 30,
                 cancel_grace_seconds: 1,
                 shutdown_grace_seconds: 1,
             },
