@@ -99,7 +99,10 @@ impl From<engine::jobs::JobError> for AppError {
             E::NotFound(id) => AppError::not_found(format!("Job #{id}")),
             E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
             E::UnknownAction { .. } => AppError::invalid("action", capitalise(&error.to_string())),
-            E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::ReasonTooLong(_) | E::ReasonRequired(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::Refused(_) => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
             E::NoResources(_) => AppError::Conflict {
                 message: capitalise(&error.to_string()),
             },
@@ -141,10 +144,9 @@ impl From<engine::maintenance::MaintenanceError> for AppError {
     fn from(error: engine::maintenance::MaintenanceError) -> Self {
         use engine::maintenance::MaintenanceError as E;
         match error {
-            E::ReasonRequired | E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
             E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
-            // The busy message and the hook's words end in their own advice.
-            E::Busy(_) | E::Hook(_) => AppError::Conflict {
+            // The hook's words end in their own advice.
+            E::Hook(_) => AppError::Conflict {
                 message: capitalise_keep(&error.to_string()),
             },
             E::AlreadyOn { .. } | E::NotOn(_) => AppError::Conflict {

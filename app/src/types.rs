@@ -17,6 +17,6 @@ pub use backup::{
 };
 pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};
-pub use maintenance::{MaintenanceState, MaintenanceSwitch};
+pub use maintenance::MaintenanceState;
 pub use restore::{FailedRestore, RestorePreview, RestoredResource};
 pub use user::{CurrentUser, LockedName, Role, UserSummary};

@@ -167,6 +167,13 @@ test('an admin puts demo into maintenance by hand and every page of demo says so
   await expect(page.getByTestId('maintenance-banner')).toHaveCount(0);
   await panel.getByLabel('Reason').fill('e2e: upgrading the shop');
   await panel.getByRole('button', { name: 'Put into maintenance' }).click();
+  // The switch is a job: its page shows the hook's log live, and the job succeeds.
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.getByTestId('job-status')).toHaveText('succeeded', { timeout: 30_000 });
+  await expect(page.getByText('demo is in maintenance.', { exact: true })).toBeVisible();
+  await page.screenshot({ path: 'test-results/maintenance-job.png', fullPage: true });
+  await page.goto('/environments/demo');
+  await hydrated(page);
   const banner = page.getByTestId('maintenance-banner');
   await expect(banner).toContainText(
     /Demo shop is in maintenance mode since \d{4}-\d\d-\d\d \d\d:\d\d UTC — entered by admin: e2e: upgrading the shop/,
@@ -189,8 +196,12 @@ test('an admin puts demo into maintenance by hand and every page of demo says so
     const again = page.getByTestId('maintenance-panel');
     await again.getByLabel('Reason').fill('e2e: upgrade done');
     await again.getByRole('button', { name: 'Take out of maintenance' }).click();
+    await expect(page).toHaveURL(/\/jobs\/\d+$/);
+    await expect(page.getByTestId('job-status')).toHaveText('succeeded', { timeout: 30_000 });
+    await page.goto('/environments/demo');
+    await hydrated(page);
     await expect(page.getByTestId('maintenance-banner')).toHaveCount(0);
-    await expect(again).toContainText('Demo shop is not in maintenance');
+    await expect(page.getByTestId('maintenance-panel')).toContainText('Demo shop is not in maintenance');
   }
 });
 

@@ -2,7 +2,7 @@
 //! from storage.
 //!
 //! A backup is *complete* when its manifest is published in storage and its row is in the
-//! `backup` table; the backup job ([`crate::jobs::backup`]) writes both, in that order. The
+//! `backup` table; the backup job ([`crate::kinds::backup`]) writes both, in that order. The
 //! manifests are the source of truth: [`Engine::reindex_backups`] rebuilds the table from them,
 //! so that losing the database does not lose the backups.
 
@@ -17,8 +17,8 @@ use crate::{
         jobs as job_rows, now_ms,
     },
     drivers,
-    jobs::{JobError, JobRequest, JobSpec, Trigger},
-    manifest::{Manifest, new_backup_id},
+    jobs::{JobError, JobSpec},
+    manifest::Manifest,
     storage::{BackupPath, LocalStorage, Storage},
 };
 
@@ -202,51 +202,6 @@ impl Engine {
         LocalStorage::new(self.config().backup_root())
     }
 
-    /// Queues a backup of `environment`, or refuses it when the environment is busy.
-    pub async fn request_backup(
-        &self,
-        actor: &Actor,
-        environment: &str,
-        description: &str,
-        trigger: Trigger,
-    ) -> Result<crate::jobs::Job, JobError> {
-        let description = description.trim().to_string();
-        self.request_job(
-            actor,
-            JobRequest {
-                environment: environment.to_string(),
-                spec: JobSpec::Backup {
-                    backup_id: new_backup_id(environment, now_ms()),
-                    description: description.clone(),
-                    trigger,
-                },
-                reason: description,
-                parent_id: None,
-            },
-        )
-        .await
-    }
-
-    /// Queues a verification of backup `id` as a read-only job (it does not wait for the
-    /// environment's other jobs).
-    pub async fn request_verify(&self, actor: &Actor, id: &str) -> Result<crate::jobs::Job, BackupError> {
-        let backup = self
-            .backup(id)
-            .await?
-            .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
-        Ok(self
-            .request_job(
-                actor,
-                JobRequest {
-                    environment: backup.environment,
-                    spec: JobSpec::Verify { backup_id: backup.id },
-                    reason: String::new(),
-                    parent_id: None,
-                },
-            )
-            .await?)
-    }
-
     /// One page of an environment's backups and how many there are in all.
     pub async fn backups(
         &self,
@@ -391,13 +346,16 @@ impl Engine {
     /// Removes what interrupted backups left in staging (not those of running backup jobs).
     /// Returns how many were removed.
     pub async fn clean_backup_staging(&self) -> Result<usize, BackupError> {
-        let mut inputs = job_rows::running_inputs(self.db().pool(), "backup").await?;
-        inputs.extend(job_rows::running_inputs(self.db().pool(), "restore").await?);
-        let keep: Vec<String> = inputs
-            .iter()
-            .filter_map(|input| serde_json::from_str::<JobSpec>(input).ok())
-            .filter_map(|spec| spec.writes_backup().map(str::to_string))
-            .collect();
+        let mut keep = Vec::new();
+        for kind in crate::jobs::kind::registry() {
+            for input in job_rows::running_inputs(self.db().pool(), kind.name).await? {
+                if let Some(spec) = JobSpec::parse(kind.name, &input)
+                    && let Some(id) = spec.writes_backup()
+                {
+                    keep.push(id.to_string());
+                }
+            }
+        }
         let storage = self.storage();
         storage.clean_staging(&keep).await.map_err(|e| {
             BackupError::Storage(format!(

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Resource, jobs::log::JobLog};
+use crate::{config::Resource, output::JobLog};
 
 pub mod command;
 pub mod directory;
@@ -46,6 +46,8 @@ pub struct Context<'a> {
     /// Variables every program a driver starts gets (the job id and worker, by which a
     /// restarted Steward finds and stops what a crash left running).
     pub tool_env: &'a [(String, String)],
+    /// Between SIGTERM and SIGKILL when a tool is stopped (`jobs.cancel_grace_seconds`).
+    pub grace: std::time::Duration,
 }
 
 /// Backs up one resource into `out_dir` with its driver.

@@ -11,10 +11,8 @@
 //! ([`Busy`]). Every request, refusal, cancel, retry and end is audited in the same transaction
 //! as the change.
 
-pub mod backup;
-pub mod command;
+pub mod kind;
 pub mod log;
-pub mod restore;
 pub mod worker;
 
 use std::{
@@ -27,15 +25,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
+pub use kind::{Failure, JobContext, JobKind, JobSpec, KindEntry, Outcome, Plan};
+
+pub use crate::manifest::Trigger;
+pub use crate::text::MAX_REASON_CHARS;
 use crate::{
     Engine,
     accounts::Actor,
-    audit::{self, Outcome},
+    audit,
     db::{self, jobs as rows, now_ms},
+    text::hh_mm_utc,
 };
-
-/// The longest reason a request may carry.
-pub const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,122 +89,6 @@ impl fmt::Display for JobState {
     }
 }
 
-/// What a job does, with its input. Stored as the `kind` column plus this value as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobSpec {
-    /// Run a configured action (a program) of the environment.
-    Command { action: String },
-    /// Back up every resource of the environment into one backup, `backup_id` (chosen when the
-    /// job is requested, so the job and the backup can be linked from the start).
-    Backup {
-        backup_id: String,
-        description: String,
-        trigger: Trigger,
-    },
-    /// Read every artifact of a backup back and compare it with its manifest (read-only: it
-    /// does not take the environment's slot).
-    Verify { backup_id: String },
-    /// Restore the environment from backup `backup_id`: verify it, enter maintenance, take the
-    /// safety backup `safety_backup_id` (its id chosen at request time, so that everything
-    /// about the restore can name it from the start), restore every resource, run the smoke
-    /// checks, leave maintenance ([`restore`]).
-    Restore {
-        backup_id: String,
-        safety_backup_id: String,
-        /// The failed restore whose safety backup this one brings back (an Undo).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        undo_of: Option<i64>,
-    },
-}
-
-impl JobSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            JobSpec::Command { .. } => "command",
-            JobSpec::Backup { .. } => "backup",
-            JobSpec::Verify { .. } => "verify",
-            JobSpec::Restore { .. } => "restore",
-        }
-    }
-
-    /// How people call this job in messages: "backup", "delete-drafts", …
-    pub fn title(&self) -> &str {
-        match self {
-            JobSpec::Command { action } => action,
-            JobSpec::Backup { .. } => "backup",
-            JobSpec::Verify { .. } => "verify",
-            JobSpec::Restore { undo_of: None, .. } => "restore",
-            JobSpec::Restore { undo_of: Some(_), .. } => "undo",
-        }
-    }
-
-    /// The input of a retry: the same, but a backup gets a new id (the failed one never
-    /// became a backup, and ids are never reused).
-    fn for_retry(self, environment: &str) -> JobSpec {
-        match self {
-            JobSpec::Backup {
-                description, trigger, ..
-            } => JobSpec::Backup {
-                backup_id: crate::manifest::new_backup_id(environment, now_ms()),
-                description,
-                trigger,
-            },
-            JobSpec::Restore { backup_id, undo_of, .. } => JobSpec::Restore {
-                backup_id,
-                safety_backup_id: crate::manifest::new_backup_id(environment, now_ms()),
-                undo_of,
-            },
-            other => other,
-        }
-    }
-
-    /// The backup this job is about: the one it writes, verifies or restores.
-    pub fn backup_id(&self) -> Option<&str> {
-        match self {
-            JobSpec::Backup { backup_id, .. } | JobSpec::Verify { backup_id } | JobSpec::Restore { backup_id, .. } => {
-                Some(backup_id)
-            }
-            JobSpec::Command { .. } => None,
-        }
-    }
-
-    /// The backup this job writes into storage, if it writes one (a backup, a restore's safety
-    /// backup): its staging area must be spared while the job runs.
-    pub fn writes_backup(&self) -> Option<&str> {
-        match self {
-            JobSpec::Backup { backup_id, .. } => Some(backup_id),
-            JobSpec::Restore { safety_backup_id, .. } => Some(safety_backup_id),
-            JobSpec::Command { .. } | JobSpec::Verify { .. } => None,
-        }
-    }
-}
-
-/// Why a backup was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Trigger {
-    Manual,
-    Scheduled,
-    PreRestore,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Manual => "manual",
-            Trigger::Scheduled => "scheduled",
-            Trigger::PreRestore => "pre-restore",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Trigger> {
-        [Trigger::Manual, Trigger::Scheduled, Trigger::PreRestore]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
-}
-
 /// A job as the rest of Steward sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -245,7 +129,7 @@ impl Job {
 
     /// The environment's configuration, or the error a job of an environment that is no longer
     /// configured ends with.
-    pub(crate) fn configured_environment<'c>(
+    pub fn configured_environment<'c>(
         &self,
         config: &'c crate::Config,
     ) -> Result<&'c crate::config::Environment, String> {
@@ -256,7 +140,7 @@ impl Job {
 
     /// "restore #41", "delete-drafts #7".
     pub fn title(&self) -> String {
-        let name = self.spec.as_ref().map_or(self.kind.as_str(), JobSpec::title);
+        let name = self.spec.as_ref().map_or_else(|| self.kind.clone(), JobSpec::title);
         format!("{name} #{}", self.id)
     }
 }
@@ -265,7 +149,7 @@ impl From<rows::JobRow> for Job {
     fn from(row: rows::JobRow) -> Self {
         Job {
             id: row.id,
-            spec: serde_json::from_str(&row.input).ok(),
+            spec: JobSpec::parse(&row.kind, &row.input),
             kind: row.kind,
             environment: row.environment,
             exclusive: row.exclusive_key.is_some(),
@@ -368,6 +252,12 @@ pub enum JobError {
     AlreadyRetried { id: i64, retry: i64 },
     #[error("the reason is too long ({0} characters; at most {MAX_REASON_CHARS})")]
     ReasonTooLong(usize),
+    /// This kind of job needs a reason; the text says what it should say.
+    #[error("a reason is required: {0}")]
+    ReasonRequired(&'static str),
+    /// The kind refuses the request as things are now (e.g. already in maintenance).
+    #[error("{0}")]
+    Refused(String),
     #[error("there is no backup \"{0}\"")]
     UnknownBackup(String),
     /// Why the backup cannot be restored into its environment as configured now.
@@ -413,7 +303,7 @@ impl Engine {
         }
         let plan = self.plan(&request.environment, &request.spec).await?;
         let requested_by = actor.username.as_deref().unwrap_or("steward");
-        let input = serde_json::to_string(&request.spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let input = request.spec.to_json().to_string();
         let steps = serde_json::to_string(&plan.steps).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let new = rows::NewJobRow {
             kind: request.spec.kind(),
@@ -461,7 +351,9 @@ impl Engine {
         }
         audit::record(
             &mut *tx,
-            &actor.event(action, Some(&target), Outcome::Ok).with_detail(detail),
+            &actor
+                .event(action, Some(&target), audit::Outcome::Ok)
+                .with_detail(detail),
         )
         .await?;
         if self.db().backend() == db::Backend::Postgres {
@@ -507,71 +399,19 @@ impl Engine {
         audit::record(
             self.db().pool(),
             &actor
-                .event("job.request", Some(&target), Outcome::Refused)
+                .event("job.request", Some(&target), audit::Outcome::Refused)
                 .with_detail(detail),
         )
         .await?;
         Ok(JobError::Busy(busy))
     }
 
-    /// Checks that the job can exist and decides whether it takes its environment's slot.
+    /// Checks that the job can exist (its environment, then its kind's own checks) and plans it.
     async fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
         let Some(configured) = self.config().environment(environment) else {
             return Err(JobError::UnknownEnvironment(environment.to_string()));
         };
-        match spec {
-            JobSpec::Command { action } => {
-                let configured = self
-                    .config()
-                    .action(environment, action)
-                    .ok_or_else(|| JobError::UnknownAction {
-                        environment: environment.to_string(),
-                        action: action.clone(),
-                    })?;
-                Ok(Plan {
-                    exclusive: configured.exclusive,
-                    steps: vec![configured.label.clone()],
-                })
-            }
-            JobSpec::Backup { description, .. } => {
-                let description_chars = description.chars().count();
-                if description_chars > MAX_REASON_CHARS {
-                    return Err(JobError::DescriptionTooLong(description_chars));
-                }
-                let steps = self
-                    .config()
-                    .environment(environment)
-                    .map(backup::steps)
-                    .unwrap_or_default();
-                if steps.is_empty() {
-                    return Err(JobError::NoResources(environment.to_string()));
-                }
-                Ok(Plan { exclusive: true, steps })
-            }
-            JobSpec::Verify { .. } => Ok(Plan {
-                exclusive: false,
-                steps: vec!["Verify checksums".to_string()],
-            }),
-            JobSpec::Restore {
-                backup_id,
-                safety_backup_id,
-                ..
-            } => {
-                let backup = crate::db::backups::get(self.db().pool(), backup_id)
-                    .await?
-                    .and_then(|row| crate::backups::Backup::try_from(row).ok())
-                    .filter(|backup| backup.environment == environment)
-                    .ok_or_else(|| JobError::UnknownBackup(backup_id.clone()))?;
-                let problems = restore::problems(configured, &backup.manifest);
-                if !problems.is_empty() {
-                    return Err(JobError::CannotRestore(problems.join("; ")));
-                }
-                Ok(Plan {
-                    exclusive: true,
-                    steps: restore::steps(configured, &backup.manifest, safety_backup_id),
-                })
-            }
-        }
+        spec.plan(self, configured).await
     }
 
     /// Cancels a queued job at once; asks the worker of a running job to stop it (the job ends
@@ -605,7 +445,7 @@ impl Engine {
         audit::record(
             &mut *tx,
             &actor
-                .event("job.cancel", Some(&target), Outcome::Ok)
+                .event("job.cancel", Some(&target), audit::Outcome::Ok)
                 .with_detail(detail),
         )
         .await?;
@@ -668,7 +508,7 @@ impl Engine {
         audit::record(
             &mut *tx,
             &actor
-                .event("job.acknowledge", Some(&target), Outcome::Ok)
+                .event("job.acknowledge", Some(&target), audit::Outcome::Ok)
                 .with_detail(json!({ "environment": job.environment })),
         )
         .await?;
@@ -755,17 +595,6 @@ pub struct JobFilter {
     pub environment: Option<String>,
     pub kind: Option<String>,
     pub state: Option<JobState>,
-}
-
-struct Plan {
-    exclusive: bool,
-    steps: Vec<String>,
-}
-
-/// `10:02` for a Unix-milliseconds time (UTC), for messages.
-pub(crate) fn hh_mm_utc(ms: i64) -> String {
-    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 #[cfg(test)]

@@ -12,11 +12,14 @@ pub mod config;
 pub mod db;
 pub mod drivers;
 pub mod jobs;
+pub mod kinds;
 pub mod maintenance;
 pub mod manifest;
+pub mod output;
 pub mod process;
 pub mod restores;
 pub mod storage;
+pub mod text;
 pub mod users;
 pub use db::audit;
 
@@ -44,8 +47,10 @@ impl Engine {
         Ok(Engine::new(config, db))
     }
 
-    /// An engine over a database the caller opened and migrated (tests, tools).
+    /// An engine over a database the caller opened and migrated (tests, tools). The job kinds
+    /// it knows are [`kinds::ALL`].
     pub fn new(config: Config, db: Db) -> Engine {
+        jobs::kind::install(kinds::ALL);
         Engine {
             config: Arc::new(config),
             db,

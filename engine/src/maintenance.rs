@@ -4,7 +4,11 @@
 //! What `enter` prints as JSON — say, the services it stopped — is kept with the mode and
 //! handed to `leave`, so that `leave` brings back exactly what was running. Steward records the
 //! mode in the `maintenance` table and shows it on every page of the environment. By hand it
-//! is switched by admins (and the CLI), never while a job holds the environment.
+//! is switched by admins (and the CLI) through a `maintenance` job (`crate::kinds::maintenance`),
+//! which holds the environment's slot like any job; a restore enters and leaves it itself.
+//!
+//! Hooks (and smoke checks, which are called the same way) run under the job's [`Watch`]: their
+//! output is the job's log, and a cancel or a shutdown stops them within the grace time.
 
 use std::time::Duration;
 
@@ -16,15 +20,12 @@ use crate::{
     audit::{self, Outcome},
     config::Hook,
     db::{
-        jobs as job_rows,
         maintenance::{self as rows, MaintenanceRow},
         now_ms,
     },
-    jobs::{
-        Busy, Job, MAX_REASON_CHARS,
-        log::{JobLog, Level},
-    },
-    process::{self, Ended, Program},
+    output::{JobLog, Level, mask},
+    process::{self, Ended, Program, Watch},
+    text::hh_mm_utc,
 };
 
 /// An environment in maintenance.
@@ -65,12 +66,6 @@ pub enum MaintenanceError {
     },
     #[error("{0} is not in maintenance")]
     NotOn(String),
-    #[error("{0}")]
-    Busy(Busy),
-    #[error("a reason is required: say why the environment goes into or out of maintenance")]
-    ReasonRequired,
-    #[error("the reason is too long ({0} characters; at most {MAX_REASON_CHARS})")]
-    ReasonTooLong(usize),
     /// The hook's own words; the environment may be partly switched.
     #[error("{0}")]
     Hook(String),
@@ -78,66 +73,10 @@ pub enum MaintenanceError {
     Database(#[from] sqlx::Error),
 }
 
-/// What a switch by hand did: the mode now, and what the hook printed.
-#[derive(Debug, Clone)]
-pub struct Switched {
-    pub maintenance: Option<Maintenance>,
-    pub hook_output: Vec<String>,
-}
-
 impl Engine {
     /// The environment's maintenance mode, if it is in it.
     pub async fn maintenance(&self, environment: &str) -> Result<Option<Maintenance>, MaintenanceError> {
         Ok(rows::get(self.db().pool(), environment).await?.map(Maintenance::from))
-    }
-
-    /// Switches maintenance mode by hand (admins, `steward maintenance`): runs the hook,
-    /// records the mode, audits it. Refused while a job holds the environment (a restore
-    /// enters and leaves maintenance itself).
-    pub async fn switch_maintenance(
-        &self,
-        actor: &Actor,
-        environment: &str,
-        on: bool,
-        reason: &str,
-    ) -> Result<Switched, MaintenanceError> {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(MaintenanceError::ReasonRequired);
-        }
-        let chars = reason.chars().count();
-        if chars > MAX_REASON_CHARS {
-            return Err(MaintenanceError::ReasonTooLong(chars));
-        }
-        if self.config().environment(environment).is_none() {
-            return Err(MaintenanceError::UnknownEnvironment(environment.to_string()));
-        }
-        if let Some(job) = job_rows::holder(self.db().pool(), environment).await?.map(Job::from) {
-            return Err(MaintenanceError::Busy(Busy::of(&job)));
-        }
-        let (log, mut lines) = JobLog::channel();
-        let collected = tokio::spawn(async move {
-            let mut out = Vec::new();
-            while let Some((_, line)) = lines.recv().await {
-                out.push(line);
-            }
-            out
-        });
-        let result = if on {
-            self.enter_maintenance(actor, environment, reason, None, &log)
-                .await
-                .map(Some)
-        } else {
-            self.leave_maintenance(actor, environment, reason, &log)
-                .await
-                .map(|()| None)
-        };
-        drop(log);
-        let hook_output = collected.await.unwrap_or_default();
-        result.map(|maintenance| Switched {
-            maintenance,
-            hook_output,
-        })
     }
 
     /// Runs the `enter` hook and records the mode (with what the hook reported), audited.
@@ -147,7 +86,7 @@ impl Engine {
         environment: &str,
         reason: &str,
         job_id: Option<i64>,
-        log: &JobLog,
+        watch: &Watch<'_>,
     ) -> Result<Maintenance, MaintenanceError> {
         let config = self
             .config()
@@ -156,13 +95,13 @@ impl Engine {
         if let Some(current) = self.maintenance(environment).await? {
             return Err(MaintenanceError::AlreadyOn {
                 environment: environment.to_string(),
-                since: crate::jobs::hh_mm_utc(current.since_ms),
+                since: hh_mm_utc(current.since_ms),
                 by: current.entered_by,
             });
         }
         let hook_state = match &config.maintenance.enter {
             None => Value::Null,
-            Some(hook) => match run_hook(hook, environment, "enter", &Value::Null, log).await {
+            Some(hook) => match run_hook(hook, environment, "enter", &Value::Null, watch).await {
                 Ok(state) => state,
                 Err(why) => {
                     let message = format!(
@@ -199,7 +138,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        log.info(format!("{environment} is in maintenance.")).await;
+        watch.log.info(format!("{environment} is in maintenance.")).await;
         Ok(Maintenance::from(row))
     }
 
@@ -210,7 +149,7 @@ impl Engine {
         actor: &Actor,
         environment: &str,
         reason: &str,
-        log: &JobLog,
+        watch: &Watch<'_>,
     ) -> Result<(), MaintenanceError> {
         let config = self
             .config()
@@ -221,7 +160,7 @@ impl Engine {
             .await?
             .ok_or_else(|| MaintenanceError::NotOn(environment.to_string()))?;
         if let Some(hook) = &config.maintenance.leave
-            && let Err(why) = run_hook(hook, environment, "leave", &current.hook_state, log).await
+            && let Err(why) = run_hook(hook, environment, "leave", &current.hook_state, watch).await
         {
             let message = format!("leaving maintenance failed: {why} — {environment} stays in maintenance");
             self.audit_switch(
@@ -245,7 +184,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        log.info(format!("{environment} left maintenance.")).await;
+        watch.log.info(format!("{environment} left maintenance.")).await;
         Ok(())
     }
 
@@ -269,7 +208,13 @@ impl Engine {
 }
 
 /// Calls a maintenance hook with the state `enter` reported; returns what it reported.
-async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, log: &JobLog) -> Result<Value, String> {
+async fn run_hook(
+    hook: &Hook,
+    environment: &str,
+    which: &str,
+    state: &Value,
+    watch: &Watch<'_>,
+) -> Result<Value, String> {
     let call = HookCall {
         what: format!("the {which} hook"),
         vars: vec![
@@ -279,7 +224,7 @@ async fn run_hook(hook: &Hook, environment: &str, which: &str, state: &Value, lo
         ],
         body: Some(json!({ "environment": environment, "maintenance": which, "state": state })),
     };
-    call_hook(hook, &call, log).await
+    call_hook(hook, &call, watch).await
 }
 
 /// How a hook is called: what messages call it, the variables a program gets, and the JSON
@@ -292,9 +237,11 @@ pub(crate) struct HookCall {
 }
 
 /// Calls a hook; returns what it reported (its standard output or answer, as JSON when it is
-/// JSON, else as a string; `null` when empty), or why it failed.
-pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Result<Value, String> {
+/// JSON, else as a string; `null` when empty), or why it failed. A stop (cancel, shutdown)
+/// ends it: a program gets SIGTERM, then SIGKILL after the grace time; a request is dropped.
+pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, watch: &Watch<'_>) -> Result<Value, String> {
     let what = &call.what;
+    let log = watch.log;
     match hook {
         Hook::Command {
             command,
@@ -311,12 +258,13 @@ pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Res
                 vars.push((key.clone(), value));
             }
             vars.extend(call.vars.iter().cloned());
+            vars.extend(watch.env.iter().cloned());
             let program = Program {
                 command: command.clone(),
                 workdir: None,
                 env: vars,
                 timeout: Duration::from_secs(u64::from(*timeout_seconds)),
-                grace: Duration::from_secs(10),
+                grace: watch.grace,
                 stdin: None,
             };
             log.info(format!("Running {what} {name}")).await;
@@ -326,7 +274,7 @@ pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Res
             let forward = tokio::spawn(async move {
                 let (mut stdout, mut last_stderr) = (Vec::new(), None);
                 while let Some((level, line)) = lines.recv().await {
-                    let line = crate::jobs::log::mask(&line, &secrets);
+                    let line = mask(&line, &secrets);
                     match level {
                         Level::Stdout => stdout.push(line.clone()),
                         Level::Stderr if !line.trim().is_empty() => last_stderr = Some(line.clone()),
@@ -336,8 +284,7 @@ pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Res
                 }
                 (stdout, last_stderr)
             });
-            let never = tokio_util::sync::CancellationToken::new();
-            let ended = process::run(&program, &relay, &never).await;
+            let ended = process::run(&program, &relay, watch.stop).await;
             drop(relay);
             let (stdout, last_stderr) = forward.await.unwrap_or_default();
             let last = last_stderr.map(|l| format!(": {l}")).unwrap_or_default();
@@ -377,14 +324,14 @@ pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, log: &JobLog) -> Res
                     .map_err(|why| format!("{what}'s secret header: {why}"))?;
                 request = request.header(header.name.as_str(), value);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| format!("{what} {shown} could not be reached: {e}"))?;
+            let response = tokio::select! {
+                response = request.send() => response.map_err(|e| format!("{what} {shown} could not be reached: {e}"))?,
+                () = watch.stop.cancelled() => return Err(format!("{what} {shown} was stopped")),
+            };
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
             let secrets: Vec<String> = secret_header.iter().filter_map(|h| h.value.read().ok()).collect();
-            let body = crate::jobs::log::mask(&body, &secrets);
+            let body = mask(&body, &secrets);
             if status.is_success() {
                 Ok(reported(&body))
             } else {

@@ -95,6 +95,31 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Why a backup was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Manual,
+    Scheduled,
+    PreRestore,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Scheduled => "scheduled",
+            Trigger::PreRestore => "pre-restore",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Trigger> {
+        [Trigger::Manual, Trigger::Scheduled, Trigger::PreRestore]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,10 @@
-//! Running an external program (a script, `pg_dump`, …) for a job, without leaving anything
-//! behind.
+//! Running an external program for a job, without leaving anything behind: the one place
+//! Steward starts programs — actions, `command` resources' scripts, dump and restore tools,
+//! facts, maintenance hooks and smoke checks.
+//!
+//! [`run`] streams both outputs into the job log; a driver whose tool's standard output *is*
+//! the artifact builds its tool with [`command`] and stops it with [`terminate_group`] and a
+//! [`GroupGuard`], the same way.
 //!
 //! - The program starts in a process group of its own, so that everything it starts can be
 //!   signalled at once.
@@ -28,7 +33,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::log::{JobLog, Level, MAX_LINE_BYTES};
+use crate::output::{JobLog, Level, MAX_LINE_BYTES};
 
 /// Variables of Steward's own environment a program gets.
 const INHERITED_VARS: [&str; 5] = ["PATH", "HOME", "LANG", "TZ", "USER"];
@@ -53,6 +58,18 @@ pub struct Program {
     pub stdin: Option<PathBuf>,
 }
 
+/// What a job's programs answer to: where their output goes, when they must stop, and how
+/// long they get between SIGTERM and SIGKILL (`jobs.cancel_grace_seconds`).
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    pub log: &'a JobLog,
+    pub stop: &'a CancellationToken,
+    pub grace: Duration,
+    /// Variables every program gets (the job's id and worker: how a restarted Steward finds
+    /// what a crash left running).
+    pub env: &'a [(String, String)],
+}
+
 /// How the program ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
@@ -65,6 +82,31 @@ pub enum Ended {
     Stopped,
 }
 
+/// A program to start: clean environment (see the module docs), no standard input, both
+/// outputs piped, a process group of its own, killed when dropped. Add arguments and variables,
+/// then spawn it and keep a [`GroupGuard`] of its group.
+pub fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .envs(
+            INHERITED_VARS
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// The process group a spawned [`command`] leads.
+pub fn group_of(child: &tokio::process::Child) -> Option<Pid> {
+    child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw)
+}
+
 /// Runs `program`, streaming its output into `log`, until it ends, times out, or `stop` fires.
 /// An `Err` means it could not be started at all.
 pub async fn run(program: &Program, log: &JobLog, stop: &CancellationToken) -> std::io::Result<Ended> {
@@ -72,29 +114,18 @@ pub async fn run(program: &Program, log: &JobLog, stop: &CancellationToken) -> s
         .command
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no program given"))?;
-    let mut command = Command::new(name);
+    let mut command = command(name);
     command
         .args(args)
-        .env_clear()
-        .envs(
-            INHERITED_VARS
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
-        )
-        .envs(program.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    match &program.stdin {
-        Some(path) => command.stdin(std::fs::File::open(path)?),
-        None => command.stdin(Stdio::null()),
-    };
+        .envs(program.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some(path) = &program.stdin {
+        command.stdin(std::fs::File::open(path)?);
+    }
     if let Some(dir) = &program.workdir {
         command.current_dir(dir);
     }
     let mut child = command.spawn()?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let group = group_of(&child);
     // Whatever happens to this future from here on, the group does not outlive it.
     let guard = GroupGuard(group);
 
@@ -166,7 +197,7 @@ fn describe(status: ExitStatus) -> Ended {
 }
 
 /// SIGTERM to the group, then SIGKILL to whatever is left after `grace`.
-async fn terminate_group(group: Option<Pid>, grace: Duration, log: &JobLog) {
+pub async fn terminate_group(group: Option<Pid>, grace: Duration, log: &JobLog) {
     let Some(group) = group else { return };
     if killpg(group, Signal::SIGTERM).is_err() {
         return; // Nobody left.
@@ -231,8 +262,8 @@ fn live_members(group: Pid) -> usize {
 
 /// Kills the processes a crashed Steward left running for job `job_id` of worker `worker`:
 /// every process on this machine whose environment says `STEWARD_WORKER=<worker>` and
-/// `STEWARD_JOB_ID=<job_id>` (what [`crate::jobs::command`] gives its programs, inherited by
-/// their children). Returns how many were signalled.
+/// `STEWARD_JOB_ID=<job_id>` (what every job gives its programs, inherited by their
+/// children). Returns how many were signalled.
 pub fn kill_job_leftovers(worker: &str, job_id: i64) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
@@ -259,7 +290,7 @@ pub fn kill_job_leftovers(worker: &str, job_id: i64) -> usize {
 }
 
 /// Kills the whole group when dropped (a cancelled future, a panic): the last line of defence.
-struct GroupGuard(Option<Pid>);
+pub struct GroupGuard(pub Option<Pid>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {

@@ -1,6 +1,6 @@
 //! Restores as people ask for them: what restoring a backup would do (the preview), the
 //! request with its confirmations, the Undo of a failed restore, and the failed restores an
-//! environment shows a banner for. The job that does the work is [`crate::jobs::restore`].
+//! environment shows a banner for. The job that does the work is [`crate::kinds::restore`].
 
 use serde_json::json;
 
@@ -11,9 +11,11 @@ use crate::{
     backups::{Backup, BackupError},
     config::Environment,
     db::{jobs as job_rows, now_ms},
-    jobs::{Busy, Job, JobError, JobRequest, JobSpec, JobState, MAX_REASON_CHARS, restore},
+    jobs::{Busy, Job, JobError, JobRequest, JobSpec, JobState},
+    kinds::restore::{self, Restore},
     maintenance::Maintenance,
     manifest::new_backup_id,
+    text::MAX_REASON_CHARS,
 };
 
 /// What restoring a backup would do, for the person about to confirm it.
@@ -149,11 +151,11 @@ impl Engine {
                 return Err(refusal);
             }
         };
-        let spec = JobSpec::Restore {
+        let spec = JobSpec::new(Restore {
             backup_id: backup.id.clone(),
             safety_backup_id: new_backup_id(&backup.environment, now_ms()),
             undo_of: None,
-        };
+        });
         let job = self
             .request_job(
                 actor,
@@ -226,7 +228,7 @@ impl Engine {
     /// backup (itself preceded by a safety backup), and dismisses the failed restore's banner.
     pub async fn request_undo(&self, actor: &Actor, job_id: i64, reason: &str) -> Result<Job, RestoreError> {
         let failed = self.job(job_id).await?.ok_or(JobError::NotFound(job_id))?;
-        let Some(JobSpec::Restore { safety_backup_id, .. }) = &failed.spec else {
+        let Some(Restore { safety_backup_id, .. }) = failed.spec.as_ref().and_then(JobSpec::get::<Restore>) else {
             return Err(RestoreError::NotARestore(job_id));
         };
         if let Some(undo) = job_rows::undo_of(self.db().pool(), job_id).await? {
@@ -256,11 +258,11 @@ impl Engine {
                 actor,
                 JobRequest {
                     environment: failed.environment.clone(),
-                    spec: JobSpec::Restore {
+                    spec: JobSpec::new(Restore {
                         backup_id: safety_backup_id.clone(),
                         safety_backup_id: new_backup_id(&failed.environment, now_ms()),
                         undo_of: Some(job_id),
-                    },
+                    }),
                     reason: reason.clone(),
                     parent_id: Some(job_id),
                 },
@@ -292,11 +294,11 @@ impl Engine {
         let rows = job_rows::unacknowledged_failures(self.db().pool(), environment, "restore").await?;
         let mut failed = Vec::new();
         for job in rows.into_iter().map(Job::from) {
-            let Some(JobSpec::Restore {
+            let Some(Restore {
                 backup_id,
                 safety_backup_id,
                 ..
-            }) = job.spec.clone()
+            }) = job.spec.as_ref().and_then(JobSpec::get::<Restore>).cloned()
             else {
                 continue;
             };

@@ -11,6 +11,7 @@ use engine::{
     accounts::Actor,
     config::Action,
     jobs::{JobRequest, JobSpec, JobState},
+    kinds::command::Command,
     users::Role,
 };
 use harness::*;
@@ -51,7 +52,7 @@ async fn server_with_a_counting_action() -> (Server, engine::testing::TestDb) {
 async fn run_count(server: &Server) -> i64 {
     let request = JobRequest {
         environment: "dev".into(),
-        spec: JobSpec::Command { action: "count".into() },
+        spec: JobSpec::new(Command { action: "count".into() }),
         reason: "feed test".into(),
         parent_id: None,
     };
@@ -181,7 +182,7 @@ async fn a_huge_log_keeps_the_page_small_and_the_download_whole() {
     let workers = server.engine.start_workers().await.unwrap();
     let request = JobRequest {
         environment: "dev".into(),
-        spec: JobSpec::Command { action: "many".into() },
+        spec: JobSpec::new(Command { action: "many".into() }),
         reason: String::new(),
         parent_id: None,
     };

@@ -66,14 +66,15 @@ pub fn EnvironmentPage() -> impl IntoView {
     let user = use_current_user();
     let here = current_path();
 
-    // A started backup or action, a retried job or an Undo: go and watch it.
+    // A started backup or action, a retried job, an Undo or a maintenance switch: go and watch it.
     let navigate = use_navigate();
     Effect::new(move |_| {
         let started = actions.start.value().get().and_then(Result::ok);
         let backup = actions.backup.value().get().and_then(Result::ok);
         let retried = actions.retry.value().get().and_then(Result::ok);
         let undone = actions.undo.value().get().and_then(Result::ok);
-        if let Some(job) = started.or(backup).or(retried).or(undone) {
+        let switched = actions.switch.value().get().and_then(Result::ok);
+        if let Some(job) = started.or(backup).or(retried).or(undone).or(switched) {
             navigate(&format!("/jobs/{}", job.id), Default::default());
         }
     });
@@ -420,8 +421,9 @@ fn FailedRestoreBanner(
     }
 }
 
-/// Maintenance mode by hand, for admins: its state and a switch with a reason (audited; the
-/// environment's hooks run). Restores switch it themselves.
+/// Maintenance mode by hand, for admins: its state and a switch with a reason (audited). The
+/// switch is a job — the environment's hook runs there, with a live log — so the page goes to
+/// it. Restores switch maintenance themselves.
 #[component]
 fn MaintenancePanel(
     env: EnvironmentSummary,
@@ -446,21 +448,6 @@ fn MaintenancePanel(
         )
     };
     let error = move || action.value().get().and_then(Result::err);
-    let hook_output = move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .filter(|switched| !switched.hook_output.is_empty())
-            .map(|switched| {
-                view! {
-                    <details class="hook-output">
-                        <summary>"What the hook printed"</summary>
-                        <pre>{switched.hook_output.join("\n")}</pre>
-                    </details>
-                }
-            })
-    };
     view! {
         <section class="panel maintenance-panel" aria-labelledby="maintenance-heading" data-testid="maintenance-panel">
             <h2 id="maintenance-heading">"Maintenance mode"</h2>
@@ -489,7 +476,6 @@ fn MaintenancePanel(
                 </button>
             </ActionForm>
             {move || error().map(|error| view! { <ErrorMessage error /> })}
-            {hook_output}
         </section>
     }
 }

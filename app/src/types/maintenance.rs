@@ -12,15 +12,6 @@ pub struct MaintenanceState {
     pub job_id: Option<i64>,
 }
 
-/// What switching maintenance by hand did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MaintenanceSwitch {
-    /// The mode now: `None` once the environment left it.
-    pub maintenance: Option<MaintenanceState>,
-    /// What the environment's `enter` or `leave` hook printed.
-    pub hook_output: Vec<String>,
-}
-
 #[cfg(feature = "ssr")]
 impl From<engine::maintenance::Maintenance> for MaintenanceState {
     fn from(m: engine::maintenance::Maintenance) -> Self {
@@ -30,16 +21,6 @@ impl From<engine::maintenance::Maintenance> for MaintenanceState {
             entered_by: m.entered_by,
             reason: m.reason,
             job_id: m.job_id,
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<engine::maintenance::Switched> for MaintenanceSwitch {
-    fn from(switched: engine::maintenance::Switched) -> Self {
-        MaintenanceSwitch {
-            maintenance: switched.maintenance.map(Into::into),
-            hook_output: switched.hook_output,
         }
     }
 }

@@ -43,6 +43,7 @@ use engine::{
     config::{Action, Environment, JobsConfig},
     db::{self, Db, jobs as rows},
     jobs::{JobRequest, JobSpec, JobState},
+    kinds::command::Command,
     testing::TestDb,
 };
 use serde::Serialize;
@@ -438,7 +439,7 @@ impl<'a> Reference<'a> {
     fn new(db: &'a Db) -> anyhow::Result<Reference<'a>> {
         Ok(Reference {
             db,
-            input: serde_json::to_string(&JobSpec::Command { action: ACTION.into() })?,
+            input: JobSpec::new(Command { action: ACTION.into() }).to_json().to_string(),
             samples: Vec::new(),
             discarded: 0,
         })
@@ -465,7 +466,7 @@ impl<'a> Reference<'a> {
         tx.commit().await?;
         let now = db::now_ms();
         let mut tx = db.begin_write().await?;
-        let claimed = rows::claim(&mut *tx, db.backend(), REFERENCE_OWNER, now, now + 30_000).await?;
+        let claimed = rows::claim(&mut *tx, db.backend(), &["command"], REFERENCE_OWNER, now, now + 30_000).await?;
         tx.commit().await?;
         let elapsed = before.elapsed();
 
@@ -542,7 +543,7 @@ fn bench_actor() -> Actor {
 fn request() -> JobRequest {
     JobRequest {
         environment: ENVIRONMENT.into(),
-        spec: JobSpec::Command { action: ACTION.into() },
+        spec: JobSpec::new(Command { action: ACTION.into() }),
         reason: String::new(),
         parent_id: None,
     }

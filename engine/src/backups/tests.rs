@@ -7,7 +7,7 @@ use crate::{
     Config,
     config::{Environment, JobsConfig, Resource, StorageConfig},
     db::Db,
-    jobs::JobState,
+    jobs::{JobState, Trigger},
     testing::{log_text, wait_until_finished},
 };
 

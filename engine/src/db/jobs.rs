@@ -8,9 +8,23 @@ use sqlx::{Any, Executor, FromRow};
 
 use crate::db::Backend;
 
-/// The job kinds this version can run: a worker never claims a job an instance of a newer
-/// version queued and only it can run (rolling upgrades on PostgreSQL).
-const KNOWN_KINDS: &str = "'command', 'backup', 'verify', 'restore'";
+/// `'command', 'backup'`: the kinds a worker claims, as an SQL list. A worker never claims a
+/// job that an instance of a newer version queued and only it can run (rolling upgrades on
+/// PostgreSQL). Kind names are identifiers of the code (letters and `_`); anything else is
+/// left out rather than quoted.
+fn kind_list(kinds: &[&str]) -> String {
+    let known: Vec<String> = kinds
+        .iter()
+        .filter(|kind| !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .map(|kind| format!("'{kind}'"))
+        .collect();
+    if known.is_empty() {
+        // `IN ()` is not SQL; a kind name nothing has.
+        "''".to_string()
+    } else {
+        known.join(", ")
+    }
+}
 
 /// Every column of `job`, in [`JobRow`]'s order.
 const COLUMNS: &str = "id, kind, environment, input, exclusive_key, state, requested_by, reason, created_at, \
@@ -177,10 +191,11 @@ pub async fn unacknowledged_failures<'e>(
     .await
 }
 
-/// Whether any job waits to be claimed.
-pub async fn any_queued<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::Result<bool> {
+/// Whether any job of `kinds` waits to be claimed.
+pub async fn any_queued<'e>(executor: impl Executor<'e, Database = Any>, kinds: &[&str]) -> sqlx::Result<bool> {
     let found: Option<(i64,)> = sqlx::query_as(&format!(
-        "SELECT id FROM job WHERE state = 'queued' AND kind IN ({KNOWN_KINDS}) LIMIT 1"
+        "SELECT id FROM job WHERE state = 'queued' AND kind IN ({}) LIMIT 1",
+        kind_list(kinds)
     ))
     .fetch_optional(executor)
     .await?;
@@ -193,17 +208,19 @@ pub async fn any_queued<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx
 pub async fn claim<'e>(
     executor: impl Executor<'e, Database = Any>,
     backend: Backend,
+    kinds: &[&str],
     owner: &str,
     now: i64,
     lease_until: i64,
 ) -> sqlx::Result<Option<JobRow>> {
+    let known = kind_list(kinds);
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     sqlx::query_as(&format!(
         "UPDATE job SET state = 'running', started_at = $1, lease_owner = $2, lease_until = $3
-         WHERE id = (SELECT id FROM job WHERE state = 'queued' AND kind IN ({KNOWN_KINDS}) ORDER BY id LIMIT 1 {lock})
+         WHERE id = (SELECT id FROM job WHERE state = 'queued' AND kind IN ({known}) ORDER BY id LIMIT 1 {lock})
            AND state = 'queued'
          RETURNING {COLUMNS}"
     ))

@@ -17,7 +17,6 @@ use std::{
     io::{self, Read, Write},
     os::{fd::OwnedFd, unix::process::ExitStatusExt},
     path::Path,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -25,10 +24,6 @@ use std::{
     time::Duration,
 };
 
-use nix::{
-    sys::signal::{Signal, killpg},
-    unistd::Pid,
-};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
     process::Command,
@@ -39,15 +34,12 @@ use tokio_util::sync::CancellationToken;
 use super::{Artifact, Context, DriverError, HashingWriter};
 use crate::{
     config::SecretSource,
-    jobs::log::{JobLog, Level, MAX_LINE_BYTES, mask},
-    process::{self, Ended, Program},
+    output::{JobLog, Level, MAX_LINE_BYTES, mask},
+    process::{self, Ended, GroupGuard, Program},
 };
 
 /// The artifact's file name.
 pub const ARTIFACT: &str = "output.tar.zst";
-
-/// Between SIGTERM and SIGKILL when a script or tool is stopped.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// How often progress (bytes written) is reported while a tool or an archive is being written.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -57,9 +49,6 @@ const TAIL_LINES: usize = 3;
 
 /// zstd's default level: fast, and most of the gain.
 pub(super) const ZSTD_LEVEL: i32 = 3;
-
-/// Variables of Steward's own environment a tool gets (as [`process`] does for scripts).
-const INHERITED_VARS: [&str; 5] = ["PATH", "HOME", "LANG", "TZ", "USER"];
 
 /// Runs the backup script of a `command` resource and archives what it wrote.
 pub async fn backup(
@@ -90,7 +79,7 @@ pub async fn backup(
         workdir: None,
         env: vars,
         timeout: Duration::from_secs(u64::from(timeout_seconds)),
-        grace: GRACE,
+        grace: ctx.grace,
         stdin: None,
     };
 
@@ -178,7 +167,7 @@ pub async fn restore(
         workdir: None,
         env: vars,
         timeout: Duration::from_secs(u64::from(timeout_seconds)),
-        grace: GRACE,
+        grace: ctx.grace,
         stdin: None,
     };
     ctx.log
@@ -349,23 +338,9 @@ impl<W: Write> Write for Watched<W> {
     }
 }
 
-/// A tool run for a driver: clean environment (as [`process`] gives scripts), no standard
-/// input, both outputs piped, a process group of its own, killed when dropped.
+/// A tool run for a driver: the one process runner's [`process::command`].
 pub(crate) fn tool_command(program: &str) -> Command {
-    let mut command = Command::new(program);
-    command
-        .env_clear()
-        .envs(
-            INHERITED_VARS
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    command
+    process::command(program)
 }
 
 /// `TOOL --version`, first line; `Err` when the tool cannot be run (not installed).
@@ -405,7 +380,7 @@ where
     let mut child = command
         .spawn()
         .map_err(|e| DriverError::Failed(format!("{label}: {tool} could not be started: {e}")))?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let group = process::group_of(&child);
     let guard = GroupGuard(group);
     let stderr = child
         .stderr
@@ -433,22 +408,17 @@ where
         finish(sink)
     });
 
-    let stopped = async {
-        ctx.stop.cancelled().await;
-        if let Some(group) = group {
-            let _ = killpg(group, Signal::SIGTERM);
-        }
-    };
     let outcome = tokio::select! {
         outcome = async {
             let copied = follow(copy, counter, ctx).await;
             (copied, child.wait().await)
         } => Some(outcome),
-        () = stopped => None,
+        () = ctx.stop.cancelled() => None,
     };
     let Some((copied, status)) = outcome else {
-        // SIGTERM is sent; give the tool the grace period, then the guard's SIGKILL.
-        let _ = tokio::time::timeout(GRACE, child.wait()).await;
+        // SIGTERM, the grace period, then SIGKILL to what is left; then the guard's SIGKILL.
+        process::terminate_group(group, ctx.grace, ctx.log).await;
+        let _ = child.wait().await;
         drop(guard);
         return Err(DriverError::Cancelled);
     };
@@ -479,17 +449,6 @@ where
             "{label}: {tool} was killed by signal {}{said}",
             signal.map_or_else(|| "?".to_string(), |s| s.to_string())
         ))),
-    }
-}
-
-/// Kills the whole group when dropped, whatever way the driver's future ends.
-struct GroupGuard(Option<Pid>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            let _ = killpg(group, Signal::SIGKILL);
-        }
     }
 }
 

@@ -33,7 +33,7 @@ use super::{Artifact, Context, DriverError, HashingWriter, command::label};
 use crate::{
     config::SecretHeader,
     db::now_ms,
-    jobs::log::{Level, mask},
+    output::{Level, mask},
 };
 
 /// The artifact's file name.

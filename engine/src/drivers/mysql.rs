@@ -30,7 +30,6 @@ const CLIENTS: [&str; 2] = ["mysql", "mariadb"];
 
 /// A restore is stopped after this long (SIGTERM, then SIGKILL after the grace period).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
-const GRACE: Duration = Duration::from_secs(10);
 
 /// Dumps the database at `url` (`mysql://USER@HOST:PORT/DB`, no password) into
 /// `out_dir/database.sql.zst`.
@@ -202,7 +201,7 @@ pub async fn restore(
         workdir: None,
         env,
         timeout: RESTORE_TIMEOUT,
-        grace: GRACE,
+        grace: ctx.grace,
         stdin: Some(dump.clone()),
     };
     ctx.log

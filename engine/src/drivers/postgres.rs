@@ -26,7 +26,6 @@ const PG_RESTORE: &str = "pg_restore";
 
 /// A restore is stopped after this long (SIGTERM, then SIGKILL after the grace period).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
-const GRACE: Duration = Duration::from_secs(10);
 
 /// How long pg_dump waits for the server to answer before it gives up (unless the URL says).
 const CONNECT_TIMEOUT_SECONDS: &str = "30";
@@ -147,7 +146,7 @@ pub async fn restore(
         workdir: None,
         env,
         timeout: RESTORE_TIMEOUT,
-        grace: GRACE,
+        grace: ctx.grace,
         stdin: None,
     };
     ctx.log

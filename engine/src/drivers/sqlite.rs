@@ -289,7 +289,7 @@ mod tests {
     use super::*;
     use crate::{
         drivers::{sha256_of, testing::Harness},
-        jobs::log::JobLog,
+        output::JobLog,
     };
 
     async fn backup_with(harness: &Harness, path: &Path) -> Result<Artifact, DriverError> {

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     drivers::Context,
-    jobs::log::{JobLog, Level},
+    output::{JobLog, Level},
 };
 
 type Report = Box<dyn Fn(u64, Option<u64>) + Send + Sync>;
@@ -67,6 +67,7 @@ impl Harness {
             progress: &*self.report,
             scratch: self.scratch.path(),
             tool_env: &[],
+            grace: std::time::Duration::from_secs(10),
         }
     }
 

@@ -1,6 +1,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use super::*;
+use crate::audit::Outcome;
 use crate::{
     Config,
     config::{Action, Environment, JobsConfig},
@@ -77,7 +78,7 @@ fn alice() -> Actor {
 fn command(action: &str) -> JobRequest {
     JobRequest {
         environment: "prod".into(),
-        spec: JobSpec::Command { action: action.into() },
+        spec: JobSpec::new(crate::kinds::command::Command { action: action.into() }),
         reason: format!("testing {action}"),
         parent_id: None,
     }
@@ -263,7 +264,7 @@ crate::db_tests! {
         // A worker of a Steward that then died: it claimed the job and never renewed the lease.
         let now = now_ms();
         let mut tx = db.begin_write().await.unwrap();
-        rows::claim(&mut *tx, db.backend(), "dead-worker", now, now + 10).await.unwrap().unwrap();
+        rows::claim(&mut *tx, db.backend(), &["command"], "dead-worker", now, now + 10).await.unwrap().unwrap();
         tx.commit().await.unwrap();
         assert_eq!(engine.interrupt_expired(now + 1000).await.unwrap(), 1);
 
@@ -285,7 +286,7 @@ crate::db_tests! {
         let job = engine.request_job(&alice(), command("hello")).await.unwrap();
         let now = now_ms();
         let mut tx = db.begin_write().await.unwrap();
-        rows::claim(&mut *tx, db.backend(), "dead-worker", now, now + 10).await.unwrap().unwrap();
+        rows::claim(&mut *tx, db.backend(), &["command"], "dead-worker", now, now + 10).await.unwrap().unwrap();
         tx.commit().await.unwrap();
         engine.interrupt_expired(now + 1000).await.unwrap();
         engine.acknowledge_job(&alice(), job.id).await.unwrap();

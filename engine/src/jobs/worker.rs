@@ -23,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Engine,
     accounts::Actor,
-    audit::{self, Outcome},
+    audit,
     db::{Backend, jobs as rows, now_ms},
-    jobs::{Job, JobError, JobSpec, JobState, PG_CHANNEL, backup, command, log, restore},
+    jobs::{Job, JobContext, JobError, JobState, Outcome, PG_CHANNEL, kind::registry, log},
+    text::sentence,
 };
 
 /// How often a running job's lease is renewed and its cancel flag read.
@@ -45,6 +46,8 @@ pub enum StopReason {
     Shutdown,
     /// Another instance declared the job interrupted (this one stalled past its lease).
     LeaseLost,
+    /// The kind's own time limit passed.
+    TimedOut(Duration),
 }
 
 /// The stop switch of one running job.
@@ -86,13 +89,8 @@ impl Engine {
             Backend::Postgres => now_ms(),
         };
         self.interrupt_expired(expired_before).await?;
-        // What interrupted backups wrote is never shown as a backup: remove it.
-        match self.clean_backup_staging().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "removed partial backups left by interrupted jobs"),
-            Err(e) => tracing::warn!(error = %e, "cleaning the backup staging area failed"),
-        }
-        restore::clean_scratch(self).await;
+        // What interrupted jobs left (partial backups, scratch files) is removed.
+        self.recover_kinds().await;
 
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let stop_claiming = CancellationToken::new();
@@ -142,7 +140,7 @@ impl Engine {
             audit::record(
                 &mut *tx,
                 &actor
-                    .event("job.finish", Some(&target), Outcome::Failed)
+                    .event("job.finish", Some(&target), audit::Outcome::Failed)
                     .with_detail(detail),
             )
             .await?;
@@ -155,6 +153,13 @@ impl Engine {
             self.signals().bump();
         }
         Ok(interrupted.len())
+    }
+
+    /// Lets every kind remove what its interrupted jobs left behind.
+    async fn recover_kinds(&self) {
+        for kind in registry() {
+            kind.recover(self).await;
+        }
     }
 
     fn lease_until(&self, now: i64) -> i64 {
@@ -231,12 +236,21 @@ async fn work(engine: Engine, owner: String, stop_claiming: CancellationToken) {
 async fn claim(engine: &Engine, owner: &str) -> sqlx::Result<Option<Job>> {
     // A read first: an empty queue then costs no write lock, which on SQLite every request
     // and log batch would otherwise have to wait for.
-    if !rows::any_queued(engine.db().pool()).await? {
+    let kinds: Vec<&str> = registry().iter().map(|kind| kind.name).collect();
+    if !rows::any_queued(engine.db().pool(), &kinds).await? {
         return Ok(None);
     }
     let now = now_ms();
     let mut tx = engine.db().begin_write().await?;
-    let row = rows::claim(&mut *tx, engine.db().backend(), owner, now, engine.lease_until(now)).await?;
+    let row = rows::claim(
+        &mut *tx,
+        engine.db().backend(),
+        &kinds,
+        owner,
+        now,
+        engine.lease_until(now),
+    )
+    .await?;
     tx.commit().await?;
     Ok(row.map(Job::from))
 }
@@ -252,19 +266,11 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
     engine.signals().bump();
     tracing::info!(job = job.id, environment = %job.environment, kind = %job.kind, "job started");
 
-    let secrets = match &job.spec {
-        Some(JobSpec::Command { action }) => engine
-            .config()
-            .action(&job.environment, action)
-            .map(command::secrets)
-            .unwrap_or_default(),
-        Some(JobSpec::Backup { .. } | JobSpec::Restore { .. }) => engine
-            .config()
-            .environment(&job.environment)
-            .map(backup::secrets)
-            .unwrap_or_default(),
-        Some(JobSpec::Verify { .. }) | None => Vec::new(),
-    };
+    let secrets = job
+        .spec
+        .as_ref()
+        .map(|spec| spec.secrets(engine.config(), &job.environment))
+        .unwrap_or_default();
     let (log, writer) = log::start_writer(engine, job.id, secrets);
     let reason = if job.reason.is_empty() {
         String::new()
@@ -292,57 +298,57 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
         stop.clone(),
     )));
 
-    let result = if stop.token.is_cancelled() {
-        Err("Stopped before it began".to_string())
-    } else {
-        match &job.spec {
-            Some(JobSpec::Command { action }) => command::run(engine, &job, owner, action, &log, &stop.token).await,
-            Some(JobSpec::Backup {
-                backup_id,
-                description,
-                trigger,
-            }) => {
-                let input = backup::Input {
-                    backup_id,
-                    description,
-                    trigger: *trigger,
-                    own_steps: true,
-                };
-                backup::run(engine, &job, owner, input, &log, &stop.token).await
+    let outcome = match &job.spec {
+        _ if stop.token.is_cancelled() => Outcome::Stopped,
+        None => Outcome::failed(format!(
+            "This version of Steward cannot run jobs of kind \"{}\"",
+            job.kind
+        )),
+        Some(spec) => {
+            let ctx = JobContext::new(engine, &job, owner, &log, &stop.token);
+            // The kind's own limit: once passed, the job is stopped like a cancel, and fails.
+            let limit = spec.timeout(engine.config(), &job.environment);
+            let deadline = async {
+                match limit {
+                    Some(limit) => {
+                        tokio::time::sleep(limit).await;
+                        stop.stop(StopReason::TimedOut(limit));
+                        std::future::pending::<()>().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                outcome = spec.run(&ctx) => outcome,
+                () = deadline => unreachable!("the deadline never completes"),
             }
-            Some(JobSpec::Verify { backup_id }) => backup::verify(engine, &job, backup_id, &log).await,
-            Some(JobSpec::Restore {
-                backup_id,
-                safety_backup_id,
-                undo_of,
-            }) => {
-                let input = restore::Input {
-                    backup_id,
-                    safety_backup_id,
-                    undo_of: *undo_of,
-                };
-                restore::run(engine, &job, owner, input, &log, &stop.token).await
-            }
-            None => Err(format!(
-                "This version of Steward cannot run jobs of kind \"{}\"",
-                job.kind
-            )),
         }
     };
 
     let elapsed = format!("{:.1} s", started.elapsed().as_secs_f64());
-    let (state, error) = match (result, stop.reason()) {
-        (Ok(()), _) => (JobState::Succeeded, None),
-        (Err(_), Some(StopReason::Cancelled(by))) => (JobState::Cancelled, Some(format!("Cancelled by {by}."))),
-        (Err(_), Some(StopReason::Shutdown)) => (
+    let (state, error) = match (outcome, stop.reason()) {
+        (Outcome::Succeeded, _) => (JobState::Succeeded, None),
+        (_, Some(StopReason::Cancelled(by))) => (JobState::Cancelled, Some(format!("Cancelled by {by}."))),
+        (_, Some(StopReason::Shutdown)) => (
             JobState::Interrupted,
             Some("Steward was shut down while this job was running; its program was stopped. Check the environment, then retry or acknowledge it.".to_string()),
         ),
-        (Err(_), Some(StopReason::LeaseLost)) => (
+        (_, Some(StopReason::LeaseLost)) => (
             JobState::Interrupted,
             Some("This job's claim expired (the database could not be reached to renew it), so it was stopped. Check the environment, then retry or acknowledge it.".to_string()),
         ),
-        (Err(e), None) => (JobState::Failed, Some(sentence(&e))),
+        (_, Some(StopReason::TimedOut(limit))) => (
+            JobState::Failed,
+            Some(format!("It did not finish within {} s and was stopped.", limit.as_secs())),
+        ),
+        (Outcome::Stopped, None) => (JobState::Failed, Some("It stopped before it was done.".to_string())),
+        (Outcome::Failed { message, retry_helps }, None) => {
+            if retry_helps {
+                log.info("The cause may be passing (a server that was down, a busy lock): a retry may help.")
+                    .await;
+            }
+            (JobState::Failed, Some(sentence(&message)))
+        }
     };
     match &error {
         None => log.info(format!("Succeeded after {elapsed}.")).await,
@@ -384,9 +390,9 @@ async fn finish(
     if rows::finish(&mut *tx, job.id, owner, state.as_str(), error, steps_done, now_ms()).await? {
         let actor = job.actor();
         let outcome = if state == JobState::Succeeded {
-            Outcome::Ok
+            audit::Outcome::Ok
         } else {
-            Outcome::Failed
+            audit::Outcome::Failed
         };
         let target = job.id.to_string();
         let detail = json!({
@@ -455,11 +461,7 @@ async fn reap(engine: Engine, stop: CancellationToken) {
         }
         match engine.interrupt_expired(now_ms()).await {
             Ok(0) => {}
-            Ok(_) => {
-                if let Err(e) = engine.clean_backup_staging().await {
-                    tracing::warn!(error = %e, "cleaning the backup staging area failed");
-                }
-            }
+            Ok(_) => engine.recover_kinds().await,
             Err(e) => tracing::warn!(error = %e, "looking for interrupted jobs failed"),
         }
     }
@@ -491,15 +493,5 @@ async fn listen(engine: Engine, stop: CancellationToken) {
             () = tokio::time::sleep(ERROR_BACKOFF) => {},
             () = stop.cancelled() => return,
         }
-    }
-}
-
-/// Ends `s` with a full stop. The first letter stays as it is: errors often start with a
-/// program's name (`backup.sh exited with status 3.`).
-fn sentence(s: &str) -> String {
-    if s.ends_with('.') {
-        s.to_string()
-    } else {
-        format!("{s}.")
     }
 }

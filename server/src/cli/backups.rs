@@ -10,8 +10,9 @@ use engine::{
     Config, Engine,
     accounts::Actor,
     backups::{Backup, Order, Verification},
-    jobs::{Trigger, backup::human_bytes},
+    jobs::Trigger,
     storage::{BackupPath, Storage},
+    text::human_bytes,
 };
 
 use super::{

@@ -20,6 +20,7 @@ use engine::{
     Config, Engine,
     accounts::Actor,
     jobs::{Job, JobError, JobFilter, JobRequest, JobSpec, JobState, log::LogLine},
+    kinds::command::Command,
 };
 
 use super::open_engine;
@@ -146,7 +147,7 @@ pub(super) async fn run_action(config: Config, args: RunArgs) -> anyhow::Result<
     let result = async {
         let request = JobRequest {
             environment: args.env,
-            spec: JobSpec::Command { action: args.action },
+            spec: JobSpec::new(Command { action: args.action }),
             reason: args.reason.unwrap_or_default(),
             parent_id: None,
         };
@@ -465,9 +466,9 @@ mod tests {
             id: 7,
             kind: "command".into(),
             environment: "prod".into(),
-            spec: Some(JobSpec::Command {
+            spec: Some(JobSpec::new(Command {
                 action: "deploy".into(),
-            }),
+            })),
             exclusive: true,
             state: JobState::Succeeded,
             requested_by: "cli".into(),

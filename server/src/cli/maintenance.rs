@@ -1,12 +1,17 @@
 //! `steward maintenance ENV [on|off --reason "…"]`: maintenance mode by hand, with the
-//! environment's hooks, audited as the `cli` actor. Refused while a job holds the environment.
+//! environment's hooks, audited as the `cli` actor. The switch is a `maintenance` job that a
+//! running `steward serve` takes; its log is printed until it ends. Refused while a job holds
+//! the environment.
 //! Without `on` or `off` it shows the mode, and the failed restores that left the environment
 //! in it (the console's banner), with the command that undoes each.
 
 use clap::{Args, ValueEnum};
 use engine::{Config, Engine, accounts::Actor, jobs::JobError};
 
-use super::{jobs::explain, open_engine};
+use super::{
+    jobs::{explain, follow, outcome},
+    open_engine,
+};
 
 #[derive(Debug, Args)]
 pub struct MaintenanceArgs {
@@ -38,16 +43,20 @@ pub(super) async fn maintenance(config: Config, args: MaintenanceArgs) -> anyhow
 
 async fn switch(engine: &Engine, env: &str, mode: Mode, reason: &str) -> anyhow::Result<()> {
     let on = matches!(mode, Mode::On);
-    let switched = engine.switch_maintenance(&Actor::cli(), env, on, reason).await?;
-    for line in &switched.hook_output {
-        println!("  {line}");
-    }
-    match switched.maintenance {
-        Some(state) if !state.hook_state.is_null() => {
-            println!("{env} is in maintenance; the enter hook reported {}", state.hook_state);
-        }
-        Some(_) => println!("{env} is in maintenance."),
-        None => println!("{env} left maintenance."),
+    let job = engine
+        .switch_maintenance(&Actor::cli(), env, on, reason)
+        .await
+        .map_err(|e| explain(engine, e))?;
+    println!(
+        "Queued {} on {env}; following its log (Ctrl-C stops following, not the switch).",
+        job.title()
+    );
+    let job = follow(engine, job.id).await?;
+    outcome(&job)?;
+    if let Some(state) = engine.maintenance(env).await?
+        && !state.hook_state.is_null()
+    {
+        println!("The enter hook reported {}", state.hook_state);
     }
     Ok(())
 }

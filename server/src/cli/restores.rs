@@ -16,8 +16,10 @@ use engine::{
     Engine,
     accounts::Actor,
     db::now_ms,
-    jobs::{Job, JobError, JobSpec, JobState, backup::human_bytes},
+    jobs::{Job, JobError, JobState},
+    kinds::restore::Restore,
     restores::{RestoreError, RestorePreview, RestoreRequest},
+    text::human_bytes,
 };
 
 use super::{
@@ -169,10 +171,8 @@ async fn safety_backup_of(engine: &Engine, job_id: i64) -> anyhow::Result<String
 }
 
 fn safety_backup_id(job: &Job) -> Option<String> {
-    match &job.spec {
-        Some(JobSpec::Restore { safety_backup_id, .. }) => Some(safety_backup_id.clone()),
-        _ => None,
-    }
+    let restore = job.spec.as_ref()?.get::<Restore>()?;
+    Some(restore.safety_backup_id.clone())
 }
 
 /// The preview, as the restore page shows it, in words.

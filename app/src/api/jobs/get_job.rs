@@ -18,14 +18,12 @@ pub async fn get_job(id: i64) -> Result<JobDetail, AppError> {
         .is_some_and(|env| env.production);
     let retried_as = engine.retry_of(id).await?.map(|retry| retry.id);
     let backup_id = job.spec.as_ref().and_then(|spec| spec.backup_id()).map(str::to_string);
-    let (safety_backup_id, undo_of) = match &job.spec {
-        Some(engine::jobs::JobSpec::Restore {
-            safety_backup_id,
-            undo_of,
-            ..
-        }) => (Some(safety_backup_id.clone()), *undo_of),
-        _ => (None, None),
-    };
+    let restore = job
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.get::<engine::kinds::restore::Restore>());
+    let safety_backup_id = restore.map(|restore| restore.safety_backup_id.clone());
+    let undo_of = restore.and_then(|restore| restore.undo_of);
     Ok(JobDetail {
         job: job.into(),
         log: log.into_iter().map(Into::into).collect(),

@@ -29,7 +29,7 @@ pub async fn start_command(
     }
     let request = engine::jobs::JobRequest {
         environment,
-        spec: engine::jobs::JobSpec::Command { action },
+        spec: engine::jobs::JobSpec::new(engine::kinds::command::Command { action }),
         reason,
         parent_id: None,
     };

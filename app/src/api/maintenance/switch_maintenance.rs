@@ -1,20 +1,21 @@
 use leptos::prelude::*;
 
-use crate::{error::AppError, types::MaintenanceSwitch};
+use crate::{error::AppError, types::JobSummary};
 
-/// Puts the environment into maintenance (`on`) or takes it out, by hand, with a reason: runs
-/// its `enter` or `leave` hook and records the mode, audited. Admins. Refused while a job holds
-/// the environment. Without JavaScript the browser is sent back to the environment's page.
+/// Puts the environment into maintenance (`on`) or takes it out, by hand, with a reason: queues
+/// a `maintenance` job that runs its `enter` or `leave` hook and records the mode, audited, and
+/// returns the job at once. Admins. Refused while a job holds the environment. Without
+/// JavaScript the browser is sent to the job's page.
 #[server(prefix = "/api", endpoint = "maintenance/switch")]
 pub async fn switch_maintenance(
     environment: String,
     on: bool,
     #[server(default)] reason: String,
-) -> Result<MaintenanceSwitch, AppError> {
+) -> Result<JobSummary, AppError> {
     let caller = crate::api::guard::require(engine::users::Role::Admin).await?;
-    let switched = crate::api::engine()?
+    let job = crate::api::engine()?
         .switch_maintenance(&caller.actor, &environment, on, &reason)
         .await?;
-    crate::api::guard::redirect_plain_form(&format!("/environments/{environment}")).await;
-    Ok(switched.into())
+    crate::api::guard::redirect_plain_form(&format!("/jobs/{}", job.id)).await;
+    Ok(job.into())
 }

@@ -16,8 +16,9 @@ use crate::{
     db::Db,
     drivers::testing::{mysql, postgres},
     jobs::{JobError, JobSpec, JobState, Trigger},
+    kinds::restore::Restore,
     restores::{RestoreError, RestoreRequest},
-    testing::{log_text, wait_until_finished},
+    testing::{log_text, pid_in, processes_in_group, wait_until_finished},
 };
 
 fn sh(body: &str) -> Vec<String> {
@@ -88,6 +89,12 @@ impl Site {
         self.path().join("healthy")
     }
 
+    /// The smoke check hangs (ignoring SIGTERM) while this file exists, having written its
+    /// process id into the same name with `.pid`.
+    fn stuck_marker(&self) -> PathBuf {
+        self.path().join("stuck")
+    }
+
     /// Every file under the directory resource with its content, and every directory.
     fn tree(&self) -> BTreeMap<String, String> {
         fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, String>) {
@@ -126,8 +133,10 @@ impl Site {
         smoke_checks.insert(
             "home".to_string(),
             hook(&format!(
-                "test -f '{}' || {{ echo 'home page answers 502' >&2; exit 1; }}",
-                self.healthy_marker().display()
+                "if test -f '{stuck}'; then echo $$ > '{stuck}.pid'; trap '' TERM; sleep 600; fi; \
+                 test -f '{}' || {{ echo 'home page answers 502' >&2; exit 1; }}",
+                self.healthy_marker().display(),
+                stuck = self.stuck_marker().display(),
             )),
         );
         let shop = Environment {
@@ -303,7 +312,7 @@ crate::db_tests! {
         assert!(log.contains("Smoke check home passed."), "{log}");
 
         // The safety backup: pre-restore, linked to the restore, holding the changed state.
-        let Some(JobSpec::Restore { safety_backup_id, .. }) = job.spec.clone() else { panic!() };
+        let Some(Restore { safety_backup_id, .. }) = job.spec.as_ref().and_then(JobSpec::get::<Restore>).cloned() else { panic!() };
         let safety = engine.backup(&safety_backup_id).await.unwrap().expect("the safety backup is catalogued");
         assert_eq!(safety.trigger, "pre-restore");
         assert_eq!(safety.job_id, Some(job.id));
@@ -413,6 +422,28 @@ crate::db_tests! {
         // Undone once is enough.
         let again = engine.request_undo(&alice(), job.id, "").await.unwrap_err();
         assert!(matches!(again, RestoreError::AlreadyUndone { undo, .. } if undo == undo_id), "{again}");
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
+    async fn cancel_reaches_a_smoke_check_that_hangs_and_leaves_no_process(db) {
+        let site = Site::new();
+        sqlite_exec(&site.sqlite(), "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);").await;
+        let engine = site.engine(db, BTreeMap::new());
+        let workers = engine.start_workers().await.unwrap();
+        let backup_id = back_up(&engine).await;
+        std::fs::write(site.stuck_marker(), "").unwrap();
+        let job = engine.request_restore(&alice(), &request(&backup_id)).await.unwrap();
+        let group = pid_in(&site.path().join("stuck.pid")).await;
+        let asked = std::time::Instant::now();
+        engine.cancel_job(&alice(), job.id).await.unwrap();
+        let ended = wait_until_finished(&engine, job.id).await;
+        let took = asked.elapsed();
+        assert_eq!(ended.state, JobState::Cancelled, "{:?}", ended.error);
+        // The check ignores SIGTERM: SIGKILL after cancel_grace_seconds (1 s).
+        assert!(took < Duration::from_secs(1 + 2), "took {took:?}");
+        assert_eq!(processes_in_group(group), 0);
+        let log = log_text(&engine, job.id).await;
+        assert!(log.contains("Stopped at step"), "{log}");
         workers.shutdown(Duration::from_secs(1)).await;
     }
 

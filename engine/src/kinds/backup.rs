@@ -16,20 +16,123 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Engine,
+    Config, Engine,
+    accounts::Actor,
     audit::{self, Outcome},
     backups::row_of,
     config::Environment,
     db::{backups as backup_rows, jobs as rows, now_ms},
     drivers::{self, Context, DriverError},
-    jobs::{Job, Trigger, log::JobLog},
-    manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact},
+    jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Plan},
+    manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact, Trigger, new_backup_id},
+    output::{JobLog, Level},
+    process::{self, Ended, Program, Watch},
     storage::{BackupPath, Storage},
+    text::{MAX_REASON_CHARS, human_bytes},
 };
+
+/// Back up every resource of the environment into one backup, `backup_id` (chosen when the
+/// job is requested, so the job and the backup can be linked from the start).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    pub backup_id: String,
+    pub description: String,
+    pub trigger: Trigger,
+}
+
+impl JobKind for Backup {
+    const NAME: &'static str = "backup";
+
+    fn plan<'a>(&'a self, _engine: &'a Engine, environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
+        Box::pin(async move {
+            let description_chars = self.description.chars().count();
+            if description_chars > MAX_REASON_CHARS {
+                return Err(JobError::DescriptionTooLong(description_chars));
+            }
+            let steps = steps(environment);
+            if steps.is_empty() {
+                return Err(JobError::NoResources(environment.name.clone()));
+            }
+            Ok(Plan { exclusive: true, steps })
+        })
+    }
+
+    fn secrets(&self, config: &Config, environment: &str) -> Vec<String> {
+        config.environment(environment).map(secrets).unwrap_or_default()
+    }
+
+    fn backup_id(&self) -> Option<&str> {
+        Some(&self.backup_id)
+    }
+
+    fn writes_backup(&self) -> Option<&str> {
+        Some(&self.backup_id)
+    }
+
+    /// A retry gets a new id: the failed one never became a backup, and ids are never reused.
+    fn for_retry(&self, environment: &str) -> Self {
+        Backup {
+            backup_id: new_backup_id(environment, now_ms()),
+            ..self.clone()
+        }
+    }
+
+    fn run<'a>(&'a self, ctx: &'a crate::jobs::JobContext<'a>) -> BoxFuture<'a, crate::jobs::Outcome> {
+        Box::pin(async move {
+            let input = Input {
+                backup_id: &self.backup_id,
+                description: &self.description,
+                trigger: self.trigger,
+                own_steps: true,
+            };
+            run(ctx, input).await.into()
+        })
+    }
+
+    /// What interrupted backups (and safety backups) left in staging goes.
+    fn recover(engine: &Engine) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match engine.clean_backup_staging().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed partial backups left by interrupted jobs"),
+                Err(e) => tracing::warn!(error = %e, "cleaning the backup staging area failed"),
+            }
+        })
+    }
+}
+
+impl Engine {
+    /// Queues a backup of `environment`, or refuses it when the environment is busy.
+    pub async fn request_backup(
+        &self,
+        actor: &Actor,
+        environment: &str,
+        description: &str,
+        trigger: Trigger,
+    ) -> Result<crate::jobs::Job, JobError> {
+        let description = description.trim().to_string();
+        self.request_job(
+            actor,
+            JobRequest {
+                environment: environment.to_string(),
+                spec: JobSpec::new(Backup {
+                    backup_id: new_backup_id(environment, now_ms()),
+                    description: description.clone(),
+                    trigger,
+                }),
+                reason: description,
+                parent_id: None,
+            },
+        )
+        .await
+    }
+}
 
 /// A fact's program is stopped after this long; its output is cut at this many characters.
 const FACT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -71,18 +174,12 @@ pub(crate) struct Input<'a> {
 }
 
 /// Takes the backup; `Err` carries the one-line reason it failed. Nothing partial is left.
-pub(crate) async fn run(
-    engine: &Engine,
-    job: &Job,
-    worker: &str,
-    input: Input<'_>,
-    log: &JobLog,
-    stop: &CancellationToken,
-) -> Result<(), String> {
-    let environment = job.configured_environment(engine.config())?;
+pub(crate) async fn run(ctx: &JobContext<'_>, input: Input<'_>) -> Result<(), Failure> {
+    let (engine, job, log) = (ctx.engine, ctx.job, ctx.log);
+    let environment = ctx.environment()?;
     let path = BackupPath::new(&job.environment, input.backup_id).map_err(|e| e.to_string())?;
     let storage = engine.storage();
-    let result = write(engine, job, worker, environment, &storage, &path, &input, log, stop).await;
+    let result = write(ctx, environment, &storage, &path, &input).await;
     if result.is_err() {
         match storage.discard(&path).await {
             Ok(()) => log.info("Removed what this backup had written so far.").await,
@@ -98,18 +195,14 @@ pub(crate) async fn run(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write(
-    engine: &Engine,
-    job: &Job,
-    worker: &str,
+    ctx: &JobContext<'_>,
     environment: &Environment,
     storage: &impl Storage,
     path: &BackupPath,
     input: &Input<'_>,
-    log: &JobLog,
-    stop: &CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
+    let (engine, job, log, stop) = (ctx.engine, ctx.job, ctx.log, ctx.stop);
     let started_at = now_ms();
     let staged = storage.stage(path).await.map_err(|e| {
         format!(
@@ -130,7 +223,7 @@ async fn write(
     let facts = if environment.facts.is_empty() {
         BTreeMap::new()
     } else {
-        let facts = record_facts(environment, log).await;
+        let facts = record_facts(environment, &ctx.watch()).await;
         steps_done += 1;
         if input.own_steps {
             record_step(engine, job.id, steps_done).await;
@@ -138,15 +231,12 @@ async fn write(
         facts
     };
 
-    let tool_env = [
-        ("STEWARD_JOB_ID".to_string(), job.id.to_string()),
-        ("STEWARD_WORKER".to_string(), worker.to_string()),
-    ];
+    let tool_env = ctx.tool_env();
     let progress = Progress::start(engine.clone(), job.id);
     let mut artifacts = Vec::new();
     for (name, resource) in &environment.resources {
         if stop.is_cancelled() {
-            return Err("Stopped".into());
+            return Err(Failure::Stopped);
         }
         let driver = resource.driver();
         log.info(format!("Backing up {name} ({driver})…")).await;
@@ -167,17 +257,18 @@ async fn write(
             stop,
             progress: &report,
             scratch: &scratch,
-            tool_env: &tool_env,
+            tool_env,
+            grace: ctx.grace(),
         };
         let result = drivers::backup(resource, &out_dir, &ctx).await;
         let _ = tokio::fs::remove_dir_all(&scratch).await;
         let artifact = match result {
             Ok(artifact) => artifact,
-            Err(DriverError::Cancelled) => return Err("Stopped".into()),
+            Err(DriverError::Cancelled) => return Err(Failure::Stopped),
             Err(e) => {
                 let message = format!("{} / {name} ({driver}): {e}", environment.name);
                 log.error(&message).await;
-                return Err(message);
+                return Err(message.into());
             }
         };
         progress.resource_done(artifact.size);
@@ -219,7 +310,7 @@ async fn write(
     // Read every artifact back: what is on disk is what the manifest will promise.
     for artifact in &artifacts {
         if stop.is_cancelled() {
-            return Err("Stopped".into());
+            return Err(Failure::Stopped);
         }
         let (size, sha256) = drivers::sha256_of(&staged.join(&artifact.file))
             .await
@@ -228,7 +319,8 @@ async fn write(
             return Err(format!(
                 "{} changed after it was written (read back {size} bytes with another checksum): the storage is not reliable",
                 artifact.file
-            ));
+            )
+            .into());
         }
     }
     log.info(format!(
@@ -259,7 +351,7 @@ async fn write(
         .to_json()
         .map_err(|e| format!("cannot write the manifest: {e}"))?;
     if stop.is_cancelled() {
-        return Err("Stopped".into());
+        return Err(Failure::Stopped);
     }
     storage
         .publish(path, &json)
@@ -282,33 +374,6 @@ async fn write(
     ))
     .await;
     Ok(())
-}
-
-/// The `verify` job kind: reads every artifact of a backup back, logs each, and fails when
-/// anything is missing, changed or damaged (the catalog and the audit log record the result).
-pub(crate) async fn verify(engine: &Engine, job: &Job, backup_id: &str, log: &JobLog) -> Result<(), String> {
-    let actor = job.actor();
-    log.info(format!("Reading every artifact of {backup_id} back…")).await;
-    let report = engine
-        .verify_backup(&actor, backup_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    for artifact in &report.artifacts {
-        match &artifact.problem {
-            None => log.info(format!("ok: {} ({})", artifact.file, artifact.resource)).await,
-            Some(problem) => {
-                log.error(format!("FAILED: {} ({}): {problem}", artifact.file, artifact.resource))
-                    .await
-            }
-        }
-    }
-    if report.ok() {
-        log.info(format!("Backup {backup_id} is intact: {}.", report.summary()))
-            .await;
-        Ok(())
-    } else {
-        Err(format!("backup {backup_id} is damaged: {}", report.summary()))
-    }
 }
 
 /// Adds the backup to the catalog, audited in the same transaction.
@@ -341,10 +406,11 @@ pub(crate) async fn record_step(engine: &Engine, job_id: i64, done: i64) {
 
 /// Runs each fact's program and keeps its output. A fact that fails does not fail the backup:
 /// it is recorded as unavailable, with the reason, and the log says so.
-async fn record_facts(environment: &Environment, log: &JobLog) -> BTreeMap<String, String> {
+async fn record_facts(environment: &Environment, watch: &Watch<'_>) -> BTreeMap<String, String> {
+    let log = watch.log;
     let mut facts = BTreeMap::new();
     for (name, command) in &environment.facts {
-        let value = match fact(command).await {
+        let value = match fact(command, watch).await {
             Ok(value) => {
                 log.info(format!("Fact {name}: {value}")).await;
                 value
@@ -359,24 +425,41 @@ async fn record_facts(environment: &Environment, log: &JobLog) -> BTreeMap<Strin
     facts
 }
 
-async fn fact(command: &[String]) -> Result<String, String> {
-    let (program, args) = command.split_first().ok_or("no program is configured")?;
-    let mut child = drivers::command::tool_command(program);
-    child.args(args);
-    let output = match tokio::time::timeout(FACT_TIMEOUT, child.output()).await {
-        Err(_) => return Err(format!("{program} did not answer within {} s", FACT_TIMEOUT.as_secs())),
-        Ok(Err(e)) => return Err(format!("{program} could not be run: {e}")),
-        Ok(Ok(output)) => output,
+/// Runs one fact's program through the one process runner (stopped by a cancel like any of
+/// the job's programs) and returns its output, cut to [`FACT_MAX_CHARS`].
+async fn fact(command: &[String], watch: &Watch<'_>) -> Result<String, String> {
+    let program = command.first().ok_or("no program is configured")?;
+    let (relay, mut lines) = JobLog::channel();
+    let collect = tokio::spawn(async move {
+        let (mut stdout, mut last_stderr) = (Vec::new(), None);
+        while let Some((level, line)) = lines.recv().await {
+            match level {
+                Level::Stdout => stdout.push(line),
+                Level::Stderr if !line.trim().is_empty() => last_stderr = Some(line),
+                _ => {}
+            }
+        }
+        (stdout, last_stderr)
+    });
+    let run = Program {
+        command: command.to_vec(),
+        workdir: None,
+        env: watch.env.to_vec(),
+        timeout: FACT_TIMEOUT,
+        grace: watch.grace,
+        stdin: None,
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        return Err(format!("{program} {}: {last}", output.status)
-            .trim_end_matches([':', ' '])
-            .to_string());
+    let ended = process::run(&run, &relay, watch.stop).await;
+    drop(relay);
+    let (stdout, last_stderr) = collect.await.unwrap_or_default();
+    let said = last_stderr.map(|line| format!(": {line}")).unwrap_or_default();
+    match ended {
+        Ok(Ended::Succeeded) => Ok(stdout.join("\n").trim().chars().take(FACT_MAX_CHARS).collect()),
+        Ok(Ended::Failed(how)) => Err(format!("{program} {how}{said}")),
+        Ok(Ended::TimedOut) => Err(format!("{program} did not answer within {} s", FACT_TIMEOUT.as_secs())),
+        Ok(Ended::Stopped) => Err(format!("{program} was stopped")),
+        Err(e) => Err(format!("{program} could not be run: {e}")),
     }
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    Ok(text.chars().take(FACT_MAX_CHARS).collect())
 }
 
 /// Bytes written so far in this backup, recorded as the job's progress twice a second.
@@ -434,24 +517,5 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.stop.cancel();
-    }
-}
-
-/// `1.4 GiB`, `830 KiB`, `12 bytes`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value < 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.0} {}", UNITS[unit])
     }
 }

@@ -19,24 +19,106 @@
 
 use std::path::PathBuf;
 
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Engine,
+    Config, Engine,
     accounts::Actor,
     audit::{self, Outcome},
-    backups::Backup,
+    backups::Backup as CatalogBackup,
     config::{Environment, Resource},
+    db::now_ms,
     drivers::{self, Context, DriverError},
-    jobs::{Job, Trigger, backup, log::JobLog},
+    jobs::{self, Failure, Job, JobContext, JobError, JobKind, Plan},
+    kinds::{backup, verify::log_report},
     maintenance::{HookCall, call_hook},
-    manifest::Manifest,
+    manifest::{Manifest, Trigger, new_backup_id},
+    output::JobLog,
     storage::BackupPath,
+    text::{hh_mm_utc, human_bytes},
 };
 
+/// Restore the environment from backup `backup_id`: verify it, enter maintenance, take the
+/// safety backup `safety_backup_id` (its id chosen at request time, so that everything about
+/// the restore can name it from the start), restore every resource, run the smoke checks,
+/// leave maintenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub backup_id: String,
+    pub safety_backup_id: String,
+    /// The failed restore whose safety backup this one brings back (an Undo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_of: Option<i64>,
+}
+
+impl JobKind for Restore {
+    const NAME: &'static str = "restore";
+
+    fn title(&self) -> String {
+        match self.undo_of {
+            None => "restore".to_string(),
+            Some(_) => "undo".to_string(),
+        }
+    }
+
+    fn plan<'a>(&'a self, engine: &'a Engine, environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
+        Box::pin(async move {
+            let backup = crate::db::backups::get(engine.db().pool(), &self.backup_id)
+                .await?
+                .and_then(|row| CatalogBackup::try_from(row).ok())
+                .filter(|backup| backup.environment == environment.name)
+                .ok_or_else(|| JobError::UnknownBackup(self.backup_id.clone()))?;
+            let problems = problems(environment, &backup.manifest);
+            if !problems.is_empty() {
+                return Err(JobError::CannotRestore(problems.join("; ")));
+            }
+            Ok(Plan {
+                exclusive: true,
+                steps: steps(environment, &backup.manifest, &self.safety_backup_id),
+            })
+        })
+    }
+
+    fn secrets(&self, config: &Config, environment: &str) -> Vec<String> {
+        config.environment(environment).map(backup::secrets).unwrap_or_default()
+    }
+
+    fn backup_id(&self) -> Option<&str> {
+        Some(&self.backup_id)
+    }
+
+    fn writes_backup(&self) -> Option<&str> {
+        Some(&self.safety_backup_id)
+    }
+
+    /// A retry takes a safety backup of its own.
+    fn for_retry(&self, environment: &str) -> Self {
+        Restore {
+            safety_backup_id: new_backup_id(environment, now_ms()),
+            ..self.clone()
+        }
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, jobs::Outcome> {
+        Box::pin(async move {
+            let input = Input {
+                backup_id: &self.backup_id,
+                safety_backup_id: &self.safety_backup_id,
+                undo_of: self.undo_of,
+            };
+            run(ctx, input).await.into()
+        })
+    }
+
+    fn recover(engine: &Engine) -> BoxFuture<'_, ()> {
+        Box::pin(clean_scratch(engine))
+    }
+}
+
 /// The steps of restoring `manifest` into `environment`, as the job page lists them.
-pub(crate) fn steps(environment: &Environment, manifest: &Manifest, safety_backup_id: &str) -> Vec<String> {
+fn steps(environment: &Environment, manifest: &Manifest, safety_backup_id: &str) -> Vec<String> {
     let mut steps = vec![
         format!("Verify backup {}", manifest.id),
         "Enter maintenance".to_string(),
@@ -110,31 +192,14 @@ struct Progress {
     restored: Vec<String>,
 }
 
-/// Restores the backup; `Err` carries the one-line reason it failed, naming the step.
-pub(crate) async fn run(
-    engine: &Engine,
-    job: &Job,
-    worker: &str,
-    input: Input<'_>,
-    log: &JobLog,
-    stop: &CancellationToken,
-) -> Result<(), String> {
-    let environment = job.configured_environment(engine.config())?;
+/// Restores the backup; a failure names the step and the state the environment is in.
+async fn run(ctx: &JobContext<'_>, input: Input<'_>) -> Result<(), Failure> {
+    let (engine, job, log) = (ctx.engine, ctx.job, ctx.log);
+    let environment = ctx.environment()?;
     let actor = job.actor();
     audit_event(engine, &actor, job, &input, "restore.start", Outcome::Ok, json!({})).await;
     let mut progress = Progress::default();
-    let result = restore(
-        engine,
-        job,
-        worker,
-        environment,
-        &actor,
-        &input,
-        log,
-        stop,
-        &mut progress,
-    )
-    .await;
+    let result = restore(ctx, environment, &actor, &input, &mut progress).await;
     match result {
         Ok(()) => {
             log.info(format!(
@@ -145,23 +210,19 @@ pub(crate) async fn run(
             audit_event(engine, &actor, job, &input, "restore.finish", Outcome::Ok, json!({})).await;
             Ok(())
         }
-        Err(why) => Err(fail(engine, job, environment, &actor, &input, log, stop, progress, why).await),
+        Err(why) => Err(fail(ctx, environment, &actor, &input, progress, why).await),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn restore(
-    engine: &Engine,
-    job: &Job,
-    worker: &str,
+    ctx: &JobContext<'_>,
     environment: &Environment,
     actor: &Actor,
     input: &Input<'_>,
-    log: &JobLog,
-    stop: &CancellationToken,
     progress: &mut Progress,
-) -> Result<(), String> {
-    let stopped = || Err("Stopped".to_string());
+) -> Result<(), Failure> {
+    let (engine, job, log, stop) = (ctx.engine, ctx.job, ctx.log, ctx.stop);
+    let stopped = || Err(Failure::Stopped);
 
     // 1. The backup, checked before anything is touched.
     progress.step = format!("Verify backup {}", input.backup_id);
@@ -183,7 +244,7 @@ async fn restore(
             log.info(format!(
                 "{} is already in maintenance (since {} UTC, entered by {entered_by}: {}); the restore continues in it{}.",
                 environment.name,
-                crate::jobs::hh_mm_utc(current.since_ms),
+                hh_mm_utc(current.since_ms),
                 current.reason,
                 if progress.leave_at_end {
                     " and leaves it at the end"
@@ -196,7 +257,7 @@ async fn restore(
         None => {
             let reason = format!("restore #{} of backup {}", job.id, input.backup_id);
             engine
-                .enter_maintenance(actor, &environment.name, &reason, Some(job.id), log)
+                .enter_maintenance(actor, &environment.name, &reason, Some(job.id), &ctx.watch())
                 .await
                 .map_err(|e| e.to_string())?;
             progress.leave_at_end = true;
@@ -228,7 +289,7 @@ async fn restore(
         trigger: Trigger::PreRestore,
         own_steps: false,
     };
-    backup::run(engine, job, worker, safety, log, stop).await?;
+    backup::run(ctx, safety).await?;
     progress.safety_backup_done = true;
     step_done(engine, actor, job, input, progress).await;
 
@@ -237,10 +298,7 @@ async fn restore(
     let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| e.to_string())?;
     let backup_dir = storage.backup_dir(&path);
     let scratch_root = scratch_dir(engine, job.id);
-    let tool_env = [
-        ("STEWARD_JOB_ID".to_string(), job.id.to_string()),
-        ("STEWARD_WORKER".to_string(), worker.to_string()),
-    ];
+    let tool_env = ctx.tool_env();
     let report = |_done: u64, _total: Option<u64>| {};
     for artifact in &manifest.artifacts {
         if stop.is_cancelled() {
@@ -270,14 +328,15 @@ async fn restore(
             stop,
             progress: &report,
             scratch: &scratch,
-            tool_env: &tool_env,
+            tool_env,
+            grace: ctx.grace(),
         };
         let result = drivers::restore(resource, &backup_dir.join(&artifact.file), &ctx).await;
         let _ = tokio::fs::remove_dir_all(&scratch_root).await;
         match result {
             Ok(()) => {}
             Err(DriverError::Cancelled) => return stopped(),
-            Err(e) => return Err(format!("{} / {name} ({}): {e}", environment.name, artifact.driver)),
+            Err(e) => return Err(format!("{} / {name} ({}): {e}", environment.name, artifact.driver).into()),
         }
         log.info(format!("{name} is restored.")).await;
         progress.restored.push(name.clone());
@@ -299,7 +358,7 @@ async fn restore(
                 ],
                 body: None,
             };
-            call_hook(check, &call, log).await?;
+            call_hook(check, &call, &ctx.watch()).await?;
             log.info(format!("Smoke check {name} passed.")).await;
         }
         step_done(engine, actor, job, input, progress).await;
@@ -310,7 +369,7 @@ async fn restore(
     if progress.leave_at_end {
         let reason = format!("restore #{} of backup {} finished", job.id, input.backup_id);
         engine
-            .leave_maintenance(actor, &environment.name, &reason, log)
+            .leave_maintenance(actor, &environment.name, &reason, &ctx.watch())
             .await
             .map_err(|e| e.to_string())?;
     } else {
@@ -332,7 +391,7 @@ async fn verify(
     actor: &Actor,
     backup_id: &str,
     log: &JobLog,
-) -> Result<(Backup, Manifest), String> {
+) -> Result<(CatalogBackup, Manifest), String> {
     let backup = engine
         .backup(backup_id)
         .await
@@ -341,22 +400,14 @@ async fn verify(
     log.info(format!(
         "Reading every artifact of {backup_id} ({} resource(s), {}) back…",
         backup.manifest.artifacts.len(),
-        backup::human_bytes(backup.total_size)
+        human_bytes(backup.total_size)
     ))
     .await;
     let report = engine
         .verify_backup(actor, backup_id)
         .await
         .map_err(|e| e.to_string())?;
-    for artifact in &report.artifacts {
-        match &artifact.problem {
-            None => log.info(format!("ok: {} ({})", artifact.file, artifact.resource)).await,
-            Some(problem) => {
-                log.error(format!("FAILED: {} ({}): {problem}", artifact.file, artifact.resource))
-                    .await
-            }
-        }
-    }
+    log_report(log, &report).await;
     if !report.ok() {
         return Err(format!(
             "backup {backup_id} is damaged, so nothing was touched: {}",
@@ -393,18 +444,16 @@ async fn step_done(engine: &Engine, actor: &Actor, job: &Job, input: &Input<'_>,
 /// Ends a failed restore: leaves maintenance only when configured to, says exactly what state
 /// the environment is in and what brings it back, alerts (log line, audit event). Returns the
 /// job's error: the step, the tool's message, and the state the environment is in.
-#[allow(clippy::too_many_arguments)]
 async fn fail(
-    engine: &Engine,
-    job: &Job,
+    ctx: &JobContext<'_>,
     environment: &Environment,
     actor: &Actor,
     input: &Input<'_>,
-    log: &JobLog,
-    stop: &CancellationToken,
     progress: Progress,
-    why: String,
-) -> String {
+    why: Failure,
+) -> Failure {
+    let (engine, job, log, stop) = (ctx.engine, ctx.job, ctx.log, ctx.stop);
+    let why = why.message();
     let name = &environment.name;
     let total = job.steps.len();
     let step_number = progress.steps_done + 1;
@@ -421,7 +470,7 @@ async fn fail(
         ))
         .await;
         let reason = format!("restore #{} failed; configured to leave maintenance on failure", job.id);
-        match engine.leave_maintenance(actor, name, &reason, log).await {
+        match engine.leave_maintenance(actor, name, &reason, &ctx.watch()).await {
             Ok(()) => in_maintenance = false,
             Err(e) => log.error(e.to_string()).await,
         }
@@ -499,7 +548,10 @@ async fn fail(
     audit_event(engine, actor, job, input, "restore.finish", Outcome::Failed, detail).await;
     // The job's error is what the environment's banner shows: the step, the tool's words, and
     // the state things are in (the way back is the banner's Undo).
-    format!("{}. {state} {maintenance}", error.trim_end_matches('.'))
+    if stop.is_cancelled() {
+        return Failure::Stopped;
+    }
+    Failure::from(format!("{}. {state} {maintenance}", error.trim_end_matches('.')))
 }
 
 /// Records a restore event with what every restore event carries: the environment, the job,
@@ -539,7 +591,7 @@ fn scratch_root(engine: &Engine) -> PathBuf {
 
 /// Removes the scratch files of restores that no longer run (a crash cut them off); called when
 /// the workers start. They may hold unpacked backup data, so they are not left lying around.
-pub(crate) async fn clean_scratch(engine: &Engine) {
+async fn clean_scratch(engine: &Engine) {
     let Ok(mut entries) = tokio::fs::read_dir(scratch_root(engine)).await else {
         return;
     };
