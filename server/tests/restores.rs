@@ -428,3 +428,41 @@ fn a_restore_is_confirmed_on_a_terminal_and_refused_without_one() {
     let shown = steward.cli(&["backup", "show", &safety]);
     assert!(shown.stdout.contains("pre-restore by cli"), "{shown:?}");
 }
+
+/// A maintenance switch is a job: `steward maintenance prod on` queues it and follows its log.
+/// Its enter hook hangs (ignoring SIGTERM); SIGTERM to Steward ends it within the grace times
+/// (shutdown 1 s, then the hook's SIGTERM and SIGKILL after 1 s), the job `interrupted`, the
+/// hook's processes gone.
+#[test]
+fn sigterm_to_steward_stops_a_hanging_maintenance_hook_and_leaves_no_process() {
+    let steward = Steward::new("");
+    let dir = steward.dir.path().display().to_string();
+    let hook = steward.path("enter.sh");
+    std::fs::write(
+        &hook,
+        format!("echo $$ > '{dir}/enter.pid'\ntrap '' TERM\necho entering slowly\nsleep 600\n"),
+    )
+    .expect("hook");
+    let config = std::fs::read_to_string(&steward.config).expect("config");
+    let extra = format!(
+        "[environments.maintenance]\nenter = {{ command = [\"sh\", {:?}] }}\n",
+        hook.display().to_string()
+    );
+    std::fs::write(&steward.config, config + &extra).expect("config");
+
+    let serve = steward.serve();
+    let mut switching = steward.start(&["maintenance", "prod", "on", "--reason", "sigterm test"]);
+    switching.wait_for_stdout("stdout entering slowly");
+    let _orphan = Orphan(read_pid(&steward.path("enter.pid")));
+    let hook_pid = read(&steward, "enter.pid").unwrap_or_default().trim().to_string();
+    let id = queued_id(&switching.stdout());
+
+    let took = serve.terminate().expect("Steward exits after SIGTERM");
+    assert!(took < std::time::Duration::from_secs(1 + 1 + 2), "took {took:?}");
+    assert!(gone(&hook_pid), "the hook still runs after Steward stopped");
+    switching.kill();
+    let shown = steward.cli(&["job", "show", &id.to_string()]);
+    assert!(shown.stdout.contains("interrupted"), "{shown:?}");
+    let mode = steward.cli(&["maintenance", "prod"]);
+    assert!(mode.stdout.contains("prod is not in maintenance"), "{mode:?}");
+}

@@ -358,6 +358,21 @@ impl Serve {
     pub fn crash(mut self) {
         self.0.kill();
     }
+
+    /// SIGTERM, as a service manager stops Steward; returns how long it took to exit (up to
+    /// [`TIMEOUT`]; `None` if it had not exited by then).
+    pub fn terminate(mut self) -> Option<Duration> {
+        let pid = i32::try_from(self.0.child.id()).ok()?;
+        let asked = Instant::now();
+        kill(Pid::from_raw(pid), Signal::SIGTERM).ok()?;
+        while asked.elapsed() < TIMEOUT {
+            if matches!(self.0.child.try_wait(), Ok(Some(_))) {
+                return Some(asked.elapsed());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Serve {
