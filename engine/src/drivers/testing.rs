@@ -152,6 +152,67 @@ pub mod postgres {
         }
     }
 
+    /// The database's full schema as `pg_dump --schema-only` writes it (owners and privileges
+    /// included); see [`dump`].
+    pub async fn schema_dump(url: &str) -> String {
+        dump(url, "--schema-only").await
+    }
+
+    /// Every row of every table and every sequence's value, as `pg_dump --data-only` writes
+    /// them; see [`dump`].
+    pub async fn data_dump(url: &str) -> String {
+        dump(url, "--data-only").await
+    }
+
+    /// pg_dump's plain output with `option`, without what differs between two dumps of the same
+    /// database: the random key of pg_dump's `\restrict` lines.
+    async fn dump(url: &str, option: &str) -> String {
+        let output = tokio::process::Command::new(PG_DUMP)
+            .args([option, "--no-password", "--dbname", url])
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A role of its own for one test (`LOGIN`, no password: the test server trusts local
+    /// connections), dropped afterwards with what it owns. Declare it before the
+    /// [`TempDatabase`]s it owns objects in, so that they are dropped first.
+    pub struct TempRole {
+        pub name: String,
+    }
+
+    impl TempRole {
+        pub async fn create(attributes: &str) -> TempRole {
+            let name = format!("steward_role_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+            psql(&server_url(), &format!("CREATE ROLE {name} LOGIN {attributes}"))
+                .await
+                .unwrap();
+            TempRole { name }
+        }
+
+        /// `database`'s URL with this role as the user.
+        pub fn url(&self, database: &TempDatabase) -> String {
+            let mut url = url::Url::parse(&database.url).unwrap();
+            url.set_username(&self.name).unwrap();
+            url.to_string()
+        }
+    }
+
+    impl Drop for TempRole {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("psql")
+                .args(["-X", "-q", "-d", &server_url(), "-c"])
+                .arg(format!("DROP ROLE IF EXISTS {}", self.name))
+                .output();
+        }
+    }
+
     /// Whether pg_dump and the server are here; skips loudly (or fails in CI) when not.
     pub async fn available() -> bool {
         if let Err(e) = tool_version(PG_DUMP).await {
