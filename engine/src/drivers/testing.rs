@@ -262,6 +262,63 @@ pub mod mysql {
 
     /// Runs SQL with the client (`mariadb`, else `mysql`); stdin is fed from `input` if given.
     pub async fn sql(database: Option<&str>, statements: &str, input: Option<Vec<u8>>) -> Result<String, String> {
+        sql_with(client_args(), database, statements, input).await
+    }
+
+    /// Runs SQL as `user` (identified by `password`), e.g. a [`TempDatabase`]'s own account.
+    pub async fn sql_as(user: &str, password: &str, database: &str, statements: &str) -> Result<String, String> {
+        let mut args: Vec<String> = client_args()
+            .into_iter()
+            .filter(|arg| !arg.starts_with("--user=") && !arg.starts_with("--password="))
+            .collect();
+        args.extend([format!("--user={user}"), format!("--password={password}")]);
+        sql_with(args, Some(database), statements, None).await
+    }
+
+    /// The database's schema — tables, views, routines, triggers, events — as mysqldump writes
+    /// it, without its date.
+    pub async fn schema_dump(database: &str) -> String {
+        dump(database, &["--no-data", "--routines", "--events", "--triggers"]).await
+    }
+
+    /// Every row of every table (sequences' state included), as mysqldump writes them, one row
+    /// a line, in primary-key order.
+    pub async fn data_dump(database: &str) -> String {
+        dump(
+            database,
+            &[
+                "--no-create-info",
+                "--skip-triggers",
+                "--skip-extended-insert",
+                "--order-by-primary",
+            ],
+        )
+        .await
+    }
+
+    async fn dump(database: &str, options: &[&str]) -> String {
+        let tool = if tool_version("mariadb-dump").await.is_ok() {
+            "mariadb-dump"
+        } else {
+            "mysqldump"
+        };
+        let output = tokio::process::Command::new(tool)
+            .args(client_args())
+            .args(options)
+            .args(["--skip-dump-date", "--", database])
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn sql_with(
+        args: Vec<String>,
+        database: Option<&str>,
+        statements: &str,
+        input: Option<Vec<u8>>,
+    ) -> Result<String, String> {
         use tokio::io::AsyncWriteExt;
         let client = if tool_version("mariadb").await.is_ok() {
             "mariadb"
@@ -270,7 +327,7 @@ pub mod mysql {
         };
         let mut command = tokio::process::Command::new(client);
         command
-            .args(client_args())
+            .args(args)
             .args(["--batch", "--skip-column-names"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
