@@ -163,6 +163,21 @@ pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) ->
     }
 }
 
+/// Whether the configured account may restore `resource` the way its driver restores: a
+/// database restore drops what the database holds and recreates the backup's objects, which
+/// needs privileges a backup does not. Asked when a restore is requested, before maintenance,
+/// so that a restore that would fail for want of a privilege is refused instead. `Err` names
+/// the missing privilege (or why it could not be checked); resources of other drivers pass.
+pub async fn check_restore_privileges(resource: &Resource) -> Result<(), String> {
+    match resource {
+        Resource::Postgres { url, password } => postgres::check_restore_privileges(url, password.as_ref()).await,
+        Resource::Mysql { url, password } => mysql::check_restore_privileges(url, password.as_ref()).await,
+        Resource::Directory { .. } | Resource::Sqlite { .. } | Resource::Command { .. } | Resource::Http { .. } => {
+            Ok(())
+        }
+    }
+}
+
 /// Wraps a writer and counts and hashes every byte that passes through.
 pub struct HashingWriter<W> {
     inner: W,

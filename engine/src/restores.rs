@@ -11,6 +11,7 @@ use crate::{
     backups::{Backup, BackupError},
     config::Environment,
     db::{jobs as job_rows, now_ms},
+    drivers,
     jobs::{Busy, Job, JobError, JobRequest, JobSpec, JobState},
     kinds::restore::{self, Restore},
     maintenance::Maintenance,
@@ -196,7 +197,17 @@ impl Engine {
         if environment.production && !request.confirm_production {
             return Err(RestoreError::ProductionNotConfirmed(environment.name.clone()));
         }
-        let problems = restore::problems(environment, &backup.manifest);
+        let mut problems = restore::problems(environment, &backup.manifest);
+        if problems.is_empty() {
+            // Databases: the configured account must hold what the driver's restore needs.
+            for artifact in &backup.manifest.artifacts {
+                if let Some(resource) = environment.resources.get(&artifact.resource)
+                    && let Err(why) = drivers::check_restore_privileges(resource).await
+                {
+                    problems.push(format!("{} ({}): {why}", artifact.resource, artifact.driver));
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(RestoreError::CannotRestore(problems.join("; ")));
         }

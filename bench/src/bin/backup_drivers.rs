@@ -75,7 +75,8 @@ struct Args {
     /// Runs of each side (driver and reference alternate).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Where the JSON report goes (default: bench/results/backup-drivers.json).
+    /// Where the JSON report goes (default: bench/results/backup-drivers.json, or
+    /// bench/results/postgres-restore.json for `--which postgres-restore`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -84,7 +85,12 @@ struct Args {
 enum Which {
     Directory,
     Postgres,
+    /// The directory and postgres backups.
     Both,
+    /// The postgres driver's restore against plain `pg_restore`.
+    PostgresRestore,
+    /// All three.
+    All,
 }
 
 #[derive(Serialize)]
@@ -102,6 +108,8 @@ struct Report {
     definitions: BTreeMap<&'static str, &'static str>,
     directory: Option<DirectoryReport>,
     postgres: Option<PostgresReport>,
+    /// The postgres driver's restore against `pg_restore` (same fields; no fsync figures).
+    postgres_restore: Option<PostgresReport>,
 }
 
 /// Wall-clock times of one side (driver or reference).
@@ -224,18 +232,24 @@ async fn main() -> anyhow::Result<()> {
     ensure!(args.size_mib > 0, "--size-mib must be at least 1");
     ensure!(args.pg_mib > 0, "--pg-mib must be at least 1");
 
-    let directory = if matches!(args.which, Which::Directory | Which::Both) {
+    let directory = if matches!(args.which, Which::Directory | Which::Both | Which::All) {
         Some(directory(&args).await?)
     } else {
         None
     };
-    let postgres = if matches!(args.which, Which::Postgres | Which::Both) {
-        Some(postgres(&args).await?)
+    let postgres_backup = if matches!(args.which, Which::Postgres | Which::Both | Which::All) {
+        Some(postgres(&args, Measure::Backup).await?)
+    } else {
+        None
+    };
+    let postgres_restore = if matches!(args.which, Which::PostgresRestore | Which::All) {
+        Some(postgres(&args, Measure::Restore).await?)
     } else {
         None
     };
 
-    print_summary(directory.as_ref(), postgres.as_ref(), args.runs);
+    print_summary(directory.as_ref(), postgres_backup.as_ref(), args.runs);
+    print_restore_summary(postgres_restore.as_ref(), args.runs);
     let nice = stat_fields().and_then(|fields| fields.get(16)?.parse().ok());
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     if let Some([one, five, fifteen]) = load_average_at_start {
@@ -255,11 +269,18 @@ async fn main() -> anyhow::Result<()> {
         runs: args.runs,
         definitions: definitions(),
         directory,
-        postgres,
+        postgres: postgres_backup,
+        postgres_restore,
     };
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results/backup-drivers.json"));
+    let out = args.out.unwrap_or_else(|| {
+        // A restore-only run keeps the backup figures' file as it is.
+        let name = if args.which == Which::PostgresRestore {
+            "results/postgres-restore.json"
+        } else {
+            "results/backup-drivers.json"
+        };
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+    });
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -561,7 +582,16 @@ impl Text {
 // ------------------------------------------------------------------------------------------------
 // postgres
 
-async fn postgres(args: &Args) -> anyhow::Result<PostgresReport> {
+/// What the postgres benchmark measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// The driver's backup against `pg_dump -Fc`.
+    Backup,
+    /// The driver's restore against `pg_restore --clean --if-exists --single-transaction`.
+    Restore,
+}
+
+async fn postgres(args: &Args, measure: Measure) -> anyhow::Result<PostgresReport> {
     let skipped = |why: String| -> anyhow::Result<PostgresReport> {
         Ok(PostgresReport {
             skipped: Some(skip_or_fail(why)?),
@@ -570,8 +600,10 @@ async fn postgres(args: &Args) -> anyhow::Result<PostgresReport> {
         })
     };
     let base = engine::testing::postgres_base_url();
-    if let Err(why) = version("pg_dump") {
-        return skipped(why);
+    for tool in ["pg_dump", "pg_restore", "psql"] {
+        if let Err(why) = version(tool) {
+            return skipped(why);
+        }
     }
     if url_has_password(&base) {
         bail!(
@@ -597,7 +629,10 @@ async fn postgres(args: &Args) -> anyhow::Result<PostgresReport> {
         .with_context(|| format!("creating database {name}"))?;
     let url = database_url(&base, &name);
 
-    let result = measure_postgres(args, &url).await;
+    let result = match measure {
+        Measure::Backup => measure_postgres(args, &url).await,
+        Measure::Restore => measure_postgres_restore(args, &url).await,
+    };
 
     let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
@@ -694,6 +729,126 @@ async fn measure_postgres(args: &Args, url: &str) -> anyhow::Result<PostgresRepo
         reference: Some(reference),
         reference_fsync_s: fsync_s,
     })
+}
+
+/// The restore: the database loaded as for the backup, dumped once (untimed), then restored
+/// into itself `--runs` times by `engine::drivers::postgres::restore` and by the reference,
+/// alternating. Each restore replaces everything the last one made, so every run starts from the
+/// same database; a `CHECKPOINT` after each (untimed) keeps one side's writes out of the other's
+/// time.
+async fn measure_postgres_restore(args: &Args, url: &str) -> anyhow::Result<PostgresReport> {
+    let started = Instant::now();
+    eprintln!("postgres restore: loading about {} MiB into {url}", args.pg_mib);
+    let database = load_database(url, args.pg_mib).await?;
+    eprintln!(
+        "postgres restore: {} MiB ({} MiB tables, {} MiB indexes) loaded in {:.1} s",
+        database.bytes >> 20,
+        database.tables_bytes >> 20,
+        database.indexes_bytes >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    let work = tempfile::Builder::new()
+        .prefix("steward-bench-pg-restore-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let dump = work.path().join("database.dump");
+    pg_dump(url, &dump).await.context("dumping the benchmark database")?;
+    let dump_bytes = fs::metadata(&dump)?.len();
+    let quiet = Quiet::new(work.path())?;
+    let password = std::env::var_os("PGPASSWORD").map(|_| SecretSource::Env("PGPASSWORD".into()));
+    let mut admin = PgConnection::connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    let (mut driver_s, mut driver_cpu) = (Vec::new(), Vec::new());
+    let (mut reference_s, mut reference_cpu) = (Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        for side in sides(run) {
+            let clock = Clock::start();
+            if side == Side::Driver {
+                drivers::postgres::restore(url, password.as_ref(), &dump, &quiet.ctx("database"))
+                    .await
+                    .with_context(|| format!("postgres driver restore, run {}", run + 1))?;
+            } else {
+                pg_restore(url, &dump)
+                    .await
+                    .with_context(|| format!("reference pg_restore, run {}", run + 1))?;
+            }
+            let (took, cpu) = clock.read();
+            if side == Side::Driver {
+                driver_s.push(took);
+                driver_cpu.push(cpu);
+            } else {
+                reference_s.push(took);
+                reference_cpu.push(cpu);
+            }
+            eprintln!(
+                "postgres restore: run {}/{}: {} {took:.2} s",
+                run + 1,
+                args.runs,
+                side.name()
+            );
+            if let Err(e) = sqlx::raw_sql("CHECKPOINT").execute(&mut admin).await {
+                eprintln!("postgres restore: CHECKPOINT failed ({e}); continuing");
+            }
+        }
+    }
+    quiet.close().await;
+    let _ = admin.close().await;
+
+    let driver = Timings::of(driver_s, driver_cpu, dump_bytes);
+    let reference = Timings::of(reference_s, reference_cpu, dump_bytes);
+    let ratio_median = driver.median_s / reference.median_s;
+    let pairs: Vec<f64> = driver
+        .seconds
+        .iter()
+        .zip(&reference.seconds)
+        .map(|(d, r)| d / r)
+        .collect();
+    Ok(PostgresReport {
+        skipped: None,
+        database: Some(database),
+        ratio_median: Some(ratio_median),
+        ratio_median_of_pairs: Some(median(&pairs)),
+        ratio_pairs: pairs,
+        ratio_best: Some(driver.best_s / reference.best_s),
+        ratio_median_vs_reference_with_fsync: None,
+        cpu_ratio_median: Some(driver.cpu_median_s / reference.cpu_median_s),
+        target_ratio_at_most: TARGET_POSTGRES_RATIO,
+        target_met: Some(ratio_median <= TARGET_POSTGRES_RATIO),
+        driver: Some(driver),
+        driver_tool: version("pg_restore").ok(),
+        reference: Some(reference),
+        reference_fsync_s: Vec::new(),
+    })
+}
+
+/// The restore's reference: plain `pg_restore` as the driver ran it before it emptied the
+/// database first — `--clean --if-exists --single-transaction --exit-on-error --no-owner`.
+async fn pg_restore(url: &str, dump: &Path) -> anyhow::Result<()> {
+    let output = tokio::process::Command::new("pg_restore")
+        .args([
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--dbname",
+            url,
+        ])
+        .arg(dump)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .context("running pg_restore")?;
+    ensure!(
+        output.status.success(),
+        "pg_restore exited with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
 }
 
 /// The reference: plain `pg_dump -Fc --dbname URL -f OUT`.
@@ -1044,6 +1199,20 @@ fn definitions() -> BTreeMap<&'static str, &'static str> {
             "driver median_s / reference median_s; target <= 1.05",
         ),
         (
+            "postgres_restore.driver",
+            "engine::drivers::postgres::restore into the same database: pg_restore --file=- piped into one psql \
+             transaction that first drops every schema",
+        ),
+        (
+            "postgres_restore.reference",
+            "pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner --dbname URL DUMP \
+             (what the driver ran before it dropped objects made after the backup)",
+        ),
+        (
+            "postgres_restore.ratio_median",
+            "driver median_s / reference median_s; target <= 1.05; a CHECKPOINT after every run is not timed",
+        ),
+        (
             "reference_fsync_s",
             "fsync of the reference's output right after each reference run, timed apart from it; \
              ratio_median_vs_reference_with_fsync uses reference + fsync per run",
@@ -1154,6 +1323,49 @@ fn print_summary(directory: Option<&DirectoryReport>, postgres: Option<&Postgres
             }
             _ => println!("  skipped: {}", report.skipped.as_deref().unwrap_or("not measured")),
         }
+    }
+}
+
+fn print_restore_summary(report: Option<&PostgresReport>, runs: usize) {
+    let Some(report) = report else {
+        return;
+    };
+    println!(
+        "\nPostgres driver restore vs plain `pg_restore --clean --if-exists --single-transaction` ({runs} runs each, alternating; seconds)\n"
+    );
+    match (&report.database, &report.driver, &report.reference) {
+        (Some(db), Some(driver), Some(reference)) => {
+            println!(
+                "  database: {} MiB ({} MiB tables, {} MiB indexes), dump {:.1} MiB, PostgreSQL {}",
+                db.bytes >> 20,
+                db.tables_bytes >> 20,
+                db.indexes_bytes >> 20,
+                driver.output_bytes as f64 / MIB,
+                db.server_version
+            );
+            println!("  {:<10} {:>9} {:>9} {:>11}", "", "median", "best", "CPU median");
+            for (name, t) in [("driver", driver), ("reference", reference)] {
+                println!(
+                    "  {:<10} {:>7.2} s {:>7.2} s {:>9.2} s",
+                    name, t.median_s, t.best_s, t.cpu_median_s
+                );
+            }
+            println!(
+                "  driver/reference time: median {:.3}, best {:.3}, median of run pairs {:.3}; CPU driver/reference {:.2} \
+                 (the client side only)",
+                report.ratio_median.unwrap_or(f64::NAN),
+                report.ratio_best.unwrap_or(f64::NAN),
+                report.ratio_median_of_pairs.unwrap_or(f64::NAN),
+                report.cpu_ratio_median.unwrap_or(f64::NAN),
+            );
+            let met = if report.target_met == Some(true) {
+                "met"
+            } else {
+                "NOT met"
+            };
+            println!("  target ≤ {TARGET_POSTGRES_RATIO}: {met}");
+        }
+        _ => println!("  skipped: {}", report.skipped.as_deref().unwrap_or("not measured")),
     }
 }
 

@@ -2,11 +2,23 @@
 //! `mariadb-dump` where there is no `mysqldump`) into `database.sql.zst`.
 //!
 //! `--single-transaction` gives a consistent snapshot of InnoDB tables without locking them,
-//! `--routines` and `--triggers` keep the database's code with its data, `--hex-blob` keeps
-//! binary columns intact, and `--no-tablespaces` spares the account the PROCESS privilege.
-//! The database is dumped without `CREATE DATABASE`/`USE`, so it can be restored into a
-//! database of any name. SQL text compresses well: the dump is zstd-compressed while it
-//! streams (in blocking work, never on the async threads) and hashed as it is written.
+//! `--routines`, `--events` and `--triggers` keep the database's code with its data,
+//! `--hex-blob` keeps binary columns intact, and `--no-tablespaces` spares the account the
+//! PROCESS privilege. The database is dumped without `CREATE DATABASE`/`USE`, so it can be
+//! restored into a database of any name. SQL text compresses well: the dump is zstd-compressed
+//! while it streams (in blocking work, never on the async threads) and hashed as it is written.
+//!
+//! **A restore leaves the database exactly as the backup had it.** The dump drops and recreates
+//! only its own tables, so a table, view, routine or event created after the backup would
+//! survive. MySQL commits every DDL statement on its own, so no transaction can make the
+//! restore all-or-nothing; the simplest complete method is taken: the database is dropped
+//! (tables, views, routines, events and triggers with it), created again with the options it
+//! had (`SHOW CREATE DATABASE`: character set, collation, comment) and the dump loaded into it.
+//! Privileges granted on the database survive `DROP DATABASE`. (Loading beside the old database
+//! and swapping by `RENAME TABLE` would keep the old one until the end, but views, routines and
+//! events cannot be renamed across databases; the safety backup taken before every restore is
+//! what brings back the old state.) [`check_restore_privileges`] refuses a restore when it is
+//! requested if the account lacks a privilege the method or the dump needs.
 //!
 //! The password never appears in the tool's arguments: it is handed over in `MYSQL_PWD`, which
 //! passes any bytes as they are (an option file would need quoting rules that differ between
@@ -73,6 +85,7 @@ pub async fn backup(
     command.args([
         "--single-transaction",
         "--routines",
+        "--events",
         "--triggers",
         "--hex-blob",
         "--no-tablespaces",
@@ -141,10 +154,11 @@ pub async fn backup(
     })
 }
 
-/// Loads a `database.sql.zst` artifact into the database at `url`: decompressed into scratch
-/// space, then read by the `mysql` client (`mariadb` where there is none), which stops at the
-/// first error. The dump drops and recreates each of its tables; MySQL commits each table's
-/// DDL on its own, so a failed load leaves the database partly restored — the error says so.
+/// Restores a `database.sql.zst` artifact into the database at `url`: the database is dropped
+/// and created again with its options (see the module's documentation), then the dump is read
+/// by the `mysql` client (`mariadb` where there is none), which stops at the first error. MySQL
+/// commits DDL statement by statement, so a failed load leaves the database partly restored —
+/// the error says so.
 pub async fn restore(
     url: &str,
     password: Option<&SecretSource>,
@@ -160,26 +174,41 @@ pub async fn restore(
                 .map_err(|why| DriverError::Failed(format!("{label}: the password: {why}")))
         })
         .transpose()?;
-    let mut client = None;
-    for candidate in CLIENTS {
-        if let Ok(version) = tool_version(candidate).await {
-            client = Some((candidate, version));
-            break;
-        }
-    }
-    let Some((client, tool)) = client else {
+    let Some((client, tool)) = find_client().await else {
         return Err(DriverError::Failed(format!(
             "{label}: neither mysql nor mariadb can be run (is the MySQL or MariaDB client installed?)"
         )));
     };
 
-    // The client reads the dump from a file: decompress it first (blocking work, off the
-    // async threads).
+    // The database's own options, to create it again as it is.
+    let show = format!("SHOW CREATE DATABASE {}", quoted(&target.database));
+    let create = query(client, &target, password.as_deref(), &show)
+        .await
+        .map_err(|why| DriverError::Failed(format!("{label}: reading the database's options failed: {why}")))?;
+    let create = create
+        .strip_prefix(&format!("{}\t", target.database))
+        .filter(|statement| statement.starts_with("CREATE DATABASE"))
+        .ok_or_else(|| {
+            DriverError::Failed(format!(
+                "{label}: reading the database's options failed: unexpected answer to SHOW CREATE DATABASE"
+            ))
+        })?
+        .to_string();
+
+    // The client reads the statements that empty the database and then the dump from one file
+    // (decompressed here: blocking work, off the async threads).
     let dump = ctx.scratch.join("database.sql");
+    let prelude = format!(
+        "DROP DATABASE {name};\n{create};\nUSE {name};\n",
+        name = quoted(&target.database)
+    );
     let (from, to) = (artifact.to_path_buf(), dump.clone());
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut out = std::fs::File::create(&to)?;
+        out.write_all(prelude.as_bytes())?;
         let mut decoder = zstd::Decoder::new(std::fs::File::open(&from)?)?;
-        std::io::copy(&mut decoder, &mut std::fs::File::create(&to)?)?;
+        std::io::copy(&mut decoder, &mut out)?;
         Ok(())
     })
     .await
@@ -190,9 +219,7 @@ pub async fn restore(
     )))?;
 
     let mut command = vec![client.to_string(), "--batch".to_string()];
-    command.extend(target.host.iter().map(|host| format!("--host={host}")));
-    command.extend(target.port.iter().map(|port| format!("--port={port}")));
-    command.extend(target.user.iter().map(|user| format!("--user={user}")));
+    command.extend(client_options(&target));
     command.extend(["--".to_string(), target.database.clone()]);
     let mut env = ctx.tool_env.to_vec();
     env.extend(password.iter().map(|p| ("MYSQL_PWD".to_string(), p.clone())));
@@ -206,7 +233,7 @@ pub async fn restore(
     };
     ctx.log
         .info(format!(
-            "{label}: loading the dump into {} with {tool}",
+            "{label}: dropping database {} and loading the dump into it, created again as it was, with {tool}",
             target.database
         ))
         .await;
@@ -219,12 +246,144 @@ pub async fn restore(
         &label,
         client,
         RESTORE_TIMEOUT,
-        " (the tables loaded before the error are restored, the others are not)",
+        " (the database was dropped and created again: what the dump held before the error is restored, the rest is missing)",
     )?;
     ctx.log
         .info(format!("{label}: restored database {}", target.database))
         .await;
     Ok(())
+}
+
+/// The privileges a restore needs on the database: DROP and CREATE for the database itself
+/// and its tables, the rest for what the dump holds (`ALTER … DISABLE KEYS` and `LOCK TABLES`
+/// are mysqldump's, then rows, views, routines, triggers and events).
+const RESTORE_PRIVILEGES: [&str; 10] = [
+    "DROP",
+    "CREATE",
+    "ALTER",
+    "LOCK TABLES",
+    "INSERT",
+    "SELECT",
+    "CREATE VIEW",
+    "CREATE ROUTINE",
+    "TRIGGER",
+    "EVENT",
+];
+
+/// How long the privilege check waits for the server (it runs while a person waits).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The account and the privileges it holds on database `?`: global ones and those granted on
+/// the database (a database-level grant's name is a `LIKE` pattern, as the server matches it),
+/// to the account itself or to its current role.
+const PRIVILEGES_QUERY: &str = r#"
+SELECT CURRENT_USER(), IFNULL(GROUP_CONCAT(DISTINCT PRIVILEGE_TYPE SEPARATOR ','), '')
+FROM (
+    SELECT PRIVILEGE_TYPE, GRANTEE FROM information_schema.USER_PRIVILEGES
+    UNION ALL
+    SELECT PRIVILEGE_TYPE, GRANTEE FROM information_schema.SCHEMA_PRIVILEGES WHERE @database LIKE TABLE_SCHEMA
+) AS granted
+WHERE GRANTEE IN (
+    CONCAT('''', LEFT(CURRENT_USER(), LENGTH(CURRENT_USER()) - LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1),
+           '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''),
+    CONCAT('''', CURRENT_ROLE(), '''@''''')
+)"#;
+
+/// Whether the account at `url` holds every privilege in [`RESTORE_PRIVILEGES`] on its
+/// database. `Err` names what is missing, or why it could not be found out; it never contains
+/// the password.
+pub async fn check_restore_privileges(url: &str, password: Option<&SecretSource>) -> Result<(), String> {
+    let target = Target::parse(url)?;
+    let password = password
+        .map(|source| source.read().map_err(|why| format!("the password: {why}")))
+        .transpose()?;
+    let Some((client, _)) = find_client().await else {
+        return Err("the restore's privileges could not be checked: neither mysql nor mariadb can be run".into());
+    };
+    let database = target.database.replace('\\', "\\\\").replace('\'', "''");
+    let statement = format!("SET @database = '{database}'; {PRIVILEGES_QUERY}");
+    let answer = tokio::time::timeout(CHECK_TIMEOUT, query(client, &target, password.as_deref(), &statement))
+        .await
+        .map_err(|_| {
+            format!(
+                "the restore's privileges could not be checked: the server did not answer within {} s",
+                CHECK_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|why| format!("the restore's privileges could not be checked: {why}"))?;
+    let Some((account, granted)) = answer.split_once('\t') else {
+        return Err(format!(
+            "the restore's privileges could not be checked: unexpected answer from {client}"
+        ));
+    };
+    let granted: Vec<&str> = granted.split(',').collect();
+    let missing: Vec<&str> = RESTORE_PRIVILEGES
+        .into_iter()
+        .filter(|privilege| !granted.contains(privilege))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the account {account} lacks what a restore needs: {} on database {} (the restore drops the database, \
+             creates it again and loads the backup's tables, views, routines, triggers and events into it)",
+            missing.join(", "),
+            target.database
+        ))
+    }
+}
+
+/// The first client found: its name and version.
+async fn find_client() -> Option<(&'static str, String)> {
+    for candidate in CLIENTS {
+        if let Ok(version) = tool_version(candidate).await {
+            return Some((candidate, version));
+        }
+    }
+    None
+}
+
+/// The server's address and the account, as client options.
+fn client_options(target: &Target) -> Vec<String> {
+    let mut options = Vec::new();
+    options.extend(target.host.iter().map(|host| format!("--host={host}")));
+    options.extend(target.port.iter().map(|port| format!("--port={port}")));
+    options.extend(target.user.iter().map(|user| format!("--user={user}")));
+    options
+}
+
+/// Runs statements with the client and returns the answer, unescaped (`--raw`), without
+/// column names; `Err` is the client's message (without the password).
+async fn query(client: &str, target: &Target, password: Option<&str>, statements: &str) -> Result<String, String> {
+    let mut command = tool_command(client);
+    command
+        .args(["--batch", "--raw", "--skip-column-names", "--connect-timeout=15"])
+        .args(client_options(target))
+        .arg("--execute")
+        .arg(statements);
+    if let Some(password) = password {
+        command.env("MYSQL_PWD", password);
+    }
+    let output = command
+        .output()
+        .await
+        .map_err(|e| format!("{client} could not be started: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .trim_end_matches('\n')
+            .to_string())
+    } else {
+        let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        Err(match password {
+            Some(password) if !password.is_empty() => said.replace(password, "********"),
+            _ => said,
+        })
+    }
+}
+
+/// A name as a quoted identifier: `shop` → `` `shop` ``.
+fn quoted(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// What the URL says, as the dump tool's options want it.
@@ -278,7 +437,7 @@ mod tests {
         sha256_of,
         testing::{
             Harness,
-            mysql::{PASSWORD, TempDatabase, available, server_url, sql, url_of},
+            mysql::{PASSWORD, TempDatabase, available, data_dump, schema_dump, server_url, sql, sql_as, url_of},
             skip_or_fail,
         },
     };
@@ -383,6 +542,165 @@ mod tests {
             "{lines}"
         );
         assert!(!lines.contains("w#rd"), "{lines}");
+    }
+
+    /// One object of every kind MariaDB has, made by the database's own account (not an
+    /// administrator, as a real application's account).
+    const BACKED_UP_SCHEMA: &str = "
+        CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, price DECIMAL(10,2)) ENGINE=InnoDB;
+        INSERT INTO items (name, price) VALUES ('tea', 2.50), ('coffee', 3.10), ('cocoa', 2.90);
+        CREATE TABLE audit (item INT);
+        CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 3;
+        CREATE VIEW dear AS SELECT id, name FROM items WHERE price >= 3;
+        CREATE SEQUENCE ticket START WITH 100;
+        CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+        CREATE PROCEDURE reprice(factor DECIMAL(4,2)) UPDATE items SET price = price * factor;
+        CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW INSERT INTO audit VALUES (NEW.id);
+        CREATE EVENT sweep ON SCHEDULE EVERY 1 YEAR STARTS '2037-01-01 00:00:00' DO DELETE FROM audit;";
+
+    /// After the backup: objects of every kind created, altered and dropped, rows changed.
+    const CHANGED_AFTER_THE_BACKUP: &str = "
+        CREATE TABLE newer (id INT);
+        INSERT INTO newer VALUES (1);
+        CREATE VIEW newer_view AS SELECT 1 AS one;
+        CREATE SEQUENCE newer_seq;
+        CREATE FUNCTION newer_fn() RETURNS INT DETERMINISTIC RETURN 1;
+        CREATE PROCEDURE newer_proc() SELECT 1;
+        CREATE TRIGGER newer_trigger BEFORE UPDATE ON items FOR EACH ROW SET NEW.name = UPPER(NEW.name);
+        CREATE EVENT newer_event ON SCHEDULE EVERY 1 YEAR STARTS '2037-01-01 00:00:00' DO DELETE FROM newer;
+        ALTER TABLE items ADD COLUMN colour VARCHAR(10);
+        CREATE OR REPLACE VIEW cheap AS SELECT id, name, price FROM items WHERE price < 10;
+        DROP FUNCTION double_it;
+        CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 3;
+        ALTER EVENT sweep ON SCHEDULE EVERY 1 DAY STARTS '2037-01-01 00:00:00';
+        SELECT NEXTVAL(ticket);
+        DROP VIEW dear;
+        DROP PROCEDURE reprice;
+        DROP TRIGGER items_audit;
+        DROP EVENT sweep;
+        UPDATE items SET price = 9 WHERE id = 1;
+        DELETE FROM items WHERE id = 2;
+        INSERT INTO items (name, price) VALUES ('juice', 4);";
+
+    #[tokio::test]
+    async fn a_restore_leaves_exactly_what_the_backup_holds_objects_made_after_it_included() {
+        if !available().await {
+            return;
+        }
+        let db = TempDatabase::create().await;
+        sql(
+            None,
+            &format!(
+                "ALTER DATABASE {} CHARACTER SET latin1 COLLATE latin1_german1_ci COMMENT 'the shop'",
+                db.name
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+        sql_as(&db.name, PASSWORD, &db.name, BACKED_UP_SCHEMA).await.unwrap();
+        let harness = Harness::new();
+        let password = password_file(&harness, PASSWORD);
+        let url = url_of(&db.name, &db.name);
+        let artifact = backup(&url, Some(&password), harness.out.path(), &harness.ctx())
+            .await
+            .unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let (schema, data) = (schema_dump(&db.name).await, data_dump(&db.name).await);
+        let options = sql(None, &format!("SHOW CREATE DATABASE {}", db.name), None)
+            .await
+            .unwrap();
+        assert!(schema.contains("sweep") && schema.contains("reprice"), "{schema}");
+
+        sql_as(&db.name, PASSWORD, &db.name, CHANGED_AFTER_THE_BACKUP)
+            .await
+            .unwrap();
+        assert_ne!(schema_dump(&db.name).await, schema);
+        assert_ne!(data_dump(&db.name).await, data);
+
+        check_restore_privileges(&url, Some(&password)).await.unwrap();
+        restore(&url, Some(&password), &path, &harness.ctx()).await.unwrap();
+        let restored = schema_dump(&db.name).await;
+        assert!(!restored.contains("newer"), "{restored}");
+        assert_eq!(restored, schema);
+        assert_eq!(data_dump(&db.name).await, data);
+        assert_eq!(
+            sql(None, &format!("SHOW CREATE DATABASE {}", db.name), None)
+                .await
+                .unwrap(),
+            options
+        );
+        // The account may still use its database, and the trigger fires again.
+        sql_as(
+            &db.name,
+            PASSWORD,
+            &db.name,
+            "INSERT INTO items (name, price) VALUES ('after', 1)",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            sql_as(&db.name, PASSWORD, &db.name, "SELECT item FROM audit")
+                .await
+                .unwrap(),
+            "4"
+        );
+        let lines = format!("{:?}", harness.lines().await);
+        assert!(lines.contains("dropping database"), "{lines}");
+        assert!(!lines.contains("w#rd"), "{lines}");
+    }
+
+    #[tokio::test]
+    async fn an_account_without_a_privilege_the_restore_needs_is_refused_naming_it() {
+        if !available().await {
+            return;
+        }
+        let db = TempDatabase::create().await;
+        let harness = Harness::new();
+        let password = password_file(&harness, PASSWORD);
+        let url = url_of(&db.name, &db.name);
+        check_restore_privileges(&url, Some(&password)).await.unwrap();
+
+        sql(
+            None,
+            &format!("REVOKE TRIGGER, EVENT ON {name}.* FROM '{name}'@'%'", name = db.name),
+            None,
+        )
+        .await
+        .unwrap();
+        let refused = check_restore_privileges(&url, Some(&password)).await.unwrap_err();
+        assert_eq!(
+            refused,
+            format!(
+                "the account {name}@% lacks what a restore needs: TRIGGER, EVENT on database {name} \
+                 (the restore drops the database, creates it again and loads the backup's tables, views, routines, \
+                 triggers and events into it)",
+                name = db.name
+            )
+        );
+
+        // Granted on a pattern that matches the database (as the server matches it), or
+        // globally to an administrator: enough.
+        let pattern = format!("{}%", &db.name[..db.name.len() - 4]);
+        sql(
+            None,
+            &format!("GRANT TRIGGER, EVENT ON `{pattern}`.* TO '{}'@'%'", db.name),
+            None,
+        )
+        .await
+        .unwrap();
+        check_restore_privileges(&url, Some(&password)).await.unwrap();
+        let admin = url::Url::parse(&server_url()).unwrap().username().to_string();
+        check_restore_privileges(&url_of(&db.name, &admin), None).await.unwrap();
+
+        // A wrong password: the check says it could not check, without the password.
+        let wrong = password_file(&harness, "not-the-password");
+        let error = check_restore_privileges(&url, Some(&wrong)).await.unwrap_err();
+        assert!(
+            error.starts_with("the restore's privileges could not be checked: ") && error.contains("Access denied"),
+            "{error}"
+        );
+        assert!(!error.contains("not-the-password"), "{error}");
     }
 
     #[tokio::test]

@@ -5,6 +5,20 @@
 //! and parallel restores included), so the dump goes to the artifact as it is: pg_dump's
 //! standard output is streamed into the file and hashed on the way, never held in memory.
 //!
+//! **A restore leaves the database exactly as the backup had it**, objects created after the
+//! backup included. `pg_restore --clean` drops only what the dump contains, so a table created
+//! after the backup would survive; instead every schema of the database is dropped
+//! (`DROP SCHEMA … CASCADE`: a schema's owner may drop it with everything in it, whoever owns
+//! the objects), `public` is recreated as a new database has it, and the dump is applied — all
+//! in **one transaction** of one `psql` session fed by `pg_restore --file=-`. `COMMIT` is sent
+//! only once pg_restore has written the whole dump; a failure anywhere ends the session without
+//! it and PostgreSQL rolls everything back, so the database ends as in the backup or as it was.
+//! (Swapping in a database restored beside the old one was the other candidate: it needs
+//! CREATEDB, no connection to the old database, and loses what `pg_dump` does not carry —
+//! the database's owner, grants and settings.) The method needs CREATE on the database and
+//! ownership of every schema in it; [`check_restore_privileges`] refuses a restore without them
+//! when it is requested, before maintenance.
+//!
 //! The password never appears in pg_dump's arguments (which every local user can read in
 //! `/proc`): the URL must not contain one, and the configured secret is handed over in
 //! `PGPASSWORD`. `--no-password` makes a missing or wrong password an error instead of a prompt
@@ -103,11 +117,59 @@ pub async fn backup(
     })
 }
 
-/// Restores a `pg_dump -Fc` artifact into the database at `url` with `pg_restore --clean
-/// --if-exists --single-transaction --exit-on-error`: every object of the dump is dropped and
-/// recreated in one transaction, so the database ends as it was in the backup or — when
-/// anything fails — as it was before. (Objects created after the backup that the dump does not
-/// know are left in place.)
+/// Empties the database before the dump is applied, inside the restore's transaction: drops
+/// every schema but the system ones (with everything in them, extensions included), then
+/// recreates `public` as a new database has it — the owner it had (on PostgreSQL 15
+/// `pg_database_owner`), USAGE (before 15 also CREATE) for everyone, the standard comment. A
+/// dump never creates `public` (pg_dump assumes it exists) and writes its privileges and
+/// comment as changes from that default, so this is the state the dump expects.
+const CLEAR_DATABASE: &str = r#"DO $steward$
+DECLARE
+    public_owner text := (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public');
+    schema_name name;
+BEGIN
+    FOR schema_name IN
+        SELECT nspname FROM pg_namespace
+        WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
+    LOOP
+        -- IF EXISTS: a schema an extension created goes with the extension.
+        EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', schema_name);
+    END LOOP;
+    IF public_owner IS NULL THEN
+        public_owner := CASE WHEN current_setting('server_version_num')::int >= 150000
+                             THEN 'pg_database_owner' ELSE quote_ident(current_user) END;
+    END IF;
+    EXECUTE format('CREATE SCHEMA public AUTHORIZATION %s', public_owner);
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        GRANT USAGE ON SCHEMA public TO PUBLIC;
+    ELSE
+        GRANT USAGE, CREATE ON SCHEMA public TO PUBLIC;
+    END IF;
+    COMMENT ON SCHEMA public IS 'standard public schema';
+END
+$steward$"#;
+
+/// The restore's pipeline. pg_restore writes the dump as SQL into one psql session that has
+/// already begun the transaction and emptied the database; `COMMIT` follows only when
+/// pg_restore succeeded. psql exits 0 when its input just ends (the transaction then rolls
+/// back), so pg_restore's failure is told by a marker file; its messages are kept aside and
+/// shown after psql's, so that the last line is pg_restore's own reason when it failed (and
+/// psql's when psql did). Arguments: `$1` the dump, `$2` the URL, `$3` where pg_restore's
+/// messages go, `$4` the marker, `$5` the statements that empty the database.
+const RESTORE_SCRIPT: &str = r#"
+{ if pg_restore --no-owner --file=- -- "$1" 2>"$3"; then echo 'COMMIT;'; else : > "$4"; fi; } |
+    psql --no-psqlrc --quiet --no-password --set=ON_ERROR_STOP=1 --output=/dev/null \
+        --command='SET client_min_messages = warning' --command='BEGIN' --command="$5" --file=- --dbname="$2"
+status=$?
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+cat -- "$3" >&2
+if [ -e "$4" ]; then exit 1; fi
+"#;
+
+/// Restores a `pg_dump -Fc` artifact into the database at `url`, in one transaction: every
+/// schema dropped, `public` recreated, the dump applied (see the module's documentation). The
+/// database ends as it was in the backup — nothing created after it survives — or, when
+/// anything fails, as it was before.
 pub async fn restore(
     url: &str,
     password: Option<&SecretSource>,
@@ -121,28 +183,31 @@ pub async fn restore(
             "{label}: {PG_RESTORE} cannot be run (is the PostgreSQL client installed?): {e}"
         ))
     })?;
+    tool_version(PSQL).await.map_err(|e| {
+        DriverError::Failed(format!(
+            "{label}: {PSQL} cannot be run (is the PostgreSQL client installed?): {e}"
+        ))
+    })?;
     let mut env: Vec<(String, String)> = ctx.tool_env.to_vec();
     env.extend([
         ("PGCONNECT_TIMEOUT".to_string(), CONNECT_TIMEOUT_SECONDS.to_string()),
         ("PGAPPNAME".to_string(), "steward-restore".to_string()),
     ]);
     env.extend(server.password.iter().map(|p| ("PGPASSWORD".to_string(), p.clone())));
+    let messages = ctx.scratch.join("pg_restore.messages");
+    let marker = ctx.scratch.join("pg_restore.failed");
     let program = Program {
-        command: [
-            PG_RESTORE,
-            "--clean",
-            "--if-exists",
-            "--single-transaction",
-            "--exit-on-error",
-            "--no-owner",
-            "--no-password",
-            "--dbname",
-            url,
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .chain([artifact.display().to_string()])
-        .collect(),
+        command: vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            RESTORE_SCRIPT.to_string(),
+            "steward-restore".to_string(),
+            artifact.display().to_string(),
+            url.to_string(),
+            messages.display().to_string(),
+            marker.display().to_string(),
+            CLEAR_DATABASE.to_string(),
+        ],
         workdir: None,
         env,
         timeout: RESTORE_TIMEOUT,
@@ -151,7 +216,7 @@ pub async fn restore(
     };
     ctx.log
         .info(format!(
-            "{label}: restoring database {} on {}:{} with {tool}",
+            "{label}: restoring database {} on {}:{} with {tool} in one transaction: every schema is dropped and the backup's recreated",
             server.database, server.host, server.port
         ))
         .await;
@@ -161,7 +226,7 @@ pub async fn restore(
         ended,
         last,
         &label,
-        PG_RESTORE,
+        "the restore (pg_restore into psql)",
         RESTORE_TIMEOUT,
         " (the restore ran in one transaction: the database is as it was before)",
     )?;
@@ -170,6 +235,94 @@ pub async fn restore(
         .await;
     Ok(())
 }
+
+/// Whether the account at `url` may restore with this driver's method: CREATE on the database
+/// (to recreate its schemas) and ownership — or membership in the owning role — of every
+/// schema in it (to drop them). A superuser has both. `Err` names what is missing, or why it
+/// could not be found out; it never contains the password.
+pub async fn check_restore_privileges(url: &str, password: Option<&SecretSource>) -> Result<(), String> {
+    let server = Server::parse(url, password)?;
+    let mut command = tool_command(PSQL);
+    command
+        .args([
+            "--no-psqlrc",
+            "--no-password",
+            "--tuples-only",
+            "--no-align",
+            "--field-separator=\u{1f}",
+            "--set=ON_ERROR_STOP=1",
+            "--command",
+            PRIVILEGES_QUERY,
+            "--dbname",
+            url,
+        ])
+        .env("PGCONNECT_TIMEOUT", CHECK_TIMEOUT.as_secs().to_string())
+        .env("PGAPPNAME", "steward-restore-check");
+    if let Some(password) = &server.password {
+        command.env("PGPASSWORD", password);
+    }
+    let mask = |text: &str| match &server.password {
+        Some(password) if !password.is_empty() => text.replace(password.as_str(), "********"),
+        _ => text.to_string(),
+    };
+    let output = tokio::time::timeout(CHECK_TIMEOUT, command.output())
+        .await
+        .map_err(|_| {
+            format!(
+                "the restore's privileges could not be checked: {} did not answer within {} s",
+                server.database,
+                CHECK_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("the restore's privileges could not be checked: {PSQL} cannot be run: {e}"))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        return Err(format!(
+            "the restore's privileges could not be checked: {}",
+            mask(said.trim())
+        ));
+    }
+    let answer = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<&str> = answer.trim_end_matches('\n').split('\u{1f}').collect();
+    let [user, can_create, not_owned] = fields[..] else {
+        return Err(format!(
+            "the restore's privileges could not be checked: unexpected answer from {PSQL}"
+        ));
+    };
+    let mut missing = Vec::new();
+    if can_create != "t" {
+        missing.push(format!(
+            "CREATE on database {} (the restore recreates the backup's schemas)",
+            server.database
+        ));
+    }
+    if !not_owned.is_empty() {
+        missing.push(format!(
+            "ownership of schema {not_owned} (the restore drops every schema, so that nothing made after the backup survives; grant the account the owning role, or restore as the owner)"
+        ));
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the account {user} lacks what a restore needs: {}",
+            missing.join("; ")
+        ))
+    }
+}
+
+const PSQL: &str = "psql";
+
+/// How long the privilege check waits for the server (it runs while a person waits).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The account, whether it may CREATE in the database, and the schemas it may not drop
+/// (`pg_has_role(…, 'USAGE')`: owner or a member inheriting the owner's rights, as `DROP
+/// SCHEMA` checks it; a superuser passes both).
+const PRIVILEGES_QUERY: &str = "SELECT current_user, has_database_privilege(current_database(), 'CREATE'), \
+     coalesce((SELECT string_agg(format('%I (owned by %s)', nspname, nspowner::regrole), ', ' ORDER BY nspname) \
+     FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' \
+     AND NOT pg_has_role(nspowner, 'USAGE')), '')";
 
 /// What a `postgres://` URL names, checked: no password in it (it would show in `/proc`).
 struct Server {
@@ -218,7 +371,7 @@ mod tests {
         sha256_of,
         testing::{
             Harness,
-            postgres::{TempDatabase, available, psql},
+            postgres::{TempDatabase, TempRole, available, data_dump, psql, schema_dump},
             skip_or_fail,
         },
     };
@@ -324,9 +477,238 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.contains("pg_restore exited with status 1"), "{error}");
+        assert!(
+            error.contains("the restore (pg_restore into psql) exited with status 1: pg_restore: error:"),
+            "{error}"
+        );
         assert!(error.contains("the database is as it was before"), "{error}");
         assert_eq!(psql(&db.url, state).await.unwrap(), before);
+    }
+
+    /// One object of every kind, made by the database's owner (not a superuser, as a real
+    /// application's account).
+    const BACKED_UP_SCHEMA: &str = "
+        CREATE TYPE mood AS ENUM ('calm', 'busy');
+        CREATE TYPE point2 AS (x integer, y integer);
+        CREATE DOMAIN price AS numeric(10,2) CHECK (VALUE >= 0);
+        CREATE SEQUENCE ticket START 100;
+        CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, price price, mood mood DEFAULT 'calm',
+                            ticket integer DEFAULT nextval('ticket'));
+        INSERT INTO items (name, price) SELECT 'item ' || g, g * 1.25 FROM generate_series(1, 200) g;
+        CREATE INDEX items_name ON items (name);
+        CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 10;
+        CREATE MATERIALIZED VIEW totals AS SELECT mood, count(*) AS n, sum(price) AS total FROM items GROUP BY mood;
+        CREATE FUNCTION double_it(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT x * 2';
+        CREATE PROCEDURE reprice(factor numeric) LANGUAGE sql AS 'UPDATE items SET price = price * factor';
+        CREATE TABLE audit (item integer, at_ticket integer);
+        CREATE FUNCTION log_item() RETURNS trigger LANGUAGE plpgsql AS
+            'BEGIN INSERT INTO audit VALUES (NEW.id, NEW.ticket); RETURN NEW; END';
+        CREATE TRIGGER items_log AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION log_item();
+        CREATE SCHEMA billing;
+        CREATE TABLE billing.invoices (id integer PRIMARY KEY, item integer REFERENCES public.items (id));
+        INSERT INTO billing.invoices SELECT g, g FROM generate_series(1, 20) g;
+        GRANT SELECT ON cheap TO PUBLIC;
+        COMMENT ON TABLE items IS 'what we sell';";
+
+    /// After the backup: objects of every kind created, altered and dropped, rows changed.
+    const CHANGED_AFTER_THE_BACKUP: &str = "
+        CREATE TABLE newer (id integer);
+        INSERT INTO newer VALUES (1);
+        CREATE VIEW newer_view AS SELECT 1 AS one;
+        CREATE MATERIALIZED VIEW newer_totals AS SELECT count(*) FROM items;
+        CREATE SEQUENCE newer_seq;
+        CREATE FUNCTION newer_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+        CREATE PROCEDURE newer_proc() LANGUAGE sql AS 'SELECT 1';
+        CREATE TYPE newer_type AS ENUM ('x');
+        CREATE SCHEMA newer_schema;
+        CREATE TABLE newer_schema.t (x integer);
+        CREATE FUNCTION newer_trigger_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+        CREATE TRIGGER newer_trigger BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION newer_trigger_fn();
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+        ALTER TYPE mood ADD VALUE 'angry';
+        ALTER TABLE items ADD COLUMN colour text, ALTER COLUMN ticket SET DEFAULT 0;
+        CREATE OR REPLACE VIEW cheap AS SELECT id, name, price FROM items WHERE price < 5;
+        CREATE OR REPLACE FUNCTION double_it(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT x * 3';
+        ALTER SEQUENCE ticket RESTART 5000;
+        COMMENT ON TABLE items IS 'changed';
+        REVOKE SELECT ON cheap FROM PUBLIC;
+        DROP MATERIALIZED VIEW totals;
+        DROP PROCEDURE reprice(numeric);
+        DROP TRIGGER items_log ON items;
+        DROP SCHEMA billing CASCADE;
+        DROP DOMAIN price CASCADE;
+        UPDATE items SET name = 'changed' WHERE id <= 10;
+        DELETE FROM items WHERE id > 150;
+        INSERT INTO items (name) VALUES ('new');
+        REFRESH MATERIALIZED VIEW newer_totals;";
+
+    #[tokio::test]
+    async fn a_restore_leaves_exactly_what_the_backup_holds_objects_made_after_it_included() {
+        if !available().await {
+            return;
+        }
+        let owner = TempRole::create("").await;
+        let db = TempDatabase::create().await;
+        psql(&db.url, &format!("ALTER DATABASE {} OWNER TO {}", db.name, owner.name))
+            .await
+            .unwrap();
+        let url = owner.url(&db);
+        psql(&url, BACKED_UP_SCHEMA).await.unwrap();
+        let harness = Harness::new();
+        let artifact = backup(&url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let (schema, data) = (schema_dump(&db.url).await, data_dump(&db.url).await);
+        let totals = "SELECT string_agg(mood || '=' || n || '/' || total, ',' ORDER BY mood) FROM totals";
+        let backed_up_totals = psql(&url, totals).await.unwrap();
+
+        psql(&url, CHANGED_AFTER_THE_BACKUP).await.unwrap();
+        assert_ne!(schema_dump(&db.url).await, schema);
+        assert_ne!(data_dump(&db.url).await, data);
+
+        check_restore_privileges(&url, None).await.unwrap();
+        restore(&url, None, &path, &harness.ctx()).await.unwrap();
+        let restored = schema_dump(&db.url).await;
+        assert!(
+            !restored.contains("newer") && !restored.contains("pg_trgm"),
+            "{restored}"
+        );
+        assert_eq!(restored, schema);
+        assert_eq!(data_dump(&db.url).await, data);
+        assert_eq!(psql(&url, totals).await.unwrap(), backed_up_totals);
+        // The sequences go on from where they were, the trigger fires again.
+        psql(&url, "INSERT INTO items (name) VALUES ('after')").await.unwrap();
+        assert_eq!(
+            psql(&url, "SELECT item, at_ticket FROM audit").await.unwrap(),
+            "201|300"
+        );
+
+        // Restored a second time: the same again (nothing left over by the first).
+        restore(&url, None, &path, &harness.ctx()).await.unwrap();
+        assert_eq!(schema_dump(&db.url).await, schema);
+        assert_eq!(data_dump(&db.url).await, data);
+        let lines = format!("{:?}", harness.lines().await);
+        assert!(lines.contains("every schema is dropped"), "{lines}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_that_fails_after_the_drops_changes_nothing() {
+        if !available().await {
+            return;
+        }
+        let owner = TempRole::create("").await;
+        let db = TempDatabase::create().await;
+        // An extension only a superuser may create: the owner's restore drops every schema,
+        // loads most of the dump, and fails at `CREATE EXTENSION`.
+        psql(
+            &db.url,
+            &format!(
+                "ALTER DATABASE {} OWNER TO {}; CREATE EXTENSION pageinspect;",
+                db.name, owner.name
+            ),
+        )
+        .await
+        .unwrap();
+        let url = owner.url(&db);
+        psql(&url, BACKED_UP_SCHEMA).await.unwrap();
+        let harness = Harness::new();
+        let artifact = backup(&url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        psql(&url, CHANGED_AFTER_THE_BACKUP).await.unwrap();
+        let (schema, data) = (schema_dump(&db.url).await, data_dump(&db.url).await);
+
+        let error = restore(&url, None, &path, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the restore (pg_restore into psql) exited with status 3")
+                && error.contains("Must be superuser to create this extension"),
+            "{error}"
+        );
+        assert!(error.contains("the database is as it was before"), "{error}");
+        assert_eq!(schema_dump(&db.url).await, schema);
+        assert_eq!(data_dump(&db.url).await, data);
+
+        // A dump cut short: pg_restore fails half-way, psql never gets COMMIT.
+        let damaged = harness.scratch.path().join("damaged.dump");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&damaged, &bytes[..bytes.len() * 3 / 4]).unwrap();
+        let error = restore(&db.url, None, &damaged, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the restore (pg_restore into psql) exited with status 1: pg_restore: error:"),
+            "{error}"
+        );
+        assert_eq!(schema_dump(&db.url).await, schema);
+        assert_eq!(data_dump(&db.url).await, data);
+    }
+
+    #[tokio::test]
+    async fn an_account_that_cannot_drop_every_schema_is_refused_naming_the_privilege() {
+        if !available().await {
+            return;
+        }
+        let owner = TempRole::create("").await;
+        let stranger = TempRole::create("").await;
+        let db = TempDatabase::create().await;
+        psql(
+            &db.url,
+            &format!(
+                "ALTER DATABASE {} OWNER TO {}; CREATE SCHEMA audit; CREATE TABLE audit.log (line text);",
+                db.name, owner.name
+            ),
+        )
+        .await
+        .unwrap();
+
+        // The database's owner, but `audit` belongs to another role.
+        let refused = check_restore_privileges(&owner.url(&db), None).await.unwrap_err();
+        assert_eq!(
+            refused,
+            format!(
+                "the account {} lacks what a restore needs: ownership of schema audit (owned by postgres) \
+                 (the restore drops every schema, so that nothing made after the backup survives; \
+                 grant the account the owning role, or restore as the owner)",
+                owner.name
+            )
+        );
+        // An account that neither owns the database's schemas nor may create any.
+        let refused = check_restore_privileges(&stranger.url(&db), None).await.unwrap_err();
+        assert!(
+            refused.contains(&format!(
+                "CREATE on database {} (the restore recreates the backup's schemas)",
+                db.name
+            )),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("ownership of schema audit (owned by postgres), public (owned by pg_database_owner)"),
+            "{refused}"
+        );
+        // Once the schema is the owner's, the owner may restore; a superuser always may.
+        psql(&db.url, &format!("ALTER SCHEMA audit OWNER TO {}", owner.name))
+            .await
+            .unwrap();
+        check_restore_privileges(&owner.url(&db), None).await.unwrap();
+        check_restore_privileges(&db.url, None).await.unwrap();
+
+        // An unreachable server: the check says it could not check, without the password.
+        let harness = Harness::new();
+        let secret = harness.scratch.path().join("password");
+        std::fs::write(&secret, "pa55-w0rd\n").unwrap();
+        let error = check_restore_privileges(
+            "postgres://postgres@127.0.0.1:1/test",
+            Some(&SecretSource::File(secret)),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            error.starts_with("the restore's privileges could not be checked: psql: error:"),
+            "{error}"
+        );
+        assert!(!error.contains("pa55"), "{error}");
     }
 
     #[tokio::test]

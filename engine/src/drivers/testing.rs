@@ -153,6 +153,67 @@ pub mod postgres {
         }
     }
 
+    /// The database's full schema as `pg_dump --schema-only` writes it (owners and privileges
+    /// included); see [`dump`].
+    pub async fn schema_dump(url: &str) -> String {
+        dump(url, "--schema-only").await
+    }
+
+    /// Every row of every table and every sequence's value, as `pg_dump --data-only` writes
+    /// them; see [`dump`].
+    pub async fn data_dump(url: &str) -> String {
+        dump(url, "--data-only").await
+    }
+
+    /// pg_dump's plain output with `option`, without what differs between two dumps of the same
+    /// database: the random key of pg_dump's `\restrict` lines.
+    async fn dump(url: &str, option: &str) -> String {
+        let output = tokio::process::Command::new(PG_DUMP)
+            .args([option, "--no-password", "--dbname", url])
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A role of its own for one test (`LOGIN`, no password: the test server trusts local
+    /// connections), dropped afterwards with what it owns. Declare it before the
+    /// [`TempDatabase`]s it owns objects in, so that they are dropped first.
+    pub struct TempRole {
+        pub name: String,
+    }
+
+    impl TempRole {
+        pub async fn create(attributes: &str) -> TempRole {
+            let name = format!("steward_role_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+            psql(&server_url(), &format!("CREATE ROLE {name} LOGIN {attributes}"))
+                .await
+                .unwrap();
+            TempRole { name }
+        }
+
+        /// `database`'s URL with this role as the user.
+        pub fn url(&self, database: &TempDatabase) -> String {
+            let mut url = url::Url::parse(&database.url).unwrap();
+            url.set_username(&self.name).unwrap();
+            url.to_string()
+        }
+    }
+
+    impl Drop for TempRole {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("psql")
+                .args(["-X", "-q", "-d", &server_url(), "-c"])
+                .arg(format!("DROP ROLE IF EXISTS {}", self.name))
+                .output();
+        }
+    }
+
     /// Whether pg_dump and the server are here; skips loudly (or fails in CI) when not.
     pub async fn available() -> bool {
         if let Err(e) = tool_version(PG_DUMP).await {
@@ -202,6 +263,63 @@ pub mod mysql {
 
     /// Runs SQL with the client (`mariadb`, else `mysql`); stdin is fed from `input` if given.
     pub async fn sql(database: Option<&str>, statements: &str, input: Option<Vec<u8>>) -> Result<String, String> {
+        sql_with(client_args(), database, statements, input).await
+    }
+
+    /// Runs SQL as `user` (identified by `password`), e.g. a [`TempDatabase`]'s own account.
+    pub async fn sql_as(user: &str, password: &str, database: &str, statements: &str) -> Result<String, String> {
+        let mut args: Vec<String> = client_args()
+            .into_iter()
+            .filter(|arg| !arg.starts_with("--user=") && !arg.starts_with("--password="))
+            .collect();
+        args.extend([format!("--user={user}"), format!("--password={password}")]);
+        sql_with(args, Some(database), statements, None).await
+    }
+
+    /// The database's schema — tables, views, routines, triggers, events — as mysqldump writes
+    /// it, without its date.
+    pub async fn schema_dump(database: &str) -> String {
+        dump(database, &["--no-data", "--routines", "--events", "--triggers"]).await
+    }
+
+    /// Every row of every table (sequences' state included), as mysqldump writes them, one row
+    /// a line, in primary-key order.
+    pub async fn data_dump(database: &str) -> String {
+        dump(
+            database,
+            &[
+                "--no-create-info",
+                "--skip-triggers",
+                "--skip-extended-insert",
+                "--order-by-primary",
+            ],
+        )
+        .await
+    }
+
+    async fn dump(database: &str, options: &[&str]) -> String {
+        let tool = if tool_version("mariadb-dump").await.is_ok() {
+            "mariadb-dump"
+        } else {
+            "mysqldump"
+        };
+        let output = tokio::process::Command::new(tool)
+            .args(client_args())
+            .args(options)
+            .args(["--skip-dump-date", "--", database])
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn sql_with(
+        args: Vec<String>,
+        database: Option<&str>,
+        statements: &str,
+        input: Option<Vec<u8>>,
+    ) -> Result<String, String> {
         use tokio::io::AsyncWriteExt;
         let client = if tool_version("mariadb").await.is_ok() {
             "mariadb"
@@ -210,7 +328,7 @@ pub mod mysql {
         };
         let mut command = tokio::process::Command::new(client);
         command
-            .args(client_args())
+            .args(args)
             .args(["--batch", "--skip-column-names"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

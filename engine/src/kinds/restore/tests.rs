@@ -531,6 +531,43 @@ crate::db_tests! {
         workers.shutdown(Duration::from_secs(1)).await;
     }
 
+    async fn a_restore_the_database_account_may_not_do_is_refused_when_requested(db) {
+        if !postgres::available().await {
+            return;
+        }
+        let site = Site::new();
+        sqlite_exec(&site.sqlite(), "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);").await;
+        // The database's owner, who may dump `audit` but not drop it (another role owns it).
+        let owner = postgres::TempRole::create("").await;
+        let pg = postgres::TempDatabase::create().await;
+        postgres::psql(&pg.url, &format!(
+            "ALTER DATABASE {db} OWNER TO {o}; CREATE SCHEMA audit; CREATE TABLE audit.log (line text);
+             GRANT USAGE ON SCHEMA audit TO {o}; GRANT SELECT ON audit.log TO {o};",
+            db = pg.name, o = owner.name,
+        )).await.unwrap();
+        let mut databases = BTreeMap::new();
+        databases.insert("orders".to_string(), Resource::Postgres { url: owner.url(&pg), password: None });
+        let engine = site.engine(db, databases);
+        let workers = engine.start_workers().await.unwrap();
+        let backup_id = back_up(&engine).await;
+        workers.shutdown(Duration::from_secs(1)).await;
+        let calls = site.hook_calls();
+
+        let refused = engine.request_restore(&alice(), &request(&backup_id)).await.unwrap_err();
+        assert!(matches!(refused, RestoreError::CannotRestore(_)), "{refused}");
+        assert!(refused.to_string().starts_with(&format!(
+            "this backup cannot be restored: orders (postgres): the account {} lacks what a restore needs: \
+             ownership of schema audit (owned by postgres)", owner.name
+        )), "{refused}");
+        let restores = engine
+            .jobs(&crate::jobs::JobFilter { kind: Some("restore".into()), ..Default::default() }, None, 10)
+            .await
+            .unwrap();
+        assert!(restores.is_empty(), "nothing was queued");
+        assert_eq!(site.hook_calls(), calls, "maintenance was not entered");
+        assert!(audit_actions(db).await.contains(&("restore.request".to_string(), Outcome::Refused)));
+    }
+
     async fn a_restore_needs_the_typed_name_a_reason_and_for_production_a_second_yes(db) {
         let site = Site::new();
         sqlite_exec(&site.sqlite(), "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);").await;
