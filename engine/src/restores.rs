@@ -102,6 +102,23 @@ pub struct FailedRestore {
     pub safety_backup: Option<Backup>,
 }
 
+/// Why `backup` cannot be restored into `environment` now: the configuration (resources gone
+/// or changed driver) and, when that is fine, what the databases' accounts lack for the
+/// drivers' restores. Shown by the preview, and a refusal when the restore is requested.
+async fn restore_problems(environment: &Environment, backup: &Backup) -> Vec<String> {
+    let mut problems = restore::problems(environment, &backup.manifest);
+    if problems.is_empty() {
+        for artifact in &backup.manifest.artifacts {
+            if let Some(resource) = environment.resources.get(&artifact.resource)
+                && let Err(why) = drivers::check_restore_privileges(resource).await
+            {
+                problems.push(format!("{} ({}): {why}", artifact.resource, artifact.driver));
+            }
+        }
+    }
+    problems
+}
+
 impl Engine {
     /// What restoring backup `id` would do.
     pub async fn restore_preview(&self, id: &str) -> Result<RestorePreview, RestoreError> {
@@ -115,7 +132,7 @@ impl Engine {
                 environment: backup.environment.clone(),
             }
         })?;
-        let problems = restore::problems(&environment, &backup.manifest);
+        let problems = restore_problems(&environment, &backup).await;
         let not_in_backup = environment
             .resources
             .keys()
@@ -197,17 +214,7 @@ impl Engine {
         if environment.production && !request.confirm_production {
             return Err(RestoreError::ProductionNotConfirmed(environment.name.clone()));
         }
-        let mut problems = restore::problems(environment, &backup.manifest);
-        if problems.is_empty() {
-            // Databases: the configured account must hold what the driver's restore needs.
-            for artifact in &backup.manifest.artifacts {
-                if let Some(resource) = environment.resources.get(&artifact.resource)
-                    && let Err(why) = drivers::check_restore_privileges(resource).await
-                {
-                    problems.push(format!("{} ({}): {why}", artifact.resource, artifact.driver));
-                }
-            }
-        }
+        let problems = restore_problems(environment, &backup).await;
         if !problems.is_empty() {
             return Err(RestoreError::CannotRestore(problems.join("; ")));
         }
@@ -254,11 +261,17 @@ impl Engine {
                 state: failed.state,
             });
         }
-        if self.backup(safety_backup_id).await?.is_none() {
+        let Some(safety_backup) = self.backup(safety_backup_id).await? else {
             return Err(RestoreError::NoSafetyBackup {
                 job: job_id,
                 safety_backup: safety_backup_id.clone(),
             });
+        };
+        if let Some(environment) = self.config().environment(&failed.environment) {
+            let problems = restore_problems(environment, &safety_backup).await;
+            if !problems.is_empty() {
+                return Err(RestoreError::CannotRestore(problems.join("; ")));
+            }
         }
         let reason = match reason.trim() {
             "" => format!("Undo of restore #{job_id}"),
