@@ -239,7 +239,7 @@ fn group_alive(group: Pid) -> bool {
 }
 
 /// Processes of the group that are not zombies, from /proc.
-fn live_members(group: Pid) -> usize {
+pub fn live_members(group: Pid) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 1; // Cannot tell: assume alive, so SIGKILL follows after the grace period.
     };

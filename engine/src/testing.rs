@@ -171,24 +171,7 @@ pub async fn log_text(engine: &crate::Engine, id: i64) -> String {
 /// How many live processes are in process group `group` (every program Steward starts leads
 /// a group of its own): zero once a program left nothing behind.
 pub fn processes_in_group(group: i32) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| {
-            // "pid (comm) state ppid pgrp …"
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            let mut fields = rest.split_whitespace();
-            let state = fields.next();
-            let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
-            pgrp == Some(group) && state != Some("Z") && state != Some("X")
-        })
-        .count()
+    crate::process::live_members(nix::unistd::Pid::from_raw(group))
 }
 
 /// The process id a test's program wrote into `path`, once it is there (up to 30 s).

@@ -29,7 +29,7 @@ use crate::{
     config::Environment,
     db::{backups as backup_rows, jobs as rows, now_ms},
     drivers::{self, Context, DriverError},
-    jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Plan},
+    jobs::{self, Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Plan},
     manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact, Trigger, new_backup_id},
     output::{JobLog, Level},
     process::{self, Ended, Program, Watch},
@@ -83,7 +83,7 @@ impl JobKind for Backup {
         }
     }
 
-    fn run<'a>(&'a self, ctx: &'a crate::jobs::JobContext<'a>) -> BoxFuture<'a, crate::jobs::Outcome> {
+    fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, jobs::Outcome> {
         Box::pin(async move {
             let input = Input {
                 backup_id: &self.backup_id,
