@@ -41,6 +41,9 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// The same limit in words, for the 413 answer.
 const MAX_BODY_WORDS: &str = "2 MiB";
 
+/// How much of a refused body is read (and dropped) before the 413 goes out.
+const DISCARD_AT_MOST: usize = 16 * 1024 * 1024;
+
 /// A server function's error body is a few hundred bytes of JSON; more is not one of ours.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
@@ -109,6 +112,7 @@ fn routes(engine: Engine) -> Router {
             app::shell,
         ))
         .layer(middleware::from_fn(server_fn_status))
+        .layer(middleware::from_fn(page_redirects))
         .layer(middleware::from_fn(limit_body))
         // What `server_fn` reads a body with; equal to ours so that no body gets past one limit
         // and is refused by the other.
@@ -146,6 +150,22 @@ async fn server_fn_status(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Makes a page that redirects (a visitor sent to sign in) a real 302 whoever asks. Leptos sets
+/// the status only for requests that accept `text/html`; anything else (curl, a monitor, a
+/// load test) got a 200 with a `Location` header and an empty page. Server functions keep
+/// their own convention: the hydrated app follows their redirect header itself.
+async fn page_redirects(request: Request, next: Next) -> Response {
+    let is_page = request.method() == axum::http::Method::GET && !request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if is_page && response.status() == StatusCode::OK && response.headers().contains_key(header::LOCATION) {
+        *response.status_mut() = StatusCode::FOUND;
+        response
+            .headers_mut()
+            .remove(leptos::server_fn::redirect::REDIRECT_HEADER);
+    }
+    response
+}
+
 /// Refuses a request body larger than [`MAX_BODY_BYTES`] with 413: at once when its length is
 /// declared, otherwise (chunked) once that much has arrived. A body within the limit is handed
 /// on as it came.
@@ -153,7 +173,12 @@ async fn limit_body(request: Request, next: Next) -> Response {
     let hint = request.body().size_hint();
     let limit = MAX_BODY_BYTES as u64;
     if hint.lower() > limit {
-        return too_large(&request);
+        let (parts, body) = request.into_parts();
+        // A client waiting for "100 Continue" has not sent the body: nothing to read.
+        if !parts.headers.contains_key(header::EXPECT) {
+            discard(body.into_data_stream()).await;
+        }
+        return too_large(&parts);
     }
     if hint.upper().is_some_and(|upper| upper <= limit) {
         return next.run(request).await;
@@ -167,23 +192,37 @@ async fn limit_body(request: Request, next: Next) -> Response {
             return StatusCode::BAD_REQUEST.into_response();
         };
         if buffered.len() + chunk.len() > MAX_BODY_BYTES {
-            return too_large(&Request::from_parts(parts, Body::empty()));
+            discard(stream).await;
+            return too_large(&parts);
         }
         buffered.extend_from_slice(&chunk);
     }
     next.run(Request::from_parts(parts, Body::from(buffered))).await
 }
 
+/// Reads and drops what is left of a refused body, up to [`DISCARD_AT_MOST`]: a client that
+/// is still sending when the answer comes and the connection closes may see the connection
+/// reset instead of the 413. Past that amount the connection is closed all the same.
+async fn discard(mut stream: axum::body::BodyDataStream) {
+    let mut read = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read += chunk.len();
+        if read > DISCARD_AT_MOST {
+            break;
+        }
+    }
+}
+
 /// 413, with `AppError::TooLarge` as JSON like every server-function error (the hydrated app
 /// shows its message), or as a sentence for a browser's plain form post.
-fn too_large(request: &Request) -> Response {
+fn too_large(request: &axum::http::request::Parts) -> Response {
     let error = AppError::TooLarge {
         limit: MAX_BODY_WORDS.to_string(),
     };
-    let path = request.uri().path();
+    let path = request.uri.path();
     tracing::info!(%path, status = 413, %error, "request refused");
     let wants_html = request
-        .headers()
+        .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));

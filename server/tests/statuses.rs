@@ -238,6 +238,17 @@ async fn the_root_redirects_to_the_environments_page_without_javascript() {
         .unwrap();
     assert_eq!(response.headers()["location"], "/login?next=/environments");
 
+    // Whoever asks: a client that does not say it wants HTML gets the same redirects.
+    let response = visitor.get(&root).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let response = visitor
+        .get(format!("{}/environments", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/login?next=/environments");
+
     // A signed-in browser that follows redirects lands on the Environments page.
     let following = reqwest::Client::builder().cookie_store(true).build().unwrap();
     server.login(&following, "viewer1", PASSWORD).await;
