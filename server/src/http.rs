@@ -10,7 +10,8 @@
 //! A plain HTML form post (no JavaScript) is left alone: it gets the usual redirect back to
 //! the page, with the error in the URL, which the page shows. Refusals are logged once, at
 //! INFO; only internal errors are ERROR lines. A body larger than [`MAX_BODY_BYTES`] is
-//! refused with 413 before anything reads it.
+//! refused with 413 before a server function reads it. `/` and the pages that send a visitor
+//! to sign in are real redirects (303, 302) for every client, with or without JavaScript.
 
 use std::{net::SocketAddr, time::Duration};
 
