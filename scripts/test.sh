@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Steward and ends with one line "N passed, N failed" summing all suites:
+#   0. the lint gate, each step one test: `cargo fmt --check`, and `cargo clippy --all-targets
+#      -- -D warnings` for every crate and feature set that is built (engine, app with ssr,
+#      server, bench; the frontend with app's hydrate feature for wasm32);
 #   1. unit and integration tests of engine, app (with its ssr feature), server and bench; the database
 #      tests on SQLite and on PostgreSQL (STEWARD_TEST_POSTGRES_URL, default the local server);
 #   2. a release build with cargo-leptos, and the check that the wasm bundle has no server code;
@@ -27,6 +30,29 @@ if [ "${CI:-}" = "true" ]; then
     exit 1
   fi
 fi
+
+# --- 0. Lint: formatting and clippy, each step counted as one test ---
+section "Lint (cargo fmt, cargo clippy -D warnings)"
+# Runs one lint step (a log name, what it checks, the command), shows its diagnostics when it
+# fails, and counts it as one test passed or failed.
+lint() {
+  local name=$1 what=$2; shift 2
+  local log="$out/lint-$name.log" started=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    echo "ok: $what ($((SECONDS - started)) s)"
+    passed=$((passed + 1))
+  else
+    grep -v -E '^ *(Compiling|Checking|Blocking|Finished|Fresh|Updating|Downloaded?) ' "$log" | tail -n 80
+    echo "FAIL: $what ($((SECONDS - started)) s; the whole output: $log)"
+    failed=$((failed + 1))
+  fi
+}
+lint fmt "cargo fmt --check: the workspace is formatted" \
+  cargo fmt --all --check
+lint clippy-server "cargo clippy -D warnings: engine, app (ssr), server, bench, all targets" \
+  cargo clippy -p engine -p app -p server -p bench --features app/ssr --all-targets -- -D warnings
+lint clippy-wasm "cargo clippy -D warnings: frontend and app (hydrate) for wasm32, all targets" \
+  cargo clippy -p frontend --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 # --- 1. Rust tests ---
 section "Rust tests (engine, app, server; SQLite and PostgreSQL)"

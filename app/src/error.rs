@@ -4,6 +4,10 @@
 //! not found, a conflict to explain, a field to fix) and nothing about the server's insides.
 //! `Internal` carries only a reference; the cause is logged on the server under the same
 //! reference so an operator can find it when a user quotes it.
+//!
+//! Each variant has one HTTP status ([`AppError::status`]), set by the server on every
+//! server-function answer: a refusal is a 4xx a monitor need not page for, and only
+//! `Internal` is a 500. The browser reads the typed body whatever the status.
 
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -17,6 +21,12 @@ pub enum AppError {
     Unauthorized,
     #[error("You are not allowed to do this.")]
     Forbidden,
+    /// A sign-in refused: wrong username or password.
+    #[error("{message}")]
+    SignInRefused { message: String },
+    /// Too many failed sign-ins (for the username or from the address): wait, or ask an admin.
+    #[error("{message}")]
+    TooManyAttempts { message: String },
     #[error("{what} not found.")]
     NotFound { what: String },
     #[error("{message}")]
@@ -24,9 +34,13 @@ pub enum AppError {
     /// Bad input; `field` names the form field to point at.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// A request body above the server's limit, refused before any server function ran.
+    #[error("The request is too large: Steward accepts at most {limit}.")]
+    TooLarge { limit: String },
     #[error("Something went wrong on the server (reference {reference}).")]
     Internal { reference: String },
-    /// The request did not reach the server function or its answer could not be read.
+    /// The request did not reach the server function or its answer could not be read. On the
+    /// server: the request's arguments could not be read (missing, malformed).
     #[error("Could not talk to the server: {0}")]
     Transport(String),
 }
@@ -35,12 +49,38 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // On the server, failing to encode an answer is the server's own fault; everything else
+        // (arguments missing or malformed) is the request's.
+        #[cfg(feature = "ssr")]
+        if matches!(
+            value,
+            ServerFnErrorErr::Serialization(_) | ServerFnErrorErr::Response(_)
+        ) {
+            return AppError::internal(value);
+        }
         AppError::Transport(value.to_string())
     }
 }
 
 #[cfg(feature = "ssr")]
 impl AppError {
+    /// The HTTP status a server-function answer carrying this error gets. Only `Internal` is a
+    /// server error.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            AppError::Unauthorized | AppError::SignInRefused { .. } => S::UNAUTHORIZED,
+            AppError::Forbidden => S::FORBIDDEN,
+            AppError::NotFound { .. } => S::NOT_FOUND,
+            AppError::Conflict { .. } => S::CONFLICT,
+            AppError::Invalid { .. } => S::UNPROCESSABLE_ENTITY,
+            AppError::TooManyAttempts { .. } => S::TOO_MANY_REQUESTS,
+            AppError::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            AppError::Transport(_) => S::BAD_REQUEST,
+            AppError::Internal { .. } => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// Logs `cause` under a fresh reference and returns the error that only shows the reference.
     pub fn internal(cause: impl std::fmt::Display) -> AppError {
         let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();

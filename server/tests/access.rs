@@ -407,16 +407,18 @@ async fn role_matrix(test: TestDb) {
                 (Some(required), Some(role)) => role.allows(*required),
             };
             let refusal = match caller {
-                None => serde_json::json!("Unauthorized"),
-                Some(_) => serde_json::json!("Forbidden"),
+                None => (401, serde_json::json!("Unauthorized")),
+                Some(_) => (403, serde_json::json!("Forbidden")),
             };
             if allowed {
                 assert!(
                     body != serde_json::json!("Forbidden") && body != serde_json::json!("Unauthorized"),
                     "{caller:?} must be allowed {endpoint}: {status} {body}"
                 );
+                // Harmless arguments: an answer or a refusal that names the problem, never a 500.
+                assert!(status < 500, "{caller:?} calling {endpoint}: {status} {body}");
             } else {
-                assert_eq!(body, refusal, "{caller:?} must be refused {endpoint} ({status})");
+                assert_eq!((status, body), refusal, "{caller:?} must be refused {endpoint}");
             }
         }
     }

@@ -85,7 +85,7 @@ async fn the_server_function_answers_json_with_a_stable_path() {
     assert_eq!(list[1]["production"], true);
 
     let (status, body) = server.call(&client, "environments/get", &[("name", "nope")]).await;
-    assert_eq!(status, 500, "server function errors use 500 with a typed body");
+    assert_eq!(status, 404, "a refusal has its own status, with a typed body");
     assert_eq!(body, serde_json::json!({"NotFound": {"what": "Environment \"nope\""}}));
 }
 

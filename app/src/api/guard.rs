@@ -30,6 +30,9 @@ pub struct Caller {
 }
 
 pub async fn session() -> Result<Session, AppError> {
+    if leptos::prelude::use_context::<axum::http::request::Parts>().is_none() {
+        return Err(super::request_context_missing());
+    }
     leptos_axum::extract::<Session>().await.map_err(AppError::internal)
 }
 

@@ -24,7 +24,12 @@ pub async fn login(username: String, password: String, next: Option<String>) -> 
             Ok(())
         }
         Err(LoginError::Internal(e)) => Err(e.into()),
-        Err(refused) => Err(AppError::invalid("password", refused.to_string())),
+        Err(refused @ LoginError::Invalid) => Err(AppError::SignInRefused {
+            message: refused.to_string(),
+        }),
+        Err(refused @ (LoginError::Locked { .. } | LoginError::Throttled { .. })) => Err(AppError::TooManyAttempts {
+            message: refused.to_string(),
+        }),
     }
 }
 
