@@ -15,9 +15,15 @@ use crate::{
     process::{self, Ended, Program},
 };
 
-/// The values the log must never show.
+/// The values the log must never show (those that cannot be read are skipped: `run` fails
+/// on them).
 pub(crate) fn secrets(action: &Action) -> Vec<String> {
-    action.secret_env.values().cloned().collect()
+    action
+        .secret_env
+        .values()
+        .filter_map(|source| source.read().ok())
+        .filter(|secret| !secret.is_empty())
+        .collect()
 }
 
 /// Runs the action; `Err` carries the one-line reason it failed.
@@ -35,12 +41,11 @@ pub(crate) async fn run(
             job.environment
         )
     })?;
-    let mut env: Vec<(String, String)> = action
-        .env
-        .iter()
-        .chain(&action.secret_env)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut env: Vec<(String, String)> = action.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (key, source) in &action.secret_env {
+        let value = source.read().map_err(|why| format!("the secret {key}: {why}"))?;
+        env.push((key.clone(), value));
+    }
     env.extend([
         ("STEWARD_JOB_ID".to_string(), job.id.to_string()),
         // With the job id, lets a restarted Steward find what a crash left running.
