@@ -90,8 +90,9 @@ impl From<engine::jobs::JobError> for AppError {
     fn from(error: engine::jobs::JobError) -> Self {
         use engine::jobs::JobError as E;
         match error {
+            // Starts with the environment's name as written: `acc is busy: …`.
             E::Busy(busy) => AppError::Conflict {
-                message: capitalise_keep(&busy.to_string()),
+                message: busy.to_string(),
             },
             E::WrongState { .. } | E::AlreadyRetried { .. } => AppError::Conflict {
                 message: capitalise(&error.to_string()),
@@ -143,8 +144,12 @@ impl From<engine::maintenance::MaintenanceError> for AppError {
         match error {
             E::ReasonRequired | E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
             E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
-            // The busy message and the hook's words end in their own advice.
-            E::Busy(_) | E::Hook(_) => AppError::Conflict {
+            // The busy message keeps the environment's name as written; both end in their own
+            // advice.
+            E::Busy(_) => AppError::Conflict {
+                message: error.to_string(),
+            },
+            E::Hook(_) => AppError::Conflict {
                 message: capitalise_keep(&error.to_string()),
             },
             E::AlreadyOn { .. } | E::NotOn(_) => AppError::Conflict {
@@ -167,7 +172,7 @@ impl From<engine::backups::BackupError> for AppError {
     }
 }
 
-/// Upper-cases the first letter and adds no full stop (the busy message ends in its own advice).
+/// Upper-cases the first letter and adds no full stop (a hook's message ends in its own advice).
 #[cfg(feature = "ssr")]
 fn capitalise_keep(message: &str) -> String {
     let mut chars = message.chars();
@@ -175,4 +180,36 @@ fn capitalise_keep(message: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
         .unwrap_or_default()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_message_keeps_the_environments_name_as_written() {
+        let busy = engine::jobs::Busy {
+            environment: "acc".into(),
+            job_id: 41,
+            title: "restore".into(),
+            requested_by: "alice".into(),
+            state: engine::jobs::JobState::Running,
+            since_ms: 0,
+        };
+        let expected = "acc is busy: restore started by alice at 00:00 UTC — try again when it ends";
+        let from_job = AppError::from(engine::jobs::JobError::Busy(busy.clone()));
+        assert_eq!(
+            from_job,
+            AppError::Conflict {
+                message: expected.into()
+            }
+        );
+        let from_switch = AppError::from(engine::maintenance::MaintenanceError::Busy(busy));
+        assert_eq!(
+            from_switch,
+            AppError::Conflict {
+                message: expected.into()
+            }
+        );
+    }
 }
