@@ -130,8 +130,9 @@ impl From<engine::jobs::JobError> for AppError {
     fn from(error: engine::jobs::JobError) -> Self {
         use engine::jobs::JobError as E;
         match error {
+            // Starts with the environment's name as written: `acc is busy: …`.
             E::Busy(busy) => AppError::Conflict {
-                message: capitalise_keep(&busy.to_string()),
+                message: busy.to_string(),
             },
             E::WrongState { .. } | E::AlreadyRetried { .. } => AppError::Conflict {
                 message: capitalise(&error.to_string()),
@@ -209,7 +210,7 @@ impl From<engine::backups::BackupError> for AppError {
     }
 }
 
-/// Upper-cases the first letter and adds no full stop (the busy message ends in its own advice).
+/// Upper-cases the first letter and adds no full stop (a hook's message ends in its own advice).
 #[cfg(feature = "ssr")]
 fn capitalise_keep(message: &str) -> String {
     let mut chars = message.chars();
@@ -217,4 +218,29 @@ fn capitalise_keep(message: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
         .unwrap_or_default()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_message_keeps_the_environments_name_as_written() {
+        let busy = engine::jobs::Busy {
+            environment: "acc".into(),
+            job_id: 41,
+            title: "restore".into(),
+            requested_by: "alice".into(),
+            state: engine::jobs::JobState::Running,
+            since_ms: 0,
+        };
+        let expected = "acc is busy: restore started by alice at 00:00 UTC — try again when it ends";
+        let from_job = AppError::from(engine::jobs::JobError::Busy(busy));
+        assert_eq!(
+            from_job,
+            AppError::Conflict {
+                message: expected.into()
+            }
+        );
+    }
 }

@@ -182,6 +182,9 @@ impl Engine {
                     Some(_) => "wrong password",
                 };
                 let mut tx = pool.begin().await.map_err(db_err)?;
+                // Failures older than the window count for nothing: each new one clears them
+                // out, so the table holds at most one window's failures.
+                rows::prune_failures(&mut *tx, window_start).await.map_err(db_err)?;
                 rows::record_failure(&mut *tx, username, client_ip)
                     .await
                     .map_err(db_err)?;
@@ -509,6 +512,26 @@ mod tests {
             ));
             engine.change_own_password(&me, user.id, PASSWORD, "a brand new password").await.unwrap();
             assert!(engine.login("alice", "a brand new password", "10.0.0.1").await.is_ok());
+        }
+
+        async fn a_failed_sign_in_forgets_failures_older_than_the_window(db) {
+            let engine = engine(db);
+            let window_ms = i64::from(engine.config().login.window_minutes) * MINUTE_MS;
+            for (name, age_ms) in [("old", window_ms + 60_000), ("older", 30 * 24 * 60 * MINUTE_MS), ("recent", 60_000)] {
+                sqlx::query("INSERT INTO login_failure (username, client_ip, at) VALUES ($1, $2, $3)")
+                    .bind(name)
+                    .bind("10.0.0.9")
+                    .bind(now_ms() - age_ms)
+                    .execute(db.pool())
+                    .await
+                    .unwrap();
+            }
+            assert!(matches!(engine.login("mallory", "not the password", "10.0.0.1").await, Err(LoginError::Invalid)));
+            let left: Vec<(String,)> = sqlx::query_as("SELECT username FROM login_failure ORDER BY username")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+            assert_eq!(left, vec![("mallory".to_string(),), ("recent".to_string(),)]);
         }
 
         async fn the_first_admin_is_created_once(db) {

@@ -4,7 +4,10 @@
 
 use std::{path::Path, time::Duration};
 
-use crate::config::{Config, Hook, Resource, SecretSource};
+use crate::{
+    config::{Config, Hook, Resource, SecretSource},
+    http_client::Endpoint,
+};
 
 /// How long a database server gets to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -84,8 +87,9 @@ fn check_hook(hook: &Hook) -> Vec<String> {
             problems.extend(secrets_missing(secret_env));
         }
         Hook::Http { url, secret_header, .. } => {
-            if let Err(e) = url::Url::parse(url) {
-                problems.push(format!("\"{url}\" is not a valid URL: {e}"));
+            // Never repeated: a URL may hold a password or a token.
+            if let Err(why) = Endpoint::parse(url) {
+                problems.push(format!("the URL {why}"));
             }
             problems.extend(secret_missing(secret_header.as_ref().map(|h| &h.value)));
         }
@@ -139,9 +143,12 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
             secret_header,
             ..
         } => {
-            for url in [start_url, status_url].into_iter().chain(restore_url) {
-                if let Err(e) = url::Url::parse(url) {
-                    problems.push(format!("\"{url}\" is not a valid URL: {e}"));
+            for (key, url) in [("start_url", start_url), ("status_url", status_url)]
+                .into_iter()
+                .chain(restore_url.iter().map(|url| ("restore_url", url)))
+            {
+                if let Err(why) = Endpoint::parse(url) {
+                    problems.push(format!("{key} {why}"));
                 }
             }
             problems.extend(secret_missing(secret_header.as_ref().map(|h| &h.value)));
@@ -155,7 +162,7 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
 async fn reachable(url: &str, default_port: u16, what: &str) -> Option<String> {
     let parsed = match url::Url::parse(url) {
         Ok(parsed) => parsed,
-        Err(e) => return Some(format!("\"{url}\" is not a valid URL: {e}")),
+        Err(e) => return Some(format!("the URL is not valid: {e}")),
     };
     let host = parsed.host_str().filter(|h| !h.is_empty())?;
     let port = parsed.port().unwrap_or(default_port);
@@ -291,7 +298,7 @@ mod tests {
             "{problems:#?}"
         );
         assert!(
-            problems[5].starts_with("environment dev, smoke_checks.home: \"not a url\" is not a valid URL"),
+            problems[5].starts_with("environment dev, smoke_checks.home: the URL is not valid: "),
             "{problems:#?}"
         );
     }

@@ -220,6 +220,64 @@ pub struct Environment {
     pub smoke_checks: BTreeMap<String, Hook>,
 }
 
+impl Environment {
+    /// Every secret the environment's configuration names, with its key below the environment
+    /// (`actions.deploy.secret_env.TOKEN`, `resources.db.password`, …).
+    pub fn secret_sources(&self) -> Vec<(String, &SecretSource)> {
+        fn of_map<'a>(
+            prefix: &str,
+            map: &'a BTreeMap<String, SecretSource>,
+        ) -> impl Iterator<Item = (String, &'a SecretSource)> {
+            map.iter().map(move |(k, v)| (format!("{prefix}.secret_env.{k}"), v))
+        }
+        let mut all = Vec::new();
+        for (name, action) in &self.actions {
+            all.extend(of_map(&format!("actions.{name}"), &action.secret_env));
+        }
+        for (name, resource) in &self.resources {
+            let prefix = format!("resources.{name}");
+            match resource {
+                Resource::Postgres { password, .. } | Resource::Mysql { password, .. } => {
+                    all.extend(password.iter().map(|p| (format!("{prefix}.password"), p)));
+                }
+                Resource::Command { secret_env, .. } => all.extend(of_map(&prefix, secret_env)),
+                Resource::Http { secret_header, .. } => {
+                    all.extend(
+                        secret_header
+                            .iter()
+                            .map(|h| (format!("{prefix}.secret_header.value"), &h.value)),
+                    );
+                }
+                Resource::Directory { .. } | Resource::Sqlite { .. } => {}
+            }
+        }
+        let hooks = [
+            ("maintenance.enter".to_string(), &self.maintenance.enter),
+            ("maintenance.leave".to_string(), &self.maintenance.leave),
+        ]
+        .into_iter()
+        .filter_map(|(key, hook)| hook.as_ref().map(|hook| (key, hook)))
+        .chain(
+            self.smoke_checks
+                .iter()
+                .map(|(name, hook)| (format!("smoke_checks.{name}"), hook)),
+        );
+        for (prefix, hook) in hooks {
+            match hook {
+                Hook::Command { secret_env, .. } => all.extend(of_map(&prefix, secret_env)),
+                Hook::Http { secret_header, .. } => {
+                    all.extend(
+                        secret_header
+                            .iter()
+                            .map(|h| (format!("{prefix}.secret_header.value"), &h.value)),
+                    );
+                }
+            }
+        }
+        all
+    }
+}
+
 /// The environment's maintenance hooks. Without them maintenance mode is only recorded (and
 /// shown): nothing outside Steward is told.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -270,17 +328,59 @@ fn default_hook_timeout_seconds() -> u32 {
 
 /// Where a secret comes from, so that it never has to be written into the file:
 /// `{ env = "PROD_DB_PASSWORD" }` or `{ file = "/run/secrets/prod-db" }` (first line).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+///
+/// A secret written into the file as a plain string is read as [`SecretSource::Written`] (its
+/// value dropped at once) so that loading refuses it with a hint naming the key, instead of a
+/// parser error that would repeat the value.
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+    /// A plain string in the file: refused by [`Config::load`].
+    Written,
 }
+
+/// The two forms a secret may take, as the file writes them.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+enum SecretTable {
+    Env(String),
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretSource;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("{ env = \"VARIABLE\" } or { file = \"PATH\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretSource, E> {
+                Ok(SecretSource::Written)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SecretSource, A::Error> {
+                Ok(
+                    match SecretTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))? {
+                        SecretTable::Env(name) => SecretSource::Env(name),
+                        SecretTable::File(path) => SecretSource::File(path),
+                    },
+                )
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// What loading says of a secret written into the file.
+const WRITTEN_SECRET: &str = "a secret is not written into the configuration file: give it as { env = \"VARIABLE\" } (an environment variable holds it) or { file = \"PATH\" } (the file's first line)";
 
 impl SecretSource {
     /// The secret's value, or a message naming where it was looked for (never the value).
     pub fn read(&self) -> Result<String, String> {
         match self {
+            SecretSource::Written => Err(WRITTEN_SECRET.into()),
             SecretSource::Env(name) => {
                 std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
             }
@@ -410,10 +510,11 @@ pub struct Action {
     /// Environment variables for the program.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Environment variables whose values are secrets: given to the program, and replaced by
+    /// Environment variables whose values are secrets, each `{ env = "VAR" }` or
+    /// `{ file = "PATH" }`: read when the job starts, given to the program, and replaced by
     /// `***` wherever they appear in the job log.
     #[serde(default)]
-    pub secret_env: BTreeMap<String, String>,
+    pub secret_env: BTreeMap<String, SecretSource>,
     /// The program is stopped (SIGTERM, then SIGKILL) after this many seconds. Default: 3600.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u32,
@@ -658,6 +759,22 @@ impl Config {
                     "must name a program, e.g. [\"git\", \"-C\", \"/srv/app\", \"rev-parse\", \"HEAD\"]".into(),
                 ));
             }
+            for (key, source) in env.secret_sources() {
+                if *source == SecretSource::Written {
+                    return Err((format!("environments[{i}].{key}"), WRITTEN_SECRET.into()));
+                }
+            }
+            for (name, resource) in &env.resources {
+                if let Resource::Postgres { url, .. } | Resource::Mysql { url, .. } = resource
+                    && url_has_password(url)
+                {
+                    // Refused now rather than at the first backup; the URL is not repeated.
+                    return Err((
+                        format!("environments[{i}].resources.{name}.url"),
+                        "contains a password: leave it out of the URL and give it as the resource's password = { env = \"VARIABLE\" } or { file = \"PATH\" }".into(),
+                    ));
+                }
+            }
             for (name, action) in &env.actions {
                 let key = |field: &str| format!("environments[{i}].actions.{name}.{field}");
                 if !is_slug(name) {
@@ -700,6 +817,14 @@ impl Config {
     pub fn action(&self, environment: &str, action: &str) -> Option<&Action> {
         self.environment(environment)?.actions.get(action)
     }
+}
+
+/// A password in a database URL (`postgres://app:pw@host/db`, `…?password=pw`): on a command
+/// line every local user can read it, so drivers take it from a secret instead.
+fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| {
+        url.password().is_some() || url.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("password"))
+    })
 }
 
 /// `environments.0.resources.db.driver` → `environments[0] (prod).resources.db.driver`: which
@@ -995,6 +1120,67 @@ mod tests {
         let err = load(&toml).unwrap_err().to_string();
         assert!(err.contains("environments[0] (prod).resources.db.driver"), "{err}");
         assert!(err.contains("oracle"), "{err}");
+    }
+
+    #[test]
+    fn an_actions_secret_comes_from_a_variable_or_a_file_and_a_written_one_is_refused() {
+        let with = |secret: &str| {
+            format!(
+                "{GOOD}\n[environments.actions.deploy]\nlabel = \"Deploy\"\ncommand = [\"./deploy.sh\"]\nsecret_env = {{ API_TOKEN = {secret} }}\n"
+            )
+        };
+        let config = load(&with("{ env = \"DEPLOY_TOKEN\" }")).unwrap();
+        assert_eq!(
+            config.environments[0].actions["deploy"].secret_env["API_TOKEN"],
+            SecretSource::Env("DEPLOY_TOKEN".into())
+        );
+        let config = load(&with("{ file = \"/run/secrets/deploy\" }")).unwrap();
+        assert_eq!(
+            config.environments[0].actions["deploy"].secret_env["API_TOKEN"],
+            SecretSource::File("/run/secrets/deploy".into())
+        );
+
+        let err = load(&with("\"hunter2-token\"")).unwrap_err().to_string();
+        assert!(
+            err.contains("key `environments[0].actions.deploy.secret_env.API_TOKEN`: a secret is not written into the configuration file: give it as { env = \"VARIABLE\" }"),
+            "{err}"
+        );
+        assert!(err.contains("steward.toml"), "{err}");
+        assert!(!err.contains("hunter2"), "the value is repeated: {err}");
+
+        // The same rule everywhere a secret goes.
+        let toml = format!(
+            "{GOOD}\n[environments.resources.db]\ndriver = \"postgres\"\nurl = \"postgres://app@db/app\"\npassword = \"hunter2\"\n"
+        );
+        let err = load(&toml).unwrap_err().to_string();
+        assert!(
+            err.contains("key `environments[0].resources.db.password`: a secret is not written"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_database_url_with_a_password_is_refused_when_loading_without_repeating_it() {
+        for (driver, url) in [
+            ("postgres", "postgres://app:hunter2@db.internal:5432/app"),
+            (
+                "postgres",
+                "postgres://app@db.internal/app?sslmode=require&password=hunter2",
+            ),
+            ("mysql", "mysql://shop:hunter2@127.0.0.1:3306/shop"),
+        ] {
+            let toml = format!("{GOOD}\n[environments.resources.db]\ndriver = \"{driver}\"\nurl = \"{url}\"\n");
+            let err = load(&toml).unwrap_err().to_string();
+            assert!(
+                err.contains("key `environments[0].resources.db.url`: contains a password: leave it out of the URL"),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        // Steward's own database may carry its password (nothing runs it on a command line).
+        let config = load_env(GOOD, &[("DATABASE__URL", "postgres://steward:secret@db/steward")]).unwrap();
+        assert_eq!(config.database_url(), "postgres://steward:secret@db/steward");
     }
 
     #[test]

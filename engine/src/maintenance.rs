@@ -303,40 +303,16 @@ pub(crate) async fn call_hook(hook: &Hook, call: &HookCall, watch: &Watch<'_>) -
             secret_header,
             timeout_seconds,
         } => {
-            let shown = url.split('?').next().unwrap_or(url);
+            // Shown without credentials and query: either may hold a token.
+            let shown =
+                crate::http_client::Endpoint::parse(url).map_or_else(|_| "(an invalid URL)".into(), |e| e.shown());
             log.info(format!("Calling {what} {shown}")).await;
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(u64::from(*timeout_seconds)))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| format!("{what}: {e}"))?;
-            let mut request = match &call.body {
-                Some(body) => client
-                    .post(url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string()),
-                None => client.get(url),
-            };
-            if let Some(header) = secret_header {
-                let value = header
-                    .value
-                    .read()
-                    .map_err(|why| format!("{what}'s secret header: {why}"))?;
-                request = request.header(header.name.as_str(), value);
-            }
-            let response = tokio::select! {
-                response = request.send() => response.map_err(|e| format!("{what} {shown} could not be reached: {e}"))?,
-                () = watch.stop.cancelled() => return Err(format!("{what} {shown} was stopped")),
-            };
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            let secrets: Vec<String> = secret_header.iter().filter_map(|h| h.value.read().ok()).collect();
-            let body = mask(&body, &secrets);
-            if status.is_success() {
-                Ok(reported(&body))
-            } else {
-                let snippet: String = body.chars().take(200).collect();
-                Err(format!("{what} {shown} answered {status}: {snippet}"))
+            let timeout = Duration::from_secs(u64::from(*timeout_seconds));
+            tokio::select! {
+                answer = crate::http_client::call_hook(url, secret_header.as_ref(), call.body.as_ref(), timeout) => answer
+                    .map(|answer| answer.body)
+                    .map_err(|why| format!("{what} {why}")),
+                () = watch.stop.cancelled() => Err(format!("{what} {shown} was stopped")),
             }
         }
     }

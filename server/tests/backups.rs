@@ -268,3 +268,74 @@ fn a_backup_cut_off_by_a_crash_is_never_listed_and_its_files_are_gone() {
 fn entries(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| entries.count())
 }
+
+/// A remote system that backs itself up as `snap-1`: the start URL accepts, the status URL
+/// reports done. Returns its base URL; it runs until the test process ends.
+fn remote_system() -> String {
+    use axum::{
+        Json, Router,
+        routing::{get, post},
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let app = Router::new()
+                .route("/start", post(|| async { Json(serde_json::json!({ "accepted": true })) }))
+                .route(
+                    "/status",
+                    get(|| async {
+                        Json(serde_json::json!({ "state": "done", "message": "stored as snap-1", "remote_backup": "snap-1" }))
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            sender
+                .send(format!("http://{}", listener.local_addr().expect("address")))
+                .expect("send");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    receiver.recv().expect("the remote system's address")
+}
+
+#[test]
+fn what_a_remote_system_reported_is_shown_by_backup_show_and_on_the_backup_page() {
+    let remote = remote_system();
+    let steward = Steward::new(&format!(
+        r#"
+[environments.resources.cms]
+driver = "http"
+start_url = "{remote}/start"
+status_url = "{remote}/status"
+poll_seconds = 1
+"#
+    ));
+    let serve = steward.serve();
+    let created = steward.cli(&["backup", "create", "prod", "--follow"]);
+    assert_eq!(created.code, Some(0), "{created:?}");
+    let id = completed_id(&created.stdout);
+
+    let shown = steward.cli(&["backup", "show", &id]);
+    assert_eq!(shown.code, Some(0), "{shown:?}");
+    assert!(
+        shown
+            .stdout
+            .contains("the remote system reported: remote backup snap-1 (done: stored as snap-1)"),
+        "{shown:?}"
+    );
+    // Times are printed once with their zone.
+    let taken = shown.stdout.lines().find(|l| l.contains("taken:")).unwrap_or_default();
+    assert_eq!(taken.matches("UTC").count(), 1, "{taken}");
+    let verified = shown
+        .stdout
+        .lines()
+        .find(|l| l.contains("verified:"))
+        .unwrap_or_default();
+    assert!(verified.matches("UTC").count() <= 1, "{verified}");
+
+    let page = serve.page_as_admin(&serve.admin_password(), &format!("/backups/{id}"));
+    assert!(
+        page.contains("The remote system reported: remote backup snap-1 (done: stored as snap-1)"),
+        "the backup page does not say which remote backup it is"
+    );
+}

@@ -158,7 +158,8 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
 }
 
 /// Each resource's file: its size, its checksum (shortened; the full one in the tooltip and
-/// selectable) and the tool that wrote it.
+/// selectable) and the tool that wrote it; below an `http` resource's, what the remote system
+/// reported.
 #[component]
 fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
     view! {
@@ -179,6 +180,19 @@ fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
                     .map(|artifact| {
                         let short = artifact.sha256.chars().take(12).collect::<String>();
                         let resource = artifact.resource.clone();
+                        // Which of the remote system's own backups this one is.
+                        let remote = artifact
+                            .remote_report
+                            .map(|report| {
+                                view! {
+                                    <tr class="remote-report" data-testid="remote-report">
+                                        <td></td>
+                                        <td colspan="5" class="muted">
+                                            {format!("The remote system reported: {report}")}
+                                        </td>
+                                    </tr>
+                                }
+                            });
                         view! {
                             <tr data-resource=resource>
                                 <td>{artifact.resource}</td>
@@ -188,6 +202,7 @@ fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
                                 <td><code class="sha" title=artifact.sha256>{short} "…"</code></td>
                                 <td>{artifact.tool.unwrap_or_else(|| "—".to_string())}</td>
                             </tr>
+                            {remote}
                         }
                     })
                     .collect_view()}

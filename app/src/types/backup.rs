@@ -44,6 +44,9 @@ pub struct BackupArtifact {
     pub sha256: String,
     /// The program and version that wrote it, when the driver used one.
     pub tool: Option<String>,
+    /// For an `http` resource, what the remote system reported: its own backup's name and its
+    /// last words, e.g. "remote backup snap-1 (done: stored as snap-1)".
+    pub remote_report: Option<String>,
 }
 
 /// The backup page: a backup's manifest in full.
@@ -236,6 +239,8 @@ mod from_engine {
                     .artifacts
                     .into_iter()
                     .map(|a| BackupArtifact {
+                        remote_report: engine::drivers::http::RemoteReport::of(&a.driver, &a.details)
+                            .map(|report| report.to_string()),
                         resource: a.resource,
                         driver: a.driver,
                         file: a.file,

@@ -7,12 +7,18 @@
 //! `progress` from 0 to 100), or `timeout_seconds` have passed. Every change of the reported
 //! state, message or progress goes into the job log. The data itself stays with the remote
 //! system; the artifact is `report.json`, what it reported (the start answer, the final
-//! status, timings), so that the backup records which remote backup belongs to it.
+//! status, timings), so that the backup records which remote backup belongs to it. A remote
+//! system names its own backup with `"remote_backup": "snap-1"` in the final status (or the
+//! start answer); that name and the final state and message go into the manifest too, so the
+//! backup page and `steward backup show` say which remote backup a Steward backup is
+//! ([`RemoteReport`]).
 //!
 //! The secret header is sent with every request and appears nowhere else: not in the log, not
-//! in errors, not in the report (a remote system that echoes it gets it masked). URLs are shown
-//! without their query and credentials, which may carry tokens too. Redirects are not followed,
-//! so the header never travels to a host nobody configured. A status endpoint that fails now
+//! in errors, not in the report (a remote system that echoes it gets it masked). Requests go
+//! through [`crate::http_client`]: URLs are shown without their query and credentials, which
+//! may carry tokens too (credentials in a URL are sent as basic auth); redirects are not
+//! followed, so the header never travels to a host nobody configured; an answer larger than
+//! [`MAX_JSON_BYTES`] is an error. A status endpoint that fails now
 //! and then is tolerated; one that fails [`MAX_FAILED_POLLS`] times in a row ends the backup.
 //! Cancelling stops the polling; the remote system is not told (there is no common way to).
 //!
@@ -25,7 +31,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{
+    Method,
+    header::{CONTENT_TYPE, HeaderMap},
+};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -33,6 +42,7 @@ use super::{Artifact, Context, DriverError, HashingWriter, command::label};
 use crate::{
     config::SecretHeader,
     db::now_ms,
+    http_client::{self, Endpoint, MAX_JSON_BYTES, json_or_text, snippet},
     output::{Level, mask},
 };
 
@@ -44,12 +54,6 @@ pub const MAX_FAILED_POLLS: u32 = 5;
 
 /// The longest one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The most of a response body that is kept.
-const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// The most of a response body that goes into an error message.
-const MAX_SHOWN_CHARS: usize = 300;
 
 /// Asks the remote system to back itself up and follows it until it is done.
 pub async fn backup(
@@ -118,7 +122,9 @@ pub async fn backup(
     ctx.log
         .info(format!("{label}: the remote system finished after {} polls", polls))
         .await;
+    let remote_backup = remote_backup_of(&final_body).or_else(|| remote_backup_of(&start_body));
     let mut details = json!({
+        "remote_backup": remote_backup,
         "state": final_report.state,
         "message": final_report.message,
         "polls": polls,
@@ -132,6 +138,67 @@ pub async fn backup(
         tool: None,
         details,
     })
+}
+
+/// The remote system's name for its own backup: `remote_backup` of an answer, a string or a
+/// number.
+fn remote_backup_of(body: &Value) -> Option<String> {
+    match body.get("remote_backup")? {
+        Value::String(name) if !name.trim().is_empty() => Some(name.trim().to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// What the remote system said about a backup it took, as the manifest keeps it (the
+/// `details` of an `http` artifact): its own backup's name, and its final state and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReport {
+    /// e.g. `snap-1`; `None` when the remote system did not name it.
+    pub remote_backup: Option<String>,
+    pub state: Option<String>,
+    pub message: Option<String>,
+}
+
+impl RemoteReport {
+    /// The report of an artifact, if it is an `http` one.
+    pub fn of(driver: &str, details: &Value) -> Option<RemoteReport> {
+        if driver != "http" {
+            return None;
+        }
+        let text = |key: &str| {
+            details
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_string)
+        };
+        Some(RemoteReport {
+            remote_backup: text("remote_backup"),
+            state: text("state"),
+            message: text("message"),
+        })
+    }
+}
+
+impl std::fmt::Display for RemoteReport {
+    /// `remote backup snap-1 (done: stored as snap-1)`; `done: stored as snap-1` when the
+    /// remote system did not name its backup.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let said = match (&self.state, &self.message) {
+            (Some(state), Some(message)) => format!("{state}: {message}"),
+            (Some(state), None) => state.clone(),
+            (None, Some(message)) => message.clone(),
+            (None, None) => String::new(),
+        };
+        match (&self.remote_backup, said.is_empty()) {
+            (Some(name), true) => write!(f, "remote backup {name}"),
+            (Some(name), false) => write!(f, "remote backup {name} ({said})"),
+            (None, false) => f.write_str(&said),
+            (None, true) => f.write_str("nothing"),
+        }
+    }
 }
 
 /// What a remote call asks the remote system to do.
@@ -203,39 +270,24 @@ impl Call<'_> {
             Operation::Backup => "start",
             Operation::Restore => "restore",
         };
-        let start = url::Url::parse(start_url).map_err(|e| fail(format!("the {start_name} URL is not valid: {e}")))?;
-        let mut status = url::Url::parse(status_url).map_err(|e| fail(format!("the status URL is not valid: {e}")))?;
-        status.query_pairs_mut().append_pair("backup_id", ctx.backup_id);
+        let start = Endpoint::parse(start_url).map_err(|why| fail(format!("the {start_name} URL {why}")))?;
+        let mut status = Endpoint::parse(status_url).map_err(|why| fail(format!("the status URL {why}")))?;
+        status.append_query("backup_id", ctx.backup_id);
         if operation == Operation::Restore {
-            status.query_pairs_mut().append_pair("operation", "restore");
+            status.append_query("operation", "restore");
         }
-        let (start_shown, status_shown) = (shown(&start), shown(&status));
+        let (start_shown, status_shown) = (start.shown(), status.shown());
 
         let mut headers = HeaderMap::new();
-        let mut secrets = Vec::new();
+        // What an answer must not show: the URLs' passwords and tokens, the header's value.
+        let mut secrets = start.secrets();
+        secrets.extend(status.secrets());
         if let Some(header) = secret_header {
-            let name = HeaderName::from_bytes(header.name.as_bytes())
-                .map_err(|_| fail(format!("\"{}\" is not a valid header name", header.name)))?;
-            let value = header
-                .value
-                .read()
-                .map_err(|why| fail(format!("the value of the header {}: {why}", header.name)))?;
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                fail(format!(
-                    "the value of the header {} is not a valid header value",
-                    header.name
-                ))
-            })?;
-            value.set_sensitive(true);
-            secrets.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+            let (name, value, secret) = http_client::sensitive_header(header).map_err(fail)?;
+            secrets.push(secret);
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| fail(format!("the HTTP client cannot be set up: {}", describe(e))))?;
+        let client = http_client::client(REQUEST_TIMEOUT, headers).map_err(fail)?;
 
         // Start.
         let started_ms = now_ms();
@@ -246,18 +298,21 @@ impl Call<'_> {
                 "{label}: asking the remote system to {verb}: POST {start_shown}"
             ))
             .await;
-        let sent = client
-            .post(start)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .send();
+        let sent = http_client::send(
+            start
+                .request(&client, Method::POST)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        );
         let response = tokio::select! {
-            response = sent => response.map_err(|e| fail(format!("POST {start_shown} failed: {}", describe(e))))?,
+            response = sent => response.map_err(|why| fail(format!("POST {start_shown} failed: {}", mask(&why, &secrets))))?,
             () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
         };
         let start_status = response.status();
         let start_body = tokio::select! {
-            body = read_body(response) => body.map_err(|e| fail(format!("reading the answer of {start_shown} failed: {}", describe(e))))?,
+            body = http_client::read_capped(response, MAX_JSON_BYTES) => {
+                json_or_text(&body.map_err(|why| fail(format!("reading the answer of {start_shown} failed: {why}")))?)
+            }
             () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
         };
         if !start_status.is_success() {
@@ -297,10 +352,9 @@ impl Call<'_> {
             }
             polls += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let request = client
-                .get(status.clone())
-                .timeout(REQUEST_TIMEOUT.min(remaining.max(Duration::from_secs(1))))
-                .send();
+            let request = status
+                .request(&client, Method::GET)
+                .timeout(REQUEST_TIMEOUT.min(remaining.max(Duration::from_secs(1))));
             let answer = tokio::select! {
                 answer = fetch_status(request) => answer,
                 () = ctx.stop.cancelled() => return Err(DriverError::Cancelled),
@@ -453,69 +507,15 @@ impl Reported {
 }
 
 /// One status request: the body and what it says, or why there is no usable answer.
-async fn fetch_status(
-    request: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
-) -> Result<(Value, Reported), String> {
-    let response = request.await.map_err(describe)?;
+async fn fetch_status(request: reqwest::RequestBuilder) -> Result<(Value, Reported), String> {
+    let response = http_client::send(request).await?;
     let status = response.status();
-    let body = read_body(response).await.map_err(describe)?;
+    let body = json_or_text(&http_client::read_capped(response, MAX_JSON_BYTES).await?);
     if !status.is_success() {
         return Err(format!("answered {status}{}", snippet(&body, &[])));
     }
     let reported = Reported::from_body(&body).map_err(|why| format!("{why}{}", snippet(&body, &[])))?;
     Ok((body, reported))
-}
-
-/// The body as JSON, or as a string when it is not JSON; at most [`MAX_BODY_BYTES`].
-async fn read_body(mut response: reqwest::Response) -> Result<Value, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_BODY_BYTES {
-            break;
-        }
-    }
-    Ok(serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())))
-}
-
-/// `: <the body, shortened>` for an error message; empty for an empty body.
-fn snippet(body: &Value, secrets: &[String]) -> String {
-    let text = match body {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    let text = mask(text.trim(), secrets).replace(['\n', '\r'], " ");
-    if text.is_empty() {
-        return String::new();
-    }
-    let mut shown: String = text.chars().take(MAX_SHOWN_CHARS).collect();
-    if shown.len() < text.len() {
-        shown.push('…');
-    }
-    format!(": {shown}")
-}
-
-/// A URL as logs and reports show it: without credentials and query (either may hold a token).
-fn shown(url: &url::Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
-}
-
-/// A reqwest error with its causes ("connection refused"), without the URL.
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
 }
 
 /// Masks the secrets in every string of a JSON value.
@@ -612,7 +612,7 @@ mod tests {
             (Remote::Finishes, 1) => json!({"state": "running", "progress": 10, "message": "dumping"}),
             (Remote::Finishes, 2) => json!({"state": "running", "progress": 60.4, "message": "uploading"}),
             (Remote::Finishes, _) => {
-                json!({"state": "done", "progress": 100, "message": "stored as snap-42", "echo": TOKEN})
+                json!({"state": "done", "progress": 100, "message": "stored as snap-42", "remote_backup": "snap-42", "echo": TOKEN})
             }
             (Remote::Fails, 1) => json!({"state": "running"}),
             (Remote::Fails, _) => json!({"state": "failed", "message": "disk full on backup host"}),
@@ -705,6 +705,12 @@ mod tests {
         assert_eq!(report["start"]["url"], format!("{base}/start"));
         assert!(report["duration_ms"].as_i64().is_some_and(|ms| ms >= 2000), "{report}");
         assert_eq!(artifact.details["message"], "stored as snap-42");
+        assert_eq!(artifact.details["remote_backup"], "snap-42");
+        assert_eq!(
+            RemoteReport::of("http", &artifact.details).unwrap().to_string(),
+            "remote backup snap-42 (done: stored as snap-42)"
+        );
+        assert_eq!(RemoteReport::of("directory", &artifact.details), None);
         assert!(!text.contains(TOKEN) && !text.contains("in-query"), "{text}");
         assert!(!artifact.details.to_string().contains(TOKEN));
 

@@ -33,7 +33,12 @@ fn engine(db: &Db) -> Engine {
     actions.insert("fail".into(), action("Fail", "echo trying; exit 3"));
     actions.insert("many".into(), action("Many lines", "seq 1 100000"));
     let mut secret = action("Use a token", "echo \"token is $API_TOKEN\"");
-    secret.secret_env.insert("API_TOKEN".into(), SECRET.into());
+    // SAFETY: the same value every time, in a variable only these tests read.
+    unsafe { std::env::set_var("STEWARD_JOBS_TESTS_API_TOKEN", SECRET) };
+    secret.secret_env.insert(
+        "API_TOKEN".into(),
+        crate::config::SecretSource::Env("STEWARD_JOBS_TESTS_API_TOKEN".into()),
+    );
     actions.insert("secret".into(), secret);
     let mut check = action("Read-only check", "echo fine");
     check.exclusive = false;

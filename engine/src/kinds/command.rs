@@ -49,9 +49,17 @@ impl JobKind for Command {
     }
 
     fn secrets(&self, config: &Config, environment: &str) -> Vec<String> {
+        // Secrets that cannot be read are left out here: `run` fails on them.
         config
             .action(environment, &self.action)
-            .map(|action| action.secret_env.values().cloned().collect())
+            .map(|action| {
+                action
+                    .secret_env
+                    .values()
+                    .filter_map(|source| source.read().ok())
+                    .filter(|secret| !secret.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -72,12 +80,11 @@ async fn run(ctx: &JobContext<'_>, action_name: &str) -> Result<(), Failure> {
                 job.environment
             )
         })?;
-    let mut env: Vec<(String, String)> = action
-        .env
-        .iter()
-        .chain(&action.secret_env)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut env: Vec<(String, String)> = action.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (key, source) in &action.secret_env {
+        let value = source.read().map_err(|why| format!("the secret {key}: {why}"))?;
+        env.push((key.clone(), value));
+    }
     env.extend(ctx.tool_env().iter().cloned());
     env.extend([
         ("STEWARD_ENVIRONMENT".to_string(), job.environment.clone()),

@@ -10,6 +10,7 @@ use engine::{
     Config, Engine,
     accounts::Actor,
     backups::{Backup, Order, Verification},
+    drivers::http::RemoteReport,
     jobs::Trigger,
     storage::{BackupPath, Storage},
     text::human_bytes,
@@ -109,12 +110,12 @@ async fn list(engine: &Engine, env: &str, limit: i64) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<26} {:<17} {:<11} {:<10} {:>9}  {:<8} DESCRIPTION",
-        "ID", "TAKEN (UTC)", "TRIGGER", "BY", "SIZE", "VERIFIED"
+        "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} DESCRIPTION",
+        "ID", "TAKEN", "TRIGGER", "BY", "SIZE", "VERIFIED"
     );
     for backup in &backups {
         println!(
-            "{:<26} {:<17} {:<11} {:<10} {:>9}  {:<8} {}",
+            "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} {}",
             backup.id,
             app::format::utc(backup.created_at_ms),
             backup.trigger,
@@ -151,7 +152,7 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
     println!("Backup {}", backup.id);
     println!("  environment:  {}", backup.environment);
     println!(
-        "  taken:        {} UTC, in {}",
+        "  taken:        {}, in {}",
         app::format::utc(backup.created_at_ms),
         app::format::duration(backup.created_at_ms, backup.finished_at_ms)
     );
@@ -162,9 +163,10 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
     println!("  size:         {}", human_bytes(backup.total_size));
     match &backup.verification {
         Verification::Never => println!("  verified:     never"),
-        Verification::Passed { at_ms } => println!("  verified:     ok, {} UTC", app::format::utc(*at_ms)),
+        // `app::format::utc` says "UTC" itself.
+        Verification::Passed { at_ms } => println!("  verified:     ok, {}", app::format::utc(*at_ms)),
         Verification::Failed { at_ms, problem } => {
-            println!("  verified:     FAILED, {} UTC: {problem}", app::format::utc(*at_ms));
+            println!("  verified:     FAILED, {}: {problem}", app::format::utc(*at_ms));
         }
     }
     if let Some(job) = backup.job_id {
@@ -185,6 +187,9 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
         );
         if let Some(tool) = &artifact.tool {
             println!("    {:<14} tool: {tool}", "");
+        }
+        if let Some(report) = RemoteReport::of(&artifact.driver, &artifact.details) {
+            println!("    {:<14} the remote system reported: {report}", "");
         }
     }
     if !manifest.facts.is_empty() {
