@@ -171,7 +171,7 @@ fn the_queue_knows_no_kind_and_the_leaves_know_no_jobs() {
         "the queue imports a kind: {:?}",
         deps("jobs")
     );
-    for leaf in ["process", "drivers", "maintenance"] {
+    for leaf in ["process", "drivers", "maintenance", "http_client"] {
         let imported = deps(leaf);
         assert!(
             !imported.contains("jobs") && !imported.contains("kinds"),
