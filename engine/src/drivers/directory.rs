@@ -26,6 +26,9 @@
 //! corrupt the archive: exactly the size in its header is written (a shrunken file is padded
 //! with zeros, a grown one cut) and the job log says so.
 //!
+//! A restore is the reverse, built to be as fast as `zstd -d | tar -x` (its time is how long
+//! production is down): see [`unpack`] for how, and [`restore_in_place`] for the swap.
+//!
 //! Include and exclude globs are matched against paths relative to the root (`conf/app.toml`),
 //! with `*` not crossing `/` and `**` crossing any number of directories. A glob without a `/`
 //! also matches a name at any depth, as in `.gitignore` (`*.tmp`, `node_modules`). A matching
@@ -52,7 +55,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Artifact, BackgroundWriter, Context, DriverError};
 
+mod remove;
 mod unpack;
+
+pub use remove::remove_tree;
 
 /// The artifact's file name inside the output directory.
 pub const ARCHIVE_NAME: &str = "files.tar.zst";
@@ -174,9 +180,11 @@ pub fn restore(archive: &Path, into: &Path) -> Result<(), DriverError> {
 
 /// Restores the tree at `target` from an archive written by [`backup`] with the same globs,
 /// keeping the old tree until the new one is in place: the archive is unpacked beside
-/// `target`, what the backup did not select (excluded or not included) is carried over from
-/// the old tree by hard links, then two renames swap the trees and the old one is removed.
-/// A failure before the swap leaves `target` untouched.
+/// `target` ([`unpack`]), what the backup did not select (excluded or not included) is carried
+/// over from the old tree by hard links, the new tree is synced to disk (one `syncfs`), then
+/// two renames swap the trees (the parent directory is fsynced after them) and the old tree is
+/// removed ([`remove`], on several threads). A failure or a cancellation before the swap
+/// leaves `target` untouched and nothing beside it.
 pub async fn restore_in_place(
     archive: &Path,
     target: &Path,
@@ -203,7 +211,8 @@ pub async fn restore_in_place(
     let stop = ctx.stop.clone();
     let (unpacked, carried) = tokio::task::spawn_blocking(move || -> Result<(unpack::Unpacked, usize), DriverError> {
         if fresh_owned.exists() {
-            fs::remove_dir_all(&fresh_owned).map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
+            remove::remove_tree(&fresh_owned)
+                .map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
         }
         let built = (|| {
             let unpacked = unpack::unpack(&archive_owned, &fresh_owned, &stop)?;
@@ -226,7 +235,7 @@ pub async fn restore_in_place(
             Ok((unpacked, carried))
         })();
         if built.is_err() {
-            let _ = fs::remove_dir_all(&fresh_owned);
+            let _ = remove::remove_tree(&fresh_owned);
         }
         built
     })
@@ -253,7 +262,8 @@ pub async fn restore_in_place(
 
     let existed = tokio::fs::try_exists(target).await.unwrap_or(false);
     if existed {
-        let _ = tokio::fs::remove_dir_all(&old).await;
+        let leftover = old.clone();
+        let _ = tokio::task::spawn_blocking(move || remove::remove_tree(&leftover)).await;
         tokio::fs::rename(target, &old)
             .await
             .map_err(DriverError::io(format!("moving {} aside", target.display())))?;
@@ -283,7 +293,17 @@ pub async fn restore_in_place(
             ))
             .await;
     }
-    if existed && let Err(e) = tokio::fs::remove_dir_all(&old).await {
+    // Production is back once the swap is done, but the restore step (and so the maintenance
+    // window) lasts until the old tree is gone: removed on several threads.
+    let removed = if existed {
+        let old = old.clone();
+        tokio::task::spawn_blocking(move || remove::remove_tree(&old))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = removed {
         ctx.log
             .warn(format!(
                 "directory {}: the old tree {} could not be removed: {e}",
