@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+pub mod run;
+
 use serde::Serialize;
 
 /// Percentiles of a set of latencies, in milliseconds (fractional: sub-millisecond figures are

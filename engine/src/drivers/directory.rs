@@ -26,6 +26,9 @@
 //! corrupt the archive: exactly the size in its header is written (a shrunken file is padded
 //! with zeros, a grown one cut) and the job log says so.
 //!
+//! A restore is the reverse, built to be as fast as `zstd -d | tar -x` (its time is how long
+//! production is down): see [`unpack`] for how, and [`restore_in_place`] for the swap.
+//!
 //! Include and exclude globs are matched against paths relative to the root (`conf/app.toml`),
 //! with `*` not crossing `/` and `**` crossing any number of directories. A glob without a `/`
 //! also matches a name at any depth, as in `.gitignore` (`*.tmp`, `node_modules`). A matching
@@ -51,6 +54,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Artifact, BackgroundWriter, Context, DriverError};
+
+mod remove;
+mod unpack;
+
+pub use remove::remove_tree;
 
 /// The artifact's file name inside the output directory.
 pub const ARCHIVE_NAME: &str = "files.tar.zst";
@@ -164,51 +172,19 @@ pub async fn backup(
 /// Unpacks an archive written by [`backup`] into `into` (created if missing): contents, modes,
 /// mtimes and links. Blocking: call it from `spawn_blocking`. Ownership is not restored (the
 /// files belong to whoever runs the restore); entries that would land outside `into` (`..`,
-/// absolute paths, through a symbolic link) are refused by the `tar` crate.
+/// absolute paths, through a symbolic link) are refused. Nothing is synced to disk: this is for
+/// scratch space; [`restore_in_place`] is the durable restore.
 pub fn restore(archive: &Path, into: &Path) -> Result<(), DriverError> {
-    let reading = || DriverError::io(format!("reading {}", archive.display()));
-    let restoring = || DriverError::io(format!("restoring {} into {}", archive.display(), into.display()));
-    let file = File::open(archive).map_err(reading())?;
-    let decoder = zstd::Decoder::new(file).map_err(reading())?;
-    fs::create_dir_all(into).map_err(DriverError::io(format!("creating {}", into.display())))?;
-    let mut tar = tar::Archive::new(decoder);
-    tar.set_preserve_permissions(true);
-    tar.set_preserve_mtime(true);
-    tar.set_unpack_xattrs(false);
-    tar.set_overwrite(true);
-    // Directories last and deepest first, as `tar::Archive::unpack` does (a read-only directory
-    // would refuse its children), and with their mtimes, which `unpack` leaves at "now".
-    let mut directories = Vec::new();
-    for entry in tar.entries().map_err(reading())? {
-        let mut entry = entry.map_err(reading())?;
-        if entry.header().entry_type().is_dir() {
-            directories.push(entry);
-        } else {
-            entry.unpack_in(into).map_err(restoring())?;
-        }
-    }
-    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
-    for mut directory in directories {
-        let mtime = directory.header().mtime().ok();
-        let path = directory.path().map_err(restoring())?.into_owned();
-        if directory.unpack_in(into).map_err(restoring())?
-            && let Some(mtime) = mtime
-        {
-            // Best effort: a directory without read permission cannot be opened by a non-root
-            // restore, and its contents matter more than its mtime.
-            if let Ok(handle) = File::open(into.join(&path)) {
-                let _ = handle.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime));
-            }
-        }
-    }
-    Ok(())
+    unpack::unpack(archive, into, &CancellationToken::new()).map(drop)
 }
 
 /// Restores the tree at `target` from an archive written by [`backup`] with the same globs,
 /// keeping the old tree until the new one is in place: the archive is unpacked beside
-/// `target`, what the backup did not select (excluded or not included) is carried over from
-/// the old tree by hard links, then two renames swap the trees and the old one is removed.
-/// A failure before the swap leaves `target` untouched.
+/// `target` ([`unpack`]), what the backup did not select (excluded or not included) is carried
+/// over from the old tree by hard links, the new tree is synced to disk (one `syncfs`), then
+/// two renames swap the trees (the parent directory is fsynced after them) and the old tree is
+/// removed ([`remove`], on several threads). A failure or a cancellation before the swap
+/// leaves `target` untouched and nothing beside it.
 pub async fn restore_in_place(
     archive: &Path,
     target: &Path,
@@ -233,24 +209,48 @@ pub async fn restore_in_place(
         .await;
     let (archive_owned, target_owned, fresh_owned) = (archive.to_path_buf(), target.to_path_buf(), fresh.clone());
     let stop = ctx.stop.clone();
-    let carried = tokio::task::spawn_blocking(move || -> Result<usize, DriverError> {
+    let (unpacked, carried) = tokio::task::spawn_blocking(move || -> Result<(unpack::Unpacked, usize), DriverError> {
         if fresh_owned.exists() {
-            fs::remove_dir_all(&fresh_owned).map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
+            remove::remove_tree(&fresh_owned)
+                .map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
         }
-        restore(&archive_owned, &fresh_owned).inspect_err(|_| drop(fs::remove_dir_all(&fresh_owned)))?;
-        if stop.is_cancelled() {
-            let _ = fs::remove_dir_all(&fresh_owned);
-            return Err(DriverError::Cancelled);
+        let built = (|| {
+            let unpacked = unpack::unpack(&archive_owned, &fresh_owned, &stop)?;
+            let carried = if target_owned.exists() && !(filter.include.empty && filter.exclude.empty) {
+                carry_over(&target_owned, &fresh_owned, Path::new(""), false, &filter)?
+            } else {
+                0
+            };
+            if stop.is_cancelled() {
+                return Err(DriverError::Cancelled);
+            }
+            // The new tree reaches the disk before it replaces the old one, or a crash soon
+            // after a restore that reported success could leave empty files behind. One syncfs
+            // for the whole tree costs one journal commit where an fsync per file costs one
+            // each (it also writes out whatever else of that file system is waiting).
+            let root =
+                File::open(&fresh_owned).map_err(DriverError::io(format!("opening {}", fresh_owned.display())))?;
+            nix::unistd::syncfs(&root)
+                .map_err(|e| DriverError::io(format!("syncing {} to disk", fresh_owned.display()))(e.into()))?;
+            Ok((unpacked, carried))
+        })();
+        if built.is_err() {
+            let _ = remove::remove_tree(&fresh_owned);
         }
-        if target_owned.exists() && !(filter.include.empty && filter.exclude.empty) {
-            carry_over(&target_owned, &fresh_owned, Path::new(""), false, &filter)
-                .inspect_err(|_| drop(fs::remove_dir_all(&fresh_owned)))
-        } else {
-            Ok(0)
-        }
+        built
     })
     .await
     .map_err(|e| DriverError::Failed(format!("directory {}: unpacking failed: {e}", target.display())))??;
+    ctx.log
+        .info(format!(
+            "directory {}: unpacked {} files ({} bytes), {} directories, {} symbolic links",
+            target.display(),
+            unpacked.files,
+            unpacked.bytes,
+            unpacked.directories,
+            unpacked.symlinks
+        ))
+        .await;
     if carried > 0 {
         ctx.log
             .info(format!(
@@ -262,7 +262,8 @@ pub async fn restore_in_place(
 
     let existed = tokio::fs::try_exists(target).await.unwrap_or(false);
     if existed {
-        let _ = tokio::fs::remove_dir_all(&old).await;
+        let leftover = old.clone();
+        let _ = tokio::task::spawn_blocking(move || remove::remove_tree(&leftover)).await;
         tokio::fs::rename(target, &old)
             .await
             .map_err(DriverError::io(format!("moving {} aside", target.display())))?;
@@ -278,7 +279,31 @@ pub async fn restore_in_place(
             target.display()
         ))(e));
     }
-    if existed && let Err(e) = tokio::fs::remove_dir_all(&old).await {
+    // The renames themselves are durable once the parent directory is.
+    let parent_synced = match tokio::fs::File::open(parent).await {
+        Ok(dir) => dir.sync_all().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = parent_synced {
+        ctx.log
+            .warn(format!(
+                "directory {}: the restored tree is in place, but syncing {} failed: {e}",
+                target.display(),
+                parent.display()
+            ))
+            .await;
+    }
+    // Production is back once the swap is done, but the restore step (and so the maintenance
+    // window) lasts until the old tree is gone: removed on several threads.
+    let removed = if existed {
+        let old = old.clone();
+        tokio::task::spawn_blocking(move || remove::remove_tree(&old))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = removed {
         ctx.log
             .warn(format!(
                 "directory {}: the old tree {} could not be removed: {e}",
@@ -814,6 +839,15 @@ mod tests {
         symlink("does/not/exist", root.join("dangling")).unwrap();
         symlink("/etc", root.join("absolute")).unwrap();
         symlink(format!("{}/target", "t".repeat(150)), root.join("long-target")).unwrap();
+        // A link's own mtime, not its target's.
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &root.join("link"),
+            &nix::sys::time::TimeSpec::UTIME_OMIT,
+            &nix::sys::time::TimeSpec::new(1_300_000_000, 0),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
         set_mtime(&root.join("plain.txt"), 1_000_000_000);
         set_mtime(&root.join("bin/run.sh"), 1_234_567_890);
         // Directories last: adding a child changes a directory's mtime.
@@ -899,6 +933,36 @@ mod tests {
                 .await
                 .is_err()
         );
+        assert_eq!(snapshot(&site), before);
+        let beside: Vec<_> = fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(beside, vec![std::ffi::OsString::from("site")]);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_restore_leaves_the_tree_as_it_was() {
+        let parent = tempfile::tempdir().unwrap();
+        let site = parent.path().join("site");
+        odd_tree(&site);
+        let harness = Harness::new();
+        let artifact = backup_with(&harness, &site, &[], &[]).await.unwrap();
+        fs::write(site.join("plain.txt"), "changed since").unwrap();
+        let before = snapshot(&site);
+        harness.stop.cancel();
+
+        let error = restore_in_place(
+            &harness.out.path().join(&artifact.file),
+            &site,
+            &[],
+            &[],
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err();
+
+        assert!(matches!(error, DriverError::Cancelled), "{error}");
         assert_eq!(snapshot(&site), before);
         let beside: Vec<_> = fs::read_dir(parent.path())
             .unwrap()
