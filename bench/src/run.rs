@@ -85,6 +85,7 @@ impl Quiet {
             progress: &ignore,
             scratch: &self.scratch,
             tool_env: &[],
+            grace: std::time::Duration::from_secs(10),
         }
     }
 

@@ -306,21 +306,19 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
         )),
         Some(spec) => {
             let ctx = JobContext::new(engine, &job, owner, &log, &stop.token);
-            // The kind's own limit: once passed, the job is stopped like a cancel, and fails.
-            let limit = spec.timeout(engine.config(), &job.environment);
-            let deadline = async {
-                match limit {
-                    Some(limit) => {
-                        tokio::time::sleep(limit).await;
+            // The kind's own limit: once passed, the job is told to stop like a cancel (its
+            // programs get SIGTERM, then SIGKILL) and ends failed.
+            let run = spec.run(&ctx);
+            tokio::pin!(run);
+            match spec.timeout(engine.config(), &job.environment) {
+                None => run.await,
+                Some(limit) => tokio::select! {
+                    outcome = &mut run => outcome,
+                    () = tokio::time::sleep(limit) => {
                         stop.stop(StopReason::TimedOut(limit));
-                        std::future::pending::<()>().await;
+                        run.await
                     }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                outcome = spec.run(&ctx) => outcome,
-                () = deadline => unreachable!("the deadline never completes"),
+                },
             }
         }
     };

@@ -13,6 +13,12 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nothing {
     pub say: String,
+    /// How long it then waits (until stopped).
+    #[serde(default)]
+    pub wait_ms: u64,
+    /// Its time limit, if any.
+    #[serde(default)]
+    pub limit_ms: Option<u64>,
 }
 
 impl JobKind for Nothing {
@@ -27,10 +33,17 @@ impl JobKind for Nothing {
         })
     }
 
+    fn timeout(&self, _config: &crate::Config, _environment: &str) -> Option<std::time::Duration> {
+        self.limit_ms.map(std::time::Duration::from_millis)
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             ctx.log.info(self.say.clone()).await;
-            Outcome::Succeeded
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(self.wait_ms)) => Outcome::Succeeded,
+                () = ctx.stop.cancelled() => Outcome::Stopped,
+            }
         })
     }
 }
@@ -65,7 +78,7 @@ mod tests {
             let engine = Engine::new(config, db.clone());
             let workers = engine.start_workers().await.unwrap();
             let actor = Actor { username: Some("alice".into()), client_ip: None };
-            let spec = JobSpec::new(Nothing { say: "hello from a new kind".into() });
+            let spec = JobSpec::new(Nothing { say: "hello from a new kind".into(), wait_ms: 0, limit_ms: None });
             let job = engine
                 .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
                 .await
@@ -77,6 +90,18 @@ mod tests {
             // Stored and read back through the registry, typed.
             let said = ended.spec.as_ref().and_then(JobSpec::get::<Nothing>).map(|n| n.say.clone());
             assert_eq!(said.as_deref(), Some("hello from a new kind"));
+
+            // A kind's time limit: the job is stopped when it passes, and fails saying so.
+            let spec = JobSpec::new(Nothing { say: "waiting".into(), wait_ms: 60_000, limit_ms: Some(1000) });
+            let job = engine
+                .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
+                .await
+                .unwrap();
+            let started = std::time::Instant::now();
+            let ended = wait_until_finished(&engine, job.id).await;
+            assert_eq!(ended.state, JobState::Failed);
+            assert_eq!(ended.error.as_deref(), Some("It did not finish within 1 s and was stopped."));
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
             workers.shutdown(std::time::Duration::from_secs(5)).await;
         }
     }
