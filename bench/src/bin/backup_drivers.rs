@@ -30,22 +30,21 @@
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    io::{self, BufWriter, Write as _},
+    io::{BufWriter, Write as _},
     path::{Path, PathBuf},
     process::Stdio,
     time::Instant,
 };
 
 use anyhow::{Context as _, bail, ensure};
+use bench::run::{Clock, Quiet, Side, fsync, load_average, median, nice, sides, skip_or_fail, sync_all, version};
 use clap::{Parser, ValueEnum};
 use engine::{
     config::SecretSource,
-    drivers::{self, Artifact, Context},
-    jobs::log::{JobLog, Level},
+    drivers::{self, Artifact},
 };
 use serde::Serialize;
 use sqlx::{Connection as _, PgConnection};
-use tokio_util::sync::CancellationToken;
 
 /// The targets.
 const TARGET_DIRECTORY_RATIO: f64 = 0.9;
@@ -250,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
 
     print_summary(directory.as_ref(), postgres_backup.as_ref(), args.runs);
     print_restore_summary(postgres_restore.as_ref(), args.runs);
-    let nice = stat_fields().and_then(|fields| fields.get(16)?.parse().ok());
+    let nice = nice();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     if let Some([one, five, fifteen]) = load_average_at_start {
         println!(
@@ -288,32 +287,6 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", out.display()))?;
     println!("\nWritten to {}", out.display());
     Ok(())
-}
-
-/// Skips a benchmark that cannot run here with a message, or fails with `CI=true` (CI must never
-/// pass by not measuring), as the tests and queue-latency do.
-fn skip_or_fail(why: String) -> anyhow::Result<String> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        bail!("CI=true and {why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    Ok(why)
-}
-
-/// The first line of `program --version`, or why it cannot be run.
-fn version(program: &str) -> Result<String, String> {
-    let output = std::process::Command::new(program)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program} cannot be run: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("`{program} --version` exited with {}", output.status));
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    // zstd's banner: "*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***".
-    Ok(line.trim_matches(|c: char| c == '*' || c.is_whitespace()).to_string())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -999,171 +972,6 @@ fn url_has_password(url: &str) -> bool {
 
 // ------------------------------------------------------------------------------------------------
 // shared
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Driver,
-    Reference,
-}
-
-impl Side {
-    fn name(self) -> &'static str {
-        match self {
-            Side::Driver => "driver",
-            Side::Reference => "reference",
-        }
-    }
-}
-
-/// Driver first in even runs, reference first in odd ones.
-fn sides(run: usize) -> [Side; 2] {
-    if run.is_multiple_of(2) {
-        [Side::Driver, Side::Reference]
-    } else {
-        [Side::Reference, Side::Driver]
-    }
-}
-
-/// What a driver's [`Context`] borrows: a job log drained by a task (warnings and errors go to
-/// stderr), a stop token never fired, scratch space.
-struct Quiet {
-    log: JobLog,
-    drain: tokio::task::JoinHandle<()>,
-    stop: CancellationToken,
-    scratch: PathBuf,
-}
-
-impl Quiet {
-    fn new(work: &Path) -> anyhow::Result<Quiet> {
-        let (log, mut lines) = JobLog::channel();
-        let drain = tokio::spawn(async move {
-            while let Some((level, line)) = lines.recv().await {
-                if matches!(level, Level::Warn | Level::Error) {
-                    eprintln!("  driver {}: {line}", level.as_str());
-                }
-            }
-        });
-        let scratch = work.join("scratch");
-        fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-        Ok(Quiet {
-            log,
-            drain,
-            stop: CancellationToken::new(),
-            scratch,
-        })
-    }
-
-    fn ctx(&self, resource: &'static str) -> Context<'_> {
-        fn ignore(_: u64, _: Option<u64>) {}
-        Context {
-            environment: "bench",
-            resource,
-            backup_id: "bench",
-            description: "",
-            log: &self.log,
-            stop: &self.stop,
-            progress: &ignore,
-            scratch: &self.scratch,
-            tool_env: &[],
-            grace: std::time::Duration::from_secs(10),
-        }
-    }
-
-    /// Closes the log and waits until every line is printed.
-    async fn close(self) {
-        drop(self.log);
-        let _ = self.drain.await;
-    }
-}
-
-/// Wall-clock and CPU time since it started.
-struct Clock {
-    wall: Instant,
-    cpu_ticks: u64,
-}
-
-impl Clock {
-    fn start() -> Clock {
-        Clock {
-            wall: Instant::now(),
-            cpu_ticks: cpu_ticks(),
-        }
-    }
-
-    /// (wall-clock seconds, CPU seconds) so far.
-    fn read(&self) -> (f64, f64) {
-        let ticks = cpu_ticks().saturating_sub(self.cpu_ticks);
-        (self.wall.elapsed().as_secs_f64(), ticks as f64 / ticks_per_second())
-    }
-}
-
-/// User + system CPU time of this process and of its children that have been waited for
-/// (`utime stime cutime cstime` of `/proc/self/stat`), in clock ticks; 0 where there is no such
-/// file.
-fn cpu_ticks() -> u64 {
-    // utime, stime, cutime, cstime are fields 14 to 17.
-    stat_fields().map_or(0, |fields| {
-        fields
-            .iter()
-            .skip(11)
-            .take(4)
-            .filter_map(|field| field.parse::<u64>().ok())
-            .sum()
-    })
-}
-
-/// `getconf CLK_TCK`, 100 if that cannot be run.
-fn ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok())
-            .filter(|&t| t > 0.0)
-            .unwrap_or(100.0)
-    })
-}
-
-/// The fields of `/proc/self/stat` after the command name (which may contain spaces): index 0
-/// is field 3, `state`.
-fn stat_fields() -> Option<Vec<String>> {
-    let stat = fs::read_to_string("/proc/self/stat").ok()?;
-    let (_, after_name) = stat.rsplit_once(')')?;
-    Some(after_name.split_whitespace().map(str::to_string).collect())
-}
-
-fn load_average() -> Option<[f64; 3]> {
-    let text = fs::read_to_string("/proc/loadavg").ok()?;
-    let mut figures = text.split_whitespace().map(|f| f.parse::<f64>().ok());
-    Some([figures.next()??, figures.next()??, figures.next()??])
-}
-
-/// fsyncs a file; returns how long it took, in seconds.
-fn fsync(path: &Path) -> io::Result<f64> {
-    let started = Instant::now();
-    File::open(path)?.sync_all()?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// `sync`: every dirty page of the system to disk.
-fn sync_all() -> anyhow::Result<()> {
-    let status = std::process::Command::new("sync").status().context("running sync")?;
-    ensure!(status.success(), "sync exited with {status}");
-    Ok(())
-}
-
-/// The middle value (the mean of the middle two for an even count); NaN for none.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
 
 fn definitions() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
