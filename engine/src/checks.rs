@@ -232,6 +232,7 @@ mod tests {
                     },
                 )]
                 .into(),
+                ..Default::default()
             }],
             ..Config::default()
         }

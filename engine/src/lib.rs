@@ -19,6 +19,8 @@ pub mod manifest;
 pub mod output;
 pub mod process;
 pub mod restores;
+pub mod retention;
+pub mod schedules;
 pub mod storage;
 pub mod text;
 pub mod users;

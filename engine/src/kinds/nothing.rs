@@ -72,6 +72,7 @@ mod tests {
                     backup_expected_within_hours: None,
                     maintenance: Default::default(),
                     smoke_checks: Default::default(),
+..Default::default()
                 }],
                 ..Config::default()
             };
