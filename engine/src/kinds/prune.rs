@@ -294,3 +294,6 @@ async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
     log.info(format!("Removed {count} backups; {size} freed.")).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
