@@ -249,6 +249,10 @@ pub struct Schedule {
     /// skipped, in minutes.
     #[serde(default = "default_busy_wait_minutes")]
     pub busy_wait_minutes: u32,
+    /// After a scheduled backup succeeds, apply the environment's retention rules (a `prune`
+    /// job), when it has any. Default: yes.
+    #[serde(default = "default_true")]
+    pub prune_after: bool,
 }
 
 /// What a schedule runs, parsed from its `what`.
@@ -294,6 +298,10 @@ impl Schedule {
 
 fn default_timezone() -> String {
     "UTC".to_string()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_busy_wait_minutes() -> u32 {

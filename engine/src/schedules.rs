@@ -24,7 +24,7 @@
 //! runs once (the first), and interval patterns (`*/5 …`) run by the wall clock.
 
 use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 use serde_json::json;
 
 use crate::{
@@ -342,6 +342,59 @@ impl Engine {
         }
         for slot in rows::open_slots(self.db().pool()).await? {
             self.start_slot(slot, now).await?;
+        }
+        for (slot, job_state) in rows::ended_unfollowed(self.db().pool()).await? {
+            self.follow_up(&slot, &job_state, now).await?;
+        }
+        Ok(())
+    }
+
+    /// After a scheduled backup succeeded: the environment's retention rules are applied by a
+    /// prune job, queued once (its slot key is the backup slot's with `/prune`). While the
+    /// environment is busy it is tried again each tick, for `busy_wait_minutes`.
+    async fn follow_up(&self, slot: &SlotRow, job_state: &str, now: i64) -> Result<(), ScheduleError> {
+        let configured = self
+            .config()
+            .environment(&slot.environment)
+            .and_then(|env| env.schedules.get(&slot.schedule).map(|schedule| (env, schedule)));
+        let wanted = configured.filter(|(env, schedule)| {
+            job_state == "succeeded"
+                && schedule.prune_after
+                && env.retention.is_some()
+                && schedule.work() == Ok(ScheduledWork::Backup)
+        });
+        let Some((_, schedule)) = wanted else {
+            rows::set_followed_up(self.db().pool(), slot).await?;
+            return Ok(());
+        };
+        let request = JobRequest {
+            environment: slot.environment.clone(),
+            spec: JobSpec::new(Prune { dry_run: false }),
+            reason: format!("retention after the scheduled backup (job #{})", slot.job_id.unwrap_or(0)),
+            parent_id: slot.job_id,
+        };
+        let key = format!("{}/prune", slot_key(slot));
+        if let Some(holder) = job_rows::holder(self.db().pool(), &slot.environment).await? {
+            let window_ms = i64::from(schedule.busy_wait_minutes) * 60_000;
+            if now < slot.fire_at + window_ms {
+                return Ok(());
+            }
+            tracing::warn!(
+                environment = %slot.environment,
+                schedule = %slot.schedule,
+                "retention after the scheduled backup not applied: job #{} held the environment",
+                holder.id
+            );
+            rows::set_followed_up(self.db().pool(), slot).await?;
+            return Ok(());
+        }
+        match self.request_slot_job(&actor_of(&slot.schedule), request, &key).await {
+            Ok(_) => rows::set_followed_up(self.db().pool(), slot).await?,
+            Err(JobError::Busy(_)) => {}
+            Err(e) => {
+                tracing::warn!(environment = %slot.environment, "retention after the scheduled backup: {e}");
+                rows::set_followed_up(self.db().pool(), slot).await?;
+            }
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ CREATE TABLE schedule_slot (
     job_id        BIGINT REFERENCES job (id),
     blocked_by    BIGINT REFERENCES job (id),  -- the job that held the environment
     note          TEXT,                      -- why it was skipped or failed
+    -- 1 once what follows the job was done (a prune after a scheduled backup) or not needed.
+    followed_up   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (environment, schedule, fire_at)
 );
 CREATE INDEX schedule_slot_open ON schedule_slot (state) WHERE state IN ('due', 'waiting');

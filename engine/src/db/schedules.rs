@@ -233,3 +233,49 @@ pub async fn recent<'e>(
     .fetch_all(executor)
     .await
 }
+
+/// Started slots whose job has ended and whose follow-up is not done yet.
+pub async fn ended_unfollowed<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<(SlotRow, String)>> {
+    let rows: Vec<(String, String, i64, i64, String)> = sqlx::query_as(
+        "SELECT s.environment, s.schedule, s.fire_at, s.job_id, j.state FROM schedule_slot s JOIN job j ON j.id = s.job_id
+         WHERE s.state = 'started' AND s.followed_up = 0
+           AND j.state IN ('succeeded', 'failed', 'cancelled', 'interrupted')",
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(environment, schedule, fire_at, job_id, state)| {
+            (
+                SlotRow {
+                    environment,
+                    schedule,
+                    fire_at,
+                    state: "started".into(),
+                    missed: 0,
+                    missed_first: None,
+                    claimed_by: String::new(),
+                    claimed_at: 0,
+                    started_at: None,
+                    job_id: Some(job_id),
+                    blocked_by: None,
+                    note: None,
+                },
+                state,
+            )
+        })
+        .collect())
+}
+
+/// Records that a slot's follow-up is done (or not needed).
+pub async fn set_followed_up<'e>(executor: impl Executor<'e, Database = Any>, slot: &SlotRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE schedule_slot SET followed_up = 1 WHERE environment = $1 AND schedule = $2 AND fire_at = $3",
+    )
+    .bind(&slot.environment)
+    .bind(&slot.schedule)
+    .bind(slot.fire_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

@@ -28,6 +28,7 @@ fn schedule(what: &str, cron: &str, busy_wait_minutes: u32) -> Schedule {
         description: None,
         count: None,
         busy_wait_minutes,
+        prune_after: true,
     }
 }
 
@@ -275,6 +276,69 @@ crate::db_tests! {
         assert_eq!((job.kind.as_str(), job.requested_by.as_str()), ("command", "alice"));
         assert_eq!(job.reason, "run now: schedule nightly");
         assert!(audit_actions(&engine).await.contains(&"schedule.run".to_string()));
+    }
+}
+
+crate::db_tests! {
+    async fn a_scheduled_backup_is_followed_by_a_prune_when_retention_is_configured(db) {
+        use crate::{
+            backups::Order,
+            config::{Resource, StorageConfig},
+            jobs::JobState,
+            retention::Policy,
+            testing::wait_until_finished,
+        };
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("files")).unwrap();
+        std::fs::write(root.path().join("files/a.txt"), "a").unwrap();
+        let config = Config {
+            environments: vec![Environment {
+                name: "prod".into(),
+                label: "Production".into(),
+                colour: "#c62828".into(),
+                resources: BTreeMap::from([(
+                    "files".to_string(),
+                    Resource::Directory {
+                        path: root.path().join("files"),
+                        include: vec![],
+                        exclude: vec![],
+                    },
+                )]),
+                schedules: BTreeMap::from([("nightly".to_string(), schedule("backup", "*/5 * * * * *", 60))]),
+                retention: Some(Policy {
+                    keep_last: Some(1),
+                    ..Policy::default()
+                }),
+                ..Default::default()
+            }],
+            storage: StorageConfig {
+                path: Some(root.path().join("backups")),
+            },
+            data_dir: root.path().to_path_buf(),
+            ..Config::default()
+        };
+        let engine = Engine::new(config, db.clone());
+        let workers = engine.start_workers().await.unwrap();
+        let manual = engine.request_backup(&alice(), "prod", "by hand", Trigger::Manual).await.unwrap();
+        assert_eq!(wait_until_finished(&engine, manual.id).await.state, JobState::Succeeded);
+        let t0 = utc(2026, 12, 1, 10, 0, 0);
+        engine.schedule_tick("a", t0 + 1_000).await.unwrap();
+        engine.schedule_tick("a", t0 + 5_500).await.unwrap();
+        let (_, backup_job) = scheduled_jobs(&engine).await.remove(0);
+        assert_eq!(wait_until_finished(&engine, backup_job).await.state, JobState::Succeeded);
+        engine.schedule_tick("a", t0 + 6_000).await.unwrap();
+        engine.schedule_tick("b", t0 + 6_500).await.unwrap();
+        let prunes: Vec<(String, i64)> = sqlx::query_as("SELECT slot_key, id FROM job WHERE kind = 'prune'")
+            .fetch_all(engine.db().pool())
+            .await
+            .unwrap();
+        assert_eq!(prunes.len(), 1, "one prune, whichever instance ticks");
+        assert_eq!(prunes[0].0, format!("prod/nightly/{}/prune", t0 + 5_000));
+        assert_eq!(wait_until_finished(&engine, prunes[0].1).await.state, JobState::Succeeded);
+        workers.shutdown(std::time::Duration::from_secs(1)).await;
+        let (left, total) = engine.backups("prod", Order::NewestFirst, 0, 10).await.unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(left[0].trigger, "scheduled", "the scheduled backup is kept, the older one removed");
     }
 }
 
