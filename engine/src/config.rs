@@ -911,7 +911,10 @@ impl Config {
                 match schedule.work() {
                     Err(why) => return Err((key("what"), why)),
                     Ok(ScheduledWork::Action(action)) if !env.actions.contains_key(&action) => {
-                        return Err((key("what"), format!("there is no action \"{action}\" in this environment")));
+                        return Err((
+                            key("what"),
+                            format!("there is no action \"{action}\" in this environment"),
+                        ));
                     }
                     Ok(ScheduledWork::Backup) if env.resources.is_empty() => {
                         return Err((key("what"), "this environment has no resources to back up".into()));

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod config;
 pub mod db;
 pub mod drivers;
+pub mod health;
 pub mod http_client;
 pub mod jobs;
 pub mod kinds;

@@ -156,7 +156,11 @@ impl Slot {
             let runs = if self.missed == 1 {
                 format!("missed {first}")
             } else {
-                let counted = if self.missed as usize >= MAX_MISSED_COUNTED { "more than " } else { "" };
+                let counted = if self.missed as usize >= MAX_MISSED_COUNTED {
+                    "more than "
+                } else {
+                    ""
+                };
                 format!("missed {counted}{} runs from {first}", self.missed)
             };
             words.push(format!("{runs} while Steward was not running"));
@@ -168,7 +172,11 @@ impl Slot {
             (SlotState::Started, Some((id, state))) => {
                 let ran = match self.started_at_ms {
                     Some(started) if late || started - self.fire_at_ms > LATE_AFTER_MS => {
-                        format!("ran {}at {} as job #{id}", if self.missed > 0 { "once " } else { "" }, at(started))
+                        format!(
+                            "ran {}at {} as job #{id}",
+                            if self.missed > 0 { "once " } else { "" },
+                            at(started)
+                        )
                     }
                     _ => format!("ran as job #{id}"),
                 };
@@ -181,7 +189,11 @@ impl Slot {
                 None => "waiting for the environment".to_string(),
             }),
             (SlotState::Skipped | SlotState::Failed, _) => {
-                let state = if self.state == SlotState::Skipped { "skipped" } else { "failed" };
+                let state = if self.state == SlotState::Skipped {
+                    "skipped"
+                } else {
+                    "failed"
+                };
                 words.push(match &self.note {
                     Some(note) => format!("{state}: {note}"),
                     None => state.to_string(),
@@ -326,7 +338,11 @@ impl Engine {
                         audit::record(
                             &mut *tx,
                             &actor_of(name)
-                                .event("schedule.missed", Some(&format!("{}/{name}", environment.name)), Outcome::Ok)
+                                .event(
+                                    "schedule.missed",
+                                    Some(&format!("{}/{name}", environment.name)),
+                                    Outcome::Ok,
+                                )
                                 .with_detail(json!({
                                     "environment": environment.name,
                                     "fire_at": fire_at,
@@ -370,7 +386,10 @@ impl Engine {
         let request = JobRequest {
             environment: slot.environment.clone(),
             spec: JobSpec::new(Prune { dry_run: false }),
-            reason: format!("retention after the scheduled backup (job #{})", slot.job_id.unwrap_or(0)),
+            reason: format!(
+                "retention after the scheduled backup (job #{})",
+                slot.job_id.unwrap_or(0)
+            ),
             parent_id: slot.job_id,
         };
         let key = format!("{}/prune", slot_key(slot));
@@ -454,7 +473,13 @@ impl Engine {
         }
     }
 
-    async fn slot_busy(&self, slot: &SlotRow, schedule: &Schedule, holder: &Job, now: i64) -> Result<(), ScheduleError> {
+    async fn slot_busy(
+        &self,
+        slot: &SlotRow,
+        schedule: &Schedule,
+        holder: &Job,
+        now: i64,
+    ) -> Result<(), ScheduleError> {
         let window_ms = i64::from(schedule.busy_wait_minutes) * 60_000;
         if now < slot.fire_at + window_ms {
             rows::set_waiting(self.db().pool(), slot, Some(holder.id)).await?;
@@ -472,10 +497,20 @@ impl Engine {
     }
 
     /// Ends a slot without a job, audited once (whichever instance gets there first).
-    async fn end_slot(&self, slot: &SlotRow, state: &str, blocked_by: Option<i64>, note: &str) -> Result<(), ScheduleError> {
+    async fn end_slot(
+        &self,
+        slot: &SlotRow,
+        state: &str,
+        blocked_by: Option<i64>,
+        note: &str,
+    ) -> Result<(), ScheduleError> {
         let mut tx = self.db().begin_write().await?;
         if rows::set_ended(&mut *tx, slot, state, blocked_by, note).await? {
-            let action = if state == "skipped" { "schedule.skip" } else { "schedule.fail" };
+            let action = if state == "skipped" {
+                "schedule.skip"
+            } else {
+                "schedule.fail"
+            };
             audit::record(
                 &mut *tx,
                 &actor_of(&slot.schedule)
@@ -595,14 +630,7 @@ impl Engine {
         }
         let by = actor.username.as_deref().unwrap_or("steward");
         let mut tx = self.db().begin_write().await?;
-        let changed = rows::set_paused(
-            &mut *tx,
-            environment,
-            name,
-            pause.then_some((now, by, reason)),
-            now,
-        )
-        .await?;
+        let changed = rows::set_paused(&mut *tx, environment, name, pause.then_some((now, by, reason)), now).await?;
         if !changed {
             tx.rollback().await?;
             let (environment, name) = (environment.to_string(), name.to_string());

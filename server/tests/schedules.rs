@@ -146,7 +146,10 @@ cron = "0 2 * * *"
 "#,
     );
     let listed = steward.cli(&["schedule", "list"]);
-    assert!(listed.stdout.contains("prod/nightly  action:tick  \"0 2 * * *\" (UTC)"), "{listed:?}");
+    assert!(
+        listed.stdout.contains("prod/nightly  action:tick  \"0 2 * * *\" (UTC)"),
+        "{listed:?}"
+    );
     assert!(listed.stdout.contains("next: "), "{listed:?}");
     let refused = steward.cli(&["schedule", "pause", "nightly", "--reason", " "]);
     assert_eq!(refused.code, Some(1), "{refused:?}");
@@ -157,8 +160,16 @@ cron = "0 2 * * *"
     assert!(listed.stdout.contains("paused by cli at"), "{listed:?}");
     assert!(listed.stdout.contains("db migration"), "{listed:?}");
     let unknown = steward.cli(&["schedule", "resume", "prod/weekly", "--reason", "x"]);
-    assert!(unknown.stderr.contains("prod has no schedule \"weekly\""), "{unknown:?}");
-    assert_eq!(steward.cli(&["schedule", "resume", "prod/nightly", "--reason", "done"]).code, Some(0));
+    assert!(
+        unknown.stderr.contains("prod has no schedule \"weekly\""),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        steward
+            .cli(&["schedule", "resume", "prod/nightly", "--reason", "done"])
+            .code,
+        Some(0)
+    );
     let serve = steward.serve();
     let run = steward.cli(&["schedule", "run", "nightly", "--follow"]);
     assert_eq!(run.code, Some(0), "{run:?}");

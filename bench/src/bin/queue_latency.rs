@@ -523,7 +523,7 @@ fn config() -> Config {
             backup_expected_within_hours: None,
             maintenance: Default::default(),
             smoke_checks: Default::default(),
-..Default::default()
+            ..Default::default()
         }],
         jobs: JobsConfig {
             workers: WORKERS,

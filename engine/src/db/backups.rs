@@ -158,12 +158,10 @@ pub struct PinRow {
 
 /// The pinned backups of an environment.
 pub async fn pins<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<Vec<PinRow>> {
-    sqlx::query_as(
-        "SELECT id, pinned_by, pinned_at, pin_reason FROM backup WHERE environment = $1 AND pinned <> 0",
-    )
-    .bind(environment)
-    .fetch_all(executor)
-    .await
+    sqlx::query_as("SELECT id, pinned_by, pinned_at, pin_reason FROM backup WHERE environment = $1 AND pinned <> 0")
+        .bind(environment)
+        .fetch_all(executor)
+        .await
 }
 
 /// Pins (`Some((by, at, reason))`) or unpins a backup. Returns whether the row changed:

@@ -269,13 +269,11 @@ pub async fn ended_unfollowed<'e>(executor: impl Executor<'e, Database = Any>) -
 
 /// Records that a slot's follow-up is done (or not needed).
 pub async fn set_followed_up<'e>(executor: impl Executor<'e, Database = Any>, slot: &SlotRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE schedule_slot SET followed_up = 1 WHERE environment = $1 AND schedule = $2 AND fire_at = $3",
-    )
-    .bind(&slot.environment)
-    .bind(&slot.schedule)
-    .bind(slot.fire_at)
-    .execute(executor)
-    .await?;
+    sqlx::query("UPDATE schedule_slot SET followed_up = 1 WHERE environment = $1 AND schedule = $2 AND fire_at = $3")
+        .bind(&slot.environment)
+        .bind(&slot.schedule)
+        .bind(slot.fire_at)
+        .execute(executor)
+        .await?;
     Ok(())
 }

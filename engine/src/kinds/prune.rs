@@ -113,7 +113,11 @@ impl Engine {
             })
             .collect();
         let policy = env.retention.clone().unwrap_or_default();
-        let rules = if env.retention.is_some() { policy.describe() } else { Vec::new() };
+        let rules = if env.retention.is_some() {
+            policy.describe()
+        } else {
+            Vec::new()
+        };
         let mut verdicts: HashMap<String, Verdict> = if env.retention.is_some() {
             retention::decide(&policy, env.tz(), now_ms(), &candidates)
                 .into_iter()
@@ -192,7 +196,11 @@ impl Engine {
         let storage = self.storage();
         let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
         storage.withdraw(&path).await.map_err(|e| {
-            BackupError::Storage(format!("cannot remove {} from {}: {e}", backup.id, storage.location(&path)))
+            BackupError::Storage(format!(
+                "cannot remove {} from {}: {e}",
+                backup.id,
+                storage.location(&path)
+            ))
         })?;
         let recorded = async {
             let mut tx = self.db().begin_write().await?;
@@ -261,7 +269,8 @@ async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
         ))
         .await;
     } else {
-        log.info(format!("Retention rules: {}.", preview.rules.join("; "))).await;
+        log.info(format!("Retention rules: {}.", preview.rules.join("; ")))
+            .await;
     }
     for (backup, verdict) in &preview.backups {
         log.info(format!("{}: {verdict}", backup.id)).await;
@@ -270,8 +279,10 @@ async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
     let size = human_bytes(preview.reclaimed());
     record_step(engine, job.id, 1).await;
     if dry_run {
-        log.info(format!("Dry run: {count} backups ({size}) would be removed; nothing was removed."))
-            .await;
+        log.info(format!(
+            "Dry run: {count} backups ({size}) would be removed; nothing was removed."
+        ))
+        .await;
         return Ok(());
     }
     ctx.check_stop()?;

@@ -349,13 +349,17 @@ fn fire_times_follow_the_environments_time_zone_across_daylight_saving_changes()
     let spring = schedule("backup", "30 2 * * *", 60);
     let next = next_fire_times(&spring, berlin, utc(2026, 3, 28, 12, 0, 0), 2);
     assert_eq!(
-        next.iter().map(|&ms| local(ms, berlin, "%Y-%m-%d %H:%M %Z")).collect::<Vec<_>>(),
+        next.iter()
+            .map(|&ms| local(ms, berlin, "%Y-%m-%d %H:%M %Z"))
+            .collect::<Vec<_>>(),
         ["2026-03-29 03:00 CEST", "2026-03-30 02:30 CEST"]
     );
     // 02:30 happens twice on 2026-10-25 (03:00 → 02:00): it runs once, the first time.
     let next = next_fire_times(&spring, berlin, utc(2026, 10, 24, 12, 0, 0), 2);
     assert_eq!(
-        next.iter().map(|&ms| local(ms, berlin, "%Y-%m-%d %H:%M %Z")).collect::<Vec<_>>(),
+        next.iter()
+            .map(|&ms| local(ms, berlin, "%Y-%m-%d %H:%M %Z"))
+            .collect::<Vec<_>>(),
         ["2026-10-25 02:30 CEST", "2026-10-26 02:30 CET"]
     );
 }
@@ -367,6 +371,9 @@ fn cron_expressions_are_checked_with_clear_words() {
     let four = schedule("backup", "0 2 * *", 1).cron().unwrap_err();
     assert!(four.contains("has 4 fields"), "{four}");
     let bad = schedule("backup", "0 25 * * *", 1).cron().unwrap_err();
-    assert!(bad.starts_with("\"0 25 * * *\" is not a valid cron expression"), "{bad}");
+    assert!(
+        bad.starts_with("\"0 25 * * *\" is not a valid cron expression"),
+        "{bad}"
+    );
     assert!(schedule("nightly", "0 2 * * *", 1).work().is_err());
 }

@@ -75,12 +75,18 @@ pub(super) async fn schedule(config: Config, command: ScheduleCommand) -> anyhow
                 println!("Resumed {env}/{name}.");
                 Ok(())
             }
-            ScheduleCommand::Run { name, follow: follow_it } => {
+            ScheduleCommand::Run {
+                name,
+                follow: follow_it,
+            } => {
                 let (env, name) = resolve(&engine, &name)?;
-                let job = engine.run_schedule_now(&actor, &env, &name).await.map_err(|e| match e {
-                    engine::schedules::ScheduleError::Job(e) => explain(&engine, e),
-                    other => other.into(),
-                })?;
+                let job = engine
+                    .run_schedule_now(&actor, &env, &name)
+                    .await
+                    .map_err(|e| match e {
+                        engine::schedules::ScheduleError::Job(e) => explain(&engine, e),
+                        other => other.into(),
+                    })?;
                 if !follow_it {
                     println!(
                         "Queued {} of {env} (job #{}). Follow it with `steward job log {} --follow`.",
@@ -128,7 +134,10 @@ async fn list(engine: &Engine, env: Option<&str>) -> anyhow::Result<()> {
     if let Some(env) = env
         && engine.config().environment(env).is_none()
     {
-        return Err(explain(engine, engine::jobs::JobError::UnknownEnvironment(env.to_string())));
+        return Err(explain(
+            engine,
+            engine::jobs::JobError::UnknownEnvironment(env.to_string()),
+        ));
     }
     let schedules = engine.schedules(env).await?;
     if schedules.is_empty() {
@@ -183,7 +192,10 @@ pub(super) async fn retention(config: Config, command: RetentionCommand) -> anyh
 
 async fn preview(engine: &Engine, env: &str) -> anyhow::Result<()> {
     if engine.config().environment(env).is_none() {
-        return Err(explain(engine, engine::jobs::JobError::UnknownEnvironment(env.to_string())));
+        return Err(explain(
+            engine,
+            engine::jobs::JobError::UnknownEnvironment(env.to_string()),
+        ));
     }
     let preview = engine.retention_preview(env).await?;
     if preview.rules.is_empty() {
@@ -219,7 +231,10 @@ pub(super) async fn prune(config: Config, env: &str, dry_run: bool) -> anyhow::R
     let engine = open_engine(config).await?;
     let result = async {
         if engine.config().environment(env).is_none() {
-            bail!(explain(&engine, engine::jobs::JobError::UnknownEnvironment(env.to_string())));
+            bail!(explain(
+                &engine,
+                engine::jobs::JobError::UnknownEnvironment(env.to_string())
+            ));
         }
         let job = engine
             .request_prune(&Actor::cli(), env, dry_run)

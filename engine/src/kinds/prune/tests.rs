@@ -73,7 +73,9 @@ async fn add_backup(engine: &Engine, id: &str, at_ms: i64, trigger: Trigger) {
     };
     let json = manifest.to_json().unwrap();
     storage.publish(&path, &json).await.unwrap();
-    upsert(engine.db().pool(), &row_of(&manifest, &json, None, None)).await.unwrap();
+    upsert(engine.db().pool(), &row_of(&manifest, &json, None, None))
+        .await
+        .unwrap();
 }
 
 fn alice() -> Actor {

@@ -675,7 +675,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         backup_expected_within_hours: None,
         maintenance: MaintenanceConfig::default(),
         smoke_checks: BTreeMap::new(),
-..Default::default()
+        ..Default::default()
     };
     assert_eq!(
         super::problems(&environment, &manifest),
