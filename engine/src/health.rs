@@ -153,10 +153,7 @@ impl Engine {
         } else if let Some(job) =
             last_finished.filter(|job| matches!(job.state, JobState::Failed | JobState::Interrupted))
         {
-            (
-                Status::LastJobFailed,
-                Some(format!("{} #{} {}", job.title(), job.id, job.state)),
-            )
+            (Status::LastJobFailed, Some(format!("{} {}", job.title(), job.state)))
         } else if let Some(why) = overdue_by_age.or(skipped_backup) {
             (Status::BackupOverdue, Some(why))
         } else {

@@ -245,6 +245,14 @@ pub fn next_fire_times(schedule: &Schedule, tz: Tz, now_ms: i64, count: usize) -
     cron.iter_after(now).take(count).map(|t| t.timestamp_millis()).collect()
 }
 
+fn minutes(n: u32) -> String {
+    if n == 1 {
+        "1 minute".to_string()
+    } else {
+        format!("{n} minutes")
+    }
+}
+
 /// Who requests a schedule's jobs, in the audit log and on the job.
 fn actor_of(name: &str) -> Actor {
     Actor {
@@ -398,13 +406,27 @@ impl Engine {
             if now < slot.fire_at + window_ms {
                 return Ok(());
             }
-            tracing::warn!(
-                environment = %slot.environment,
-                schedule = %slot.schedule,
-                "retention after the scheduled backup not applied: job #{} held the environment",
-                holder.id
+            let why = format!(
+                "retention was not applied after the scheduled backup: {} held {} for {}",
+                Job::from(holder).title(),
+                slot.environment,
+                minutes(schedule.busy_wait_minutes)
             );
-            rows::set_followed_up(self.db().pool(), slot).await?;
+            tracing::warn!(environment = %slot.environment, schedule = %slot.schedule, "{why}");
+            let mut tx = self.db().begin_write().await?;
+            rows::set_followed_up(&mut *tx, slot).await?;
+            audit::record(
+                &mut *tx,
+                &actor_of(&slot.schedule)
+                    .event(
+                        "schedule.skip",
+                        Some(&format!("{}/{}", slot.environment, slot.schedule)),
+                        Outcome::Failed,
+                    )
+                    .with_detail(json!({ "environment": slot.environment, "fire_at": slot.fire_at, "why": why })),
+            )
+            .await?;
+            tx.commit().await?;
             return Ok(());
         }
         match self.request_slot_job(&actor_of(&slot.schedule), request, &key).await {
@@ -486,12 +508,11 @@ impl Engine {
             return Ok(());
         }
         let note = format!(
-            "{} was busy with {} (job #{}, requested by {}) for {} minutes",
+            "{} was busy with {} (requested by {}) for {}",
             slot.environment,
             holder.title(),
-            holder.id,
             holder.requested_by,
-            schedule.busy_wait_minutes
+            minutes(schedule.busy_wait_minutes)
         );
         self.end_slot(slot, "skipped", Some(holder.id), &note).await
     }

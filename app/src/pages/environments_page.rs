@@ -174,7 +174,7 @@ fn HealthFigures(health: EnvironmentHealth) -> impl IntoView {
         );
         view! {
             <li class="health-running">
-                <a href=href>{format!("{} #{}", job.title, job.id)}</a>
+                <a href=href>{job.title.clone()}</a>
                 {progress}
             </li>
         }

@@ -206,9 +206,50 @@ crate::db_tests! {
         assert_eq!(slot.state, SlotState::Skipped);
         let summary = slot.summary(Tz::UTC);
         assert!(summary.starts_with("Skipped: prod was busy with"), "{summary}");
-        assert!(summary.contains(&format!("job #{}, requested by alice", slow.id)), "{summary}");
+        assert!(summary.contains(&format!("slow #{} (requested by alice)", slow.id)), "{summary}");
         assert!(scheduled_jobs(&engine).await.is_empty());
         assert!(audit_actions(&engine).await.contains(&"schedule.skip".to_string()));
+    }
+
+    async fn a_slot_that_meets_a_running_restore_waits_then_is_skipped_naming_it(db) {
+        let hourly = [("hourly", schedule("action:hello", "0 * * * *", 1))];
+        let engine = engine(db, "UTC", &hourly);
+        let t0 = utc(2026, 12, 1, 10, 0, 0);
+        engine.schedule_tick("a", t0 - 60_000).await.unwrap();
+        let restore = job_rows::insert(
+            engine.db().pool(),
+            &job_rows::NewJobRow {
+                kind: "restore",
+                environment: "prod",
+                input: r#"{"kind":"restore","backup_id":"prod-1","safety_backup_id":"prod-2"}"#,
+                exclusive_key: Some("prod"),
+                requested_by: "bob",
+                reason: "roll back the release",
+                created_at: t0 - 120_000,
+                attempt: 1,
+                parent_id: None,
+                retry_of: None,
+                steps: "[]",
+                slot_key: None,
+            },
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE job SET state = 'running', started_at = $1 WHERE id = $2")
+            .bind(t0 - 100_000)
+            .bind(restore.id)
+            .execute(engine.db().pool())
+            .await
+            .unwrap();
+        engine.schedule_tick("a", t0 + 1_000).await.unwrap();
+        assert_eq!(slots(&engine, "hourly").await[0].blocked_by, Some(restore.id));
+        engine.schedule_tick("a", t0 + 61_000).await.unwrap();
+        let slot = &slots(&engine, "hourly").await[0];
+        assert_eq!(
+            slot.summary(Tz::UTC),
+            format!("Skipped: prod was busy with restore #{} (requested by bob) for 1 minute", restore.id)
+        );
+        assert!(scheduled_jobs(&engine).await.is_empty());
     }
 
     async fn a_waiting_slot_runs_when_the_environment_frees_up(db) {
