@@ -92,6 +92,7 @@ if [ "$built" = yes ]; then
       -e "s|^site_root = .*|site_root = \"$PWD/target/site\"|" \
       -e "s|\"demo/|\"$PWD/demo/|" \
       -e "s|\"data/demo-shop/|\"$PWD/$e2e/data/demo-shop/|" \
+      -e 's|^cron = "0 2 \* \* \*"|cron = "0 2 1 1 *"|' \
       steward.example.toml >"$e2e/steward.toml"
   target/release/steward --config "$e2e/steward.toml" demo init "$e2e/data/demo-shop" >/dev/null
   target/release/steward --config "$e2e/steward.toml" serve >"$e2e/steward.log" 2>&1 &

@@ -392,6 +392,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The total an environment's backups took right after each backup since `since_ms` was
+    /// added, by backup id (the size chart's "total kept" line).
+    pub async fn usage_after_backups(
+        &self,
+        environment: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, u64)>, BackupError> {
+        Ok(rows::usage_after(self.db().pool(), environment, since_ms)
+            .await?
+            .into_iter()
+            .map(|(id, bytes)| (id, u64::try_from(bytes).unwrap_or(0)))
+            .collect())
+    }
+
     /// Who pinned backup `id`, when and why; `None` when it is not pinned.
     pub async fn pin_of(&self, id: &str) -> Result<Option<Pin>, BackupError> {
         let Some(backup) = self.backup(id).await? else {

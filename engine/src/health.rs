@@ -125,6 +125,8 @@ impl Engine {
         let failed_restores = self.failed_restores(environment).await.map_err(|e| other(&e))?;
         let maintenance = self.maintenance(environment).await.map_err(|e| other(&e))?;
         let overdue_by_age = match (env.backup_expected_within_hours, &latest) {
+            // Nothing to back up: nothing can be overdue.
+            _ if env.resources.is_empty() => None,
             (None, _) => None,
             (Some(hours), None) => Some(format!("no backup yet; one is expected every {hours} hours")),
             (Some(hours), Some(backup)) if now - backup.created_at_ms > i64::from(hours) * 3_600_000 => Some(format!(

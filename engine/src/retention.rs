@@ -118,7 +118,7 @@ impl Policy {
             lines.push(match (rule, self.count(rule)) {
                 (_, 0) => continue,
                 (Rule::Last, 1) => "the newest backup".to_string(),
-                (Rule::Last, n) => format!("the {n} newest backups"),
+                (Rule::Last, n) => format!("the {n} newest backups (one per second, as borg counts them)"),
                 (_, 1) => format!("the newest backup of the latest {} that has one", rule.unit()),
                 (_, n) => format!(
                     "the newest backup of each of the last {n} {}s that have one",

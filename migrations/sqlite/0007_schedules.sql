@@ -1,4 +1,5 @@
--- Schedules (each fire time runs once, whatever the number of instances) and pins.
+-- Schedules (each fire time runs once, whatever the number of instances), pins, and the
+-- storage an environment's backups take over time.
 
 -- The slot a scheduled job was requested for (`prod/nightly/1764554400000`): the database
 -- refuses a second job for the same slot, so two instances never both run it.
@@ -43,3 +44,14 @@ CREATE INDEX schedule_slot_open ON schedule_slot (state) WHERE state IN ('due', 
 ALTER TABLE backup ADD COLUMN pinned_by TEXT;
 ALTER TABLE backup ADD COLUMN pinned_at BIGINT;
 ALTER TABLE backup ADD COLUMN pin_reason TEXT;
+
+-- What an environment's backups took in storage, recorded whenever that changed: after each
+-- backup (`backup_id` names it) and each removal by retention.
+CREATE TABLE storage_sample (
+    environment  TEXT   NOT NULL,
+    at           BIGINT NOT NULL,            -- Unix milliseconds
+    bytes        BIGINT NOT NULL,            -- all its backups in the catalog, then
+    backups      BIGINT NOT NULL,
+    backup_id    TEXT                        -- the backup just added, if that was the change
+);
+CREATE INDEX storage_sample_environment ON storage_sample (environment, at);

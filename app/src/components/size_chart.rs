@@ -12,7 +12,9 @@ const HEIGHT: f64 = 100.0;
 const MIN_SLOTS: usize = 30;
 
 /// The size of the latest backups over time, oldest left: one bar each, drawn on the server
-/// as SVG (no script, no chart library). Each bar's tooltip names the backup.
+/// as SVG (no script, no chart library). Each bar's tooltip names the backup. A line over the
+/// bars shows what all the environment's backups took right after each one (its own scale:
+/// the total kept, which retention brings down), where that was recorded.
 #[component]
 pub fn SizeChart(points: Vec<SizePoint>) -> impl IntoView {
     let (Some(first), Some(last)) = (points.first().cloned(), points.last().cloned()) else {
@@ -31,6 +33,25 @@ pub fn SizeChart(points: Vec<SizePoint>) -> impl IntoView {
     let aria_label = label.clone();
     let slot = WIDTH / points.len().max(MIN_SLOTS) as f64;
     let offset = WIDTH - slot * points.len() as f64;
+    let most_kept = points.iter().filter_map(|p| p.kept_after).max().unwrap_or(0);
+    let kept_line: Vec<String> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, point)| {
+            let kept = point.kept_after.filter(|_| most_kept > 0)?;
+            let x = offset + slot * i as f64 + slot * 0.5;
+            let y = HEIGHT - kept as f64 / most_kept as f64 * (HEIGHT - 2.0);
+            Some(format!("{x:.2},{y:.2}"))
+        })
+        .collect();
+    let kept_caption = (most_kept > 0).then(|| format!("line: all backups kept, up to {}", bytes(most_kept)));
+    let kept_line = (kept_line.len() > 1).then(|| {
+        view! {
+            <polyline class="kept-line" data-testid="kept-line" points=kept_line.join(" ") fill="none">
+                <title>{kept_caption.clone().unwrap_or_default()}</title>
+            </polyline>
+        }
+    });
     let bars = points
         .into_iter()
         .enumerate()
@@ -69,10 +90,12 @@ pub fn SizeChart(points: Vec<SizePoint>) -> impl IntoView {
             >
                 <title>{label}</title>
                 {bars}
+                {kept_line}
             </svg>
             <figcaption class="muted">
                 <span>{utc(first.created_at_ms)}</span>
                 <span>{format!("largest {}", bytes(largest))}</span>
+                {kept_caption.map(|caption| view! { <span>{caption}</span> })}
                 <span>{utc(last.created_at_ms)}</span>
             </figcaption>
         </figure>

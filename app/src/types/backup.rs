@@ -118,6 +118,9 @@ pub struct SizePoint {
     pub id: String,
     pub created_at_ms: i64,
     pub total_size: u64,
+    /// What all the environment's backups took right after this one was added (recorded since
+    /// Steward keeps that figure).
+    pub kept_after: Option<u64>,
 }
 
 /// A page of an environment's backups.
@@ -221,6 +224,7 @@ mod from_engine {
                 id: backup.id.clone(),
                 created_at_ms: backup.created_at_ms,
                 total_size: backup.total_size,
+                kept_after: None,
             }
         }
     }

@@ -196,3 +196,39 @@ pub async fn set_pinned<'e>(
     };
     Ok(done.rows_affected() == 1)
 }
+
+/// Records what the environment's backups take now (after a backup was added: `backup_id`).
+/// Run it in the transaction that changed the catalog.
+pub async fn record_usage<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+    at: i64,
+    backup_id: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO storage_sample (environment, at, bytes, backups, backup_id)
+         SELECT $1, $2, COALESCE(SUM(total_size), 0), COUNT(*), $3 FROM backup WHERE environment = $1",
+    )
+    .bind(environment)
+    .bind(at)
+    .bind(backup_id)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// The total kept right after each backup added since `since` (Unix milliseconds), by backup id.
+pub async fn usage_after<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+    since: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT backup_id, bytes FROM storage_sample
+         WHERE environment = $1 AND at >= $2 AND backup_id IS NOT NULL ORDER BY at",
+    )
+    .bind(environment)
+    .bind(since)
+    .fetch_all(executor)
+    .await
+}

@@ -380,6 +380,7 @@ async fn write(
 async fn catalog(engine: &Engine, job: &Job, row: &backup_rows::BackupRow) -> sqlx::Result<()> {
     let mut tx = engine.db().begin_write().await?;
     backup_rows::upsert(&mut *tx, row).await?;
+    backup_rows::record_usage(&mut *tx, &row.environment, now_ms(), Some(&row.id)).await?;
     let actor = job.actor();
     audit::record(
         &mut *tx,

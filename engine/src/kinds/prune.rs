@@ -205,6 +205,7 @@ impl Engine {
         let recorded = async {
             let mut tx = self.db().begin_write().await?;
             backup_rows::delete(&mut *tx, &backup.id).await?;
+            backup_rows::record_usage(&mut *tx, &backup.environment, now_ms(), None).await?;
             audit::record(
                 &mut *tx,
                 &actor
@@ -256,6 +257,15 @@ impl Engine {
     }
 }
 
+/// "1 backup", "3 backups".
+fn backups(n: usize) -> String {
+    if n == 1 {
+        "1 backup".to_string()
+    } else {
+        format!("{n} backups")
+    }
+}
+
 async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
     let (engine, log, job) = (ctx.engine, ctx.log, ctx.job);
     let preview = engine
@@ -302,7 +312,7 @@ async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
             .await;
     }
     record_step(engine, job.id, 2).await;
-    log.info(format!("Removed {count} backups; {size} freed.")).await;
+    log.info(format!("Removed {}; {size} freed.", backups(count))).await;
     Ok(())
 }
 

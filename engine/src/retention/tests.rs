@@ -1140,7 +1140,7 @@ fn policies_in_words() {
         policy.describe(),
         [
             "everything from the last 2 days",
-            "the 3 newest backups",
+            "the 3 newest backups (one per second, as borg counts them)",
             "the newest backup of the latest hour that has one",
             "the newest backup of each of the last 7 days that have one",
             "the newest backup of each of the last 4 weeks that have one",

@@ -38,12 +38,21 @@ pub async fn list_backups(
         .backups(&environment, Order::NewestFirst, 0, BACKUPS_IN_CHART)
         .await?;
     latest.reverse();
+    let since = latest.first().map_or(0, |b| b.created_at_ms);
+    let kept = engine.usage_after_backups(&environment, since).await?;
+    let sizes = latest
+        .iter()
+        .map(|backup| SizePoint {
+            kept_after: kept.iter().find(|(id, _)| *id == backup.id).map(|(_, bytes)| *bytes),
+            ..SizePoint::from(backup)
+        })
+        .collect();
     Ok(BackupList {
         rows: rows.iter().map(BackupSummary::from).collect(),
         total,
         page,
         per_page: BACKUPS_PER_PAGE,
         sort,
-        sizes: latest.iter().map(SizePoint::from).collect(),
+        sizes,
     })
 }

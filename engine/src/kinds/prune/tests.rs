@@ -198,6 +198,16 @@ crate::db_tests! {
         let mut removed = remove.clone();
         removed.sort();
         assert_eq!(audited, removed, "one audit event per removed backup");
+        // Storage use over time: the last sample is what is left.
+        let (bytes, count): (i64, i64) = sqlx::query_as(
+            "SELECT bytes, backups FROM storage_sample WHERE environment = 'prod' ORDER BY at DESC, bytes ASC LIMIT 1",
+        )
+        .fetch_one(engine.db().pool())
+        .await
+        .unwrap();
+        let (kept_backups, _) = engine.backups("prod", Order::NewestFirst, 0, 1000).await.unwrap();
+        assert_eq!(count, kept_backups.len() as i64);
+        assert_eq!(bytes, kept_backups.iter().map(|b| b.total_size as i64).sum::<i64>());
     }
 
     async fn without_retention_rules_nothing_is_removed(db) {
