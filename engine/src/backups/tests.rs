@@ -108,6 +108,7 @@ fn script(body: &str) -> Resource {
     Resource::Command {
         backup: vec!["sh".into(), "-c".into(), body.into()],
         restore: None,
+        verify: None,
         env: BTreeMap::new(),
         secret_env: BTreeMap::new(),
         timeout_seconds: 60,

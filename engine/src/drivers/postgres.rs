@@ -236,6 +236,181 @@ pub async fn restore(
     Ok(())
 }
 
+/// Test-restores a `pg_dump -Fc` artifact into the scratch database `scratch` on the server at
+/// `url`, never touching the database `url` names: `scratch` is created (`CREATE DATABASE …
+/// TEMPLATE template0`, which needs CREATEDB), the dump restored into it by [`restore`] — the
+/// same pipeline a real restore runs, so what fails here fails there —, each of `verify_sql`
+/// run in it (each must return a row), and `scratch` dropped afterwards, whatever happened.
+/// Returns what was checked, in words; a failure carries pg_restore's or psql's own words.
+pub async fn test_restore(
+    url: &str,
+    password: Option<&SecretSource>,
+    verify_sql: &[String],
+    artifact: &Path,
+    scratch: &str,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = label(ctx);
+    let failed = |why: String| DriverError::Failed(format!("{label}: {why}"));
+    let server = Server::parse(url, password).map_err(failed)?;
+    let mut scratch_url = url::Url::parse(url).map_err(|e| failed(format!("the URL is not valid: {e}")))?;
+    scratch_url.set_path(scratch);
+    let scratch_url = scratch_url.to_string();
+    let account = url::Url::parse(url)
+        .ok()
+        .map(|u| u.username().to_string())
+        .filter(|user| !user.is_empty())
+        .unwrap_or_else(|| "the account".to_string());
+    let quoted = format!("\"{}\"", scratch.replace('"', "\"\""));
+
+    // A leftover of this very job (a drop that failed) goes first: the name is the job's own.
+    let drop = format!("DROP DATABASE IF EXISTS {quoted}");
+    let create = format!("CREATE DATABASE {quoted} TEMPLATE template0");
+    if let Err(why) = admin(url, &server, &[&drop, &create], ctx).await {
+        if ctx.stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        if why.contains("permission denied to create database") {
+            return Err(failed(format!(
+                "the test restore needs CREATEDB: {account} may not create the scratch database {scratch} ({why})"
+            )));
+        }
+        return Err(failed(format!("creating the scratch database {scratch} failed: {why}")));
+    }
+    ctx.log
+        .info(format!(
+            "{label}: test restore into the scratch database {scratch} on {}:{} (the database {} is not touched)",
+            server.host, server.port, server.database
+        ))
+        .await;
+    let checked = match restore_and_query(&scratch_url, password, verify_sql, artifact, &server, ctx).await {
+        Err(DriverError::Failed(_)) if ctx.stop.is_cancelled() => Err(DriverError::Cancelled),
+        other => other,
+    };
+    // Dropped even when the job was told to stop (its own timeout still applies).
+    let never = tokio_util::sync::CancellationToken::new();
+    let dropped = match run_psql(url, &server, &[&format!("{drop} WITH (FORCE)")], ctx, &never).await {
+        // Before PostgreSQL 13 there is no FORCE; the restore's sessions have ended anyway.
+        Err(why) if why.contains("syntax error") => run_psql(url, &server, &[&drop], ctx, &never).await,
+        other => other,
+    };
+    match dropped {
+        Ok(_) => {
+            ctx.log
+                .info(format!("{label}: dropped the scratch database {scratch}"))
+                .await
+        }
+        Err(why) => {
+            ctx.log
+                .warn(format!(
+                    "{label}: the scratch database {scratch} could not be dropped; drop it by hand: {why}"
+                ))
+                .await
+        }
+    }
+    checked
+}
+
+/// The test restore proper: [`restore`] into the scratch database, then what it holds and the
+/// verify queries.
+async fn restore_and_query(
+    scratch_url: &str,
+    password: Option<&SecretSource>,
+    verify_sql: &[String],
+    artifact: &Path,
+    server: &Server,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = label(ctx);
+    restore(scratch_url, password, artifact, ctx).await?;
+    let tables = admin(scratch_url, server, &[TABLES_QUERY], ctx)
+        .await
+        .map_err(|why| DriverError::Failed(format!("{label}: counting the restored tables failed: {why}")))?;
+    let mut checked = format!("restored into a scratch database ({} tables)", tables.trim());
+    for (n, query) in verify_sql.iter().enumerate() {
+        if ctx.stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        let answer = admin(scratch_url, server, &[query], ctx)
+            .await
+            .map_err(|why| DriverError::Failed(format!("{label}: verify_sql query {} failed: {why}", n + 1)))?;
+        let rows = answer.lines().filter(|line| !line.is_empty()).count();
+        if rows == 0 {
+            return Err(DriverError::Failed(format!(
+                "{label}: verify_sql query {} returned no rows: {query}",
+                n + 1
+            )));
+        }
+        ctx.log
+            .info(format!("{label}: verify_sql query {} returned {rows} row(s)", n + 1))
+            .await;
+    }
+    if !verify_sql.is_empty() {
+        checked.push_str(&format!(", {} verify queries returned rows", verify_sql.len()));
+    }
+    Ok(checked)
+}
+
+/// Tables (plain and partitioned) outside the system schemas.
+const TABLES_QUERY: &str = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// How long one statement of a test restore's own (create, drop, a verify query) may take.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Runs `statements` with psql on `url`, each on its own (outside a transaction, as `CREATE
+/// DATABASE` must be), and returns the answer unaligned, without headers. Stops with the job.
+/// `Err` is psql's message, without the password.
+async fn admin(url: &str, server: &Server, statements: &[&str], ctx: &Context<'_>) -> Result<String, String> {
+    run_psql(url, server, statements, ctx, ctx.stop).await
+}
+
+/// [`admin`], stopped by `stop` only: the scratch database's drop must run after a stop too.
+async fn run_psql(
+    url: &str,
+    server: &Server,
+    statements: &[&str],
+    ctx: &Context<'_>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<String, String> {
+    let mut command = tool_command(PSQL);
+    command.envs(ctx.tool_env.iter().cloned()).args([
+        "--no-psqlrc",
+        "--no-password",
+        "--quiet",
+        "--tuples-only",
+        "--no-align",
+        "--set=ON_ERROR_STOP=1",
+    ]);
+    for statement in statements {
+        command.arg("--command").arg(statement);
+    }
+    command
+        .arg("--dbname")
+        .arg(url)
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS)
+        .env("PGAPPNAME", "steward-verify");
+    if let Some(password) = &server.password {
+        command.env("PGPASSWORD", password);
+    }
+    let mask = |text: &str| match &server.password {
+        Some(password) if !password.is_empty() => text.replace(password.as_str(), "********"),
+        _ => text.to_string(),
+    };
+    // The child is killed when this future is dropped (a stop, the timeout).
+    let output = tokio::select! {
+        output = tokio::time::timeout(STATEMENT_TIMEOUT, command.output()) => output
+            .map_err(|_| format!("{PSQL} did not finish within {} minutes", STATEMENT_TIMEOUT.as_secs() / 60))?
+            .map_err(|e| format!("{PSQL} cannot be run: {e}"))?,
+        () = stop.cancelled() => return Err("stopped".to_string()),
+    };
+    if output.status.success() {
+        Ok(mask(&String::from_utf8_lossy(&output.stdout)))
+    } else {
+        Err(mask(String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
 /// Whether the account at `url` may restore with this driver's method: CREATE on the database
 /// (to recreate its schemas) and ownership — or membership in the owning role — of every
 /// schema in it (to drop them). A superuser has both. `Err` names what is missing, or why it

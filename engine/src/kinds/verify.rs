@@ -1,60 +1,187 @@
-//! The `verify` job kind: reads every artifact of a backup back, logs each, and fails when
-//! anything is missing, changed or damaged (the catalog and the audit log record the result).
-//! Read-only: it does not take the environment's slot.
+//! The `verify` job kind: proves that backups restore. For each backup it verifies, it reads
+//! every artifact back and compares it with the manifest (the checksums), then **test-restores**
+//! each resource into scratch with its driver ([`drivers::test_restore`]): a directory into a
+//! temporary tree compared with the manifest, a SQLite database into a temporary file checked
+//! by `PRAGMA integrity_check`, a PostgreSQL or MySQL database into a scratch database on the
+//! same server (with the resource's `verify_sql`, dropped afterwards), a `command` resource
+//! through its `verify` script; `http` resources are skipped with the reason said. The result
+//! goes into the backup's history of test restores (its newest is the backup's
+//! proven-restorable badge, or a failed one with the tools' words) and the audit log
+//! (`backup.verify` for the checksums, `backup.test_restore` for the rest).
+//!
+//! Which backups: one by id, or `count` of an environment's backups chosen when the job is
+//! requested by [`pick`] — never test-restored first, then those whose last test restore is the
+//! oldest, ties in random order — and kept in the job's input, so that a retry verifies the
+//! same ones.
+//!
+//! Read-only: it does not take the environment's slot, and it never touches the live systems
+//! (the scratch databases are new databases of their own, `steward_verify_<job>_<resource>`).
+//! Scratch files live under `<data_dir>/.verify-scratch/job-N` and are removed after each
+//! resource, and at start-up when a crash left them.
+
+use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Engine,
+    Config, Engine,
     accounts::Actor,
     backups::{BackupError, VerifyReport},
     config::Environment,
+    db::backups as rows,
+    drivers::{self, Context, DriverError, TestRestored},
     jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Outcome, Plan},
+    kinds::{backup, restore},
+    manifest::Manifest,
     output::JobLog,
+    storage::{BackupPath, Storage},
 };
 
-/// Verify backup `backup_id`.
+/// Verify backups: checksums and a test restore of each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verify {
-    pub backup_id: String,
+    /// The backup, when the job verifies one (the only field of jobs written before test
+    /// restores, which read the same way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// The backups, when the job verifies several (chosen when it was requested).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
+}
+
+impl Verify {
+    /// A job verifying `ids`, in this order.
+    pub fn of(mut ids: Vec<String>) -> Verify {
+        if ids.len() == 1 {
+            Verify {
+                backup_id: ids.pop(),
+                backups: Vec::new(),
+            }
+        } else {
+            Verify {
+                backup_id: None,
+                backups: ids,
+            }
+        }
+    }
+
+    /// The backups this job verifies, in order.
+    pub fn targets(&self) -> Vec<&str> {
+        self.backup_id.iter().chain(&self.backups).map(String::as_str).collect()
+    }
 }
 
 impl JobKind for Verify {
     const NAME: &'static str = "verify";
 
-    fn plan<'a>(&'a self, _engine: &'a Engine, _environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
-        Box::pin(async {
+    fn plan<'a>(&'a self, engine: &'a Engine, environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
+        Box::pin(async move {
+            let targets = self.targets();
+            if targets.is_empty() {
+                return Err(JobError::Refused("no backup to verify was named".into()));
+            }
+            for id in &targets {
+                let known = rows::get(engine.db().pool(), id).await?;
+                if known.is_none_or(|row| row.environment != environment.name) {
+                    return Err(JobError::UnknownBackup((*id).to_string()));
+                }
+            }
             Ok(Plan {
                 exclusive: false,
-                steps: vec!["Verify checksums".to_string()],
+                steps: targets
+                    .iter()
+                    .map(|id| format!("Verify and test-restore {id}"))
+                    .collect(),
             })
         })
     }
 
+    fn secrets(&self, config: &Config, environment: &str) -> Vec<String> {
+        config.environment(environment).map(backup::secrets).unwrap_or_default()
+    }
+
+    /// The backup, when the job verifies exactly one.
     fn backup_id(&self) -> Option<&str> {
-        Some(&self.backup_id)
+        match self.targets()[..] {
+            [one] => Some(one),
+            _ => None,
+        }
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { verify(ctx, &self.backup_id).await.into() })
+        Box::pin(async move { verify_all(ctx, &self.targets()).await.into() })
+    }
+
+    fn recover(engine: &Engine) -> BoxFuture<'_, ()> {
+        Box::pin(restore::clean_scratch_in(engine, scratch_root(engine)))
     }
 }
 
+/// A backup a verify run may choose: its id and when its newest test restore ended (`None`:
+/// never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    pub last_test_restore_ms: Option<i64>,
+}
+
+/// Chooses `count` backups to verify: those never test-restored first, then those whose last
+/// test restore is the oldest; backups that tie (all the never-verified ones, say) come in
+/// random order, from `random`.
+pub fn pick(candidates: Vec<Candidate>, count: usize, mut random: impl FnMut() -> u64) -> Vec<String> {
+    let mut keyed: Vec<(i64, u64, String)> = candidates
+        .into_iter()
+        .map(|c| (c.last_test_restore_ms.unwrap_or(i64::MIN), random(), c.id))
+        .collect();
+    keyed.sort();
+    keyed.into_iter().take(count).map(|(_, _, id)| id).collect()
+}
+
 impl Engine {
-    /// Queues a verification of backup `id` as a read-only job (it does not wait for the
-    /// environment's other jobs).
+    /// Queues a verification (checksums and a test restore) of backup `id` as a read-only job
+    /// (it does not wait for the environment's other jobs).
     pub async fn request_verify(&self, actor: &Actor, id: &str) -> Result<Job, BackupError> {
         let backup = self
             .backup(id)
             .await?
             .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        self.queue_verify(actor, &backup.environment, vec![backup.id]).await
+    }
+
+    /// Queues a verification of `count` backups of `environment`, chosen now by [`pick`].
+    pub async fn request_verification(&self, actor: &Actor, environment: &str, count: u32) -> Result<Job, BackupError> {
+        if self.config().environment(environment).is_none() {
+            return Err(JobError::UnknownEnvironment(environment.to_string()).into());
+        }
+        let candidates = rows::verification_candidates(self.db().pool(), environment)
+            .await?
+            .into_iter()
+            .map(|(id, _, last)| Candidate {
+                id,
+                last_test_restore_ms: last,
+            })
+            .collect();
+        let chosen = pick(candidates, count.max(1) as usize, || {
+            // Random enough to sample backups; uuid's generator is already in the tree.
+            uuid::Uuid::new_v4().as_u64_pair().0
+        });
+        if chosen.is_empty() {
+            return Err(JobError::Refused(format!(
+                "{environment} has no backups to verify: take one with `steward backup create {environment}`"
+            ))
+            .into());
+        }
+        self.queue_verify(actor, environment, chosen).await
+    }
+
+    async fn queue_verify(&self, actor: &Actor, environment: &str, ids: Vec<String>) -> Result<Job, BackupError> {
         Ok(self
             .request_job(
                 actor,
                 JobRequest {
-                    environment: backup.environment,
-                    spec: JobSpec::new(Verify { backup_id: backup.id }),
+                    environment: environment.to_string(),
+                    spec: JobSpec::new(Verify::of(ids)),
                     reason: String::new(),
                     parent_id: None,
                 },
@@ -63,21 +190,133 @@ impl Engine {
     }
 }
 
-async fn verify(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure> {
-    let (engine, log) = (ctx.engine, ctx.log);
-    let actor = ctx.job.actor();
+/// Verifies each backup in turn; fails when any failed (after trying them all).
+async fn verify_all(ctx: &JobContext<'_>, targets: &[&str]) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for (done, id) in targets.iter().enumerate() {
+        ctx.check_stop()?;
+        match verify_one(ctx, id).await {
+            Ok(()) => {}
+            Err(Failure::Stopped) => return Err(Failure::Stopped),
+            Err(failure) => failed.push(format!("{id}: {}", failure.message())),
+        }
+        backup::record_step(ctx.engine, ctx.job.id, i64::try_from(done + 1).unwrap_or(i64::MAX)).await;
+    }
+    match failed.len() {
+        0 => Ok(()),
+        1 if targets.len() == 1 => Err(failed.remove(0).into()),
+        n => Err(format!("{n} of {} backups failed: {}", targets.len(), failed.join(" | ")).into()),
+    }
+}
+
+/// Checksums, then a test restore of every resource; the result goes into the catalog.
+async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure> {
+    let (engine, log, job) = (ctx.engine, ctx.log, ctx.job);
+    let actor = &job.actor();
+    let record = |checked: String, error: Option<String>| async move {
+        let result = engine
+            .record_test_restore(actor, backup_id, Some(job.id), &checked, error.as_deref())
+            .await;
+        if let Err(e) = result {
+            log.error(format!("Recording the test restore of {backup_id} failed: {e}"))
+                .await;
+        }
+    };
+
     log.info(format!("Reading every artifact of {backup_id} back…")).await;
     let report = engine
-        .verify_backup(&actor, backup_id)
+        .verify_backup(actor, backup_id)
         .await
         .map_err(|e| e.to_string())?;
     log_report(log, &report).await;
-    if report.ok() {
-        log.info(format!("Backup {backup_id} is intact: {}.", report.summary()))
+    if !report.ok() {
+        let error = format!(
+            "the backup is damaged, so it was not test-restored: {}",
+            report.summary()
+        );
+        record("checksums".to_string(), Some(error.clone())).await;
+        return Err(error.into());
+    }
+    let mut checked = vec![format!("checksums: {}", report.summary())];
+
+    let storage = engine.storage();
+    let path = BackupPath::new(&job.environment, backup_id).map_err(|e| e.to_string())?;
+    let manifest = storage
+        .read_manifest(&path)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Manifest::from_json(&bytes))
+        .map_err(|e| format!("the manifest of {backup_id} cannot be read: {e}"))?;
+    let environment = ctx.environment()?;
+    let backup_dir = storage.backup_dir(&path);
+    let scratch_root = scratch_dir(engine, job.id);
+    let report = |_done: u64, _total: Option<u64>| {};
+    let mut failures = Vec::new();
+    for artifact in &manifest.artifacts {
+        if ctx.stop.is_cancelled() {
+            let _ = tokio::fs::remove_dir_all(&scratch_root).await;
+            return Err(Failure::Stopped);
+        }
+        let name = &artifact.resource;
+        log.info(format!(
+            "Test-restoring {name} ({}) from {} into scratch…",
+            artifact.driver, artifact.file
+        ))
+        .await;
+        let scratch = scratch_root.join(name);
+        tokio::fs::create_dir_all(&scratch)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        let driver_ctx = Context {
+            environment: &environment.name,
+            resource: name,
+            backup_id,
+            description: &manifest.description,
+            log,
+            stop: ctx.stop,
+            progress: &report,
+            scratch: &scratch,
+            tool_env: ctx.tool_env(),
+            grace: ctx.grace(),
+        };
+        let result = drivers::test_restore(
+            &artifact.driver,
+            &artifact.details,
+            environment.resources.get(name),
+            &backup_dir.join(&artifact.file),
+            &scratch_database(job.id, name),
+            &driver_ctx,
+        )
+        .await;
+        let _ = tokio::fs::remove_dir_all(&scratch_root).await;
+        match result {
+            Ok(TestRestored::Checked(what)) => {
+                log.info(format!("{name}: passed — {what}.")).await;
+                checked.push(format!("{name}: {what}"));
+            }
+            Ok(TestRestored::Skipped(why)) => {
+                log.info(format!("{name}: skipped — {why}.")).await;
+                checked.push(format!("{name}: skipped, {why}"));
+            }
+            Err(DriverError::Cancelled) => return Err(Failure::Stopped),
+            Err(e) => {
+                log.error(format!("{name}: the test restore FAILED: {e}")).await;
+                failures.push(format!("{name} ({}): {e}", artifact.driver));
+            }
+        }
+    }
+    let checked = checked.join("; ");
+    if failures.is_empty() {
+        log.info(format!("Backup {backup_id} is proven restorable: {checked}."))
             .await;
+        record(checked, None).await;
         Ok(())
     } else {
-        Err(format!("backup {backup_id} is damaged: {}", report.summary()).into())
+        let error = failures.join("; ");
+        log.error(format!("The test restore of {backup_id} failed: {error}"))
+            .await;
+        record(checked, Some(error.clone())).await;
+        Err(error.into())
     }
 }
 
@@ -91,5 +330,112 @@ pub(crate) async fn log_report(log: &JobLog, report: &VerifyReport) {
                     .await
             }
         }
+    }
+}
+
+/// The scratch database a test restore of `resource` by job `job_id` restores into: unique per
+/// job and resource, a plain identifier (lowercase letters, digits, `_`) within PostgreSQL's
+/// 63 bytes.
+pub fn scratch_database(job_id: i64, resource: &str) -> String {
+    let mut name = format!("steward_verify_{job_id}_");
+    name.extend(resource.chars().map(|c| match c.to_ascii_lowercase() {
+        c @ ('a'..='z' | '0'..='9' | '_') => c,
+        _ => '_',
+    }));
+    name.truncate(63);
+    name
+}
+
+/// Where a verify job's drivers put scratch files (removed after each resource).
+fn scratch_dir(engine: &Engine, job_id: i64) -> PathBuf {
+    scratch_root(engine).join(format!("job-{job_id}"))
+}
+
+fn scratch_root(engine: &Engine) -> PathBuf {
+    engine.config().data_dir.join(".verify-scratch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: &str, last: Option<i64>) -> Candidate {
+        Candidate {
+            id: id.into(),
+            last_test_restore_ms: last,
+        }
+    }
+
+    #[test]
+    fn never_verified_come_first_then_the_longest_unverified_and_ties_at_random() {
+        let candidates = vec![
+            candidate("checked-yesterday", Some(2_000)),
+            candidate("never-a", None),
+            candidate("checked-last-week", Some(1_000)),
+            candidate("never-b", None),
+            candidate("checked-today", Some(3_000)),
+        ];
+        // Two orders of the random numbers: the never-verified pair swaps, the rest does not.
+        let mut n = 0u64;
+        let ascending = pick(candidates.clone(), 5, || {
+            n += 1;
+            n
+        });
+        assert_eq!(
+            ascending,
+            [
+                "never-a",
+                "never-b",
+                "checked-last-week",
+                "checked-yesterday",
+                "checked-today"
+            ]
+        );
+        let mut n = 100u64;
+        let descending = pick(candidates.clone(), 5, || {
+            n -= 1;
+            n
+        });
+        assert_eq!(
+            descending,
+            [
+                "never-b",
+                "never-a",
+                "checked-last-week",
+                "checked-yesterday",
+                "checked-today"
+            ]
+        );
+        // A count takes the head of that order; more than there are takes them all.
+        assert_eq!(pick(candidates.clone(), 3, || 7).len(), 3);
+        assert_eq!(pick(candidates.clone(), 3, || 7)[2], "checked-last-week");
+        assert_eq!(pick(candidates, 50, || 7).len(), 5);
+        assert!(pick(Vec::new(), 3, || 7).is_empty());
+    }
+
+    #[test]
+    fn scratch_databases_are_plain_names_of_the_job_and_resource() {
+        assert_eq!(scratch_database(42, "orders"), "steward_verify_42_orders");
+        assert_eq!(scratch_database(7, "Shop-DB.main"), "steward_verify_7_shop_db_main");
+        assert_eq!(scratch_database(7, &"x".repeat(100)).len(), 63);
+    }
+
+    #[test]
+    fn jobs_written_before_test_restores_still_read() {
+        let verify: Verify = serde_json::from_str(r#"{"kind":"verify","backup_id":"prod-20261121-0102-7f3a"}"#)
+            .expect("an old verify job reads");
+        assert_eq!(verify.targets(), ["prod-20261121-0102-7f3a"]);
+        assert_eq!(JobSpec::new(verify).backup_id(), Some("prod-20261121-0102-7f3a"));
+        // One backup is written as before; several as a list.
+        assert_eq!(
+            JobSpec::new(Verify::of(vec!["a".into()])).to_json(),
+            serde_json::json!({"kind": "verify", "backup_id": "a"})
+        );
+        let many = JobSpec::new(Verify::of(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            many.to_json(),
+            serde_json::json!({"kind": "verify", "backups": ["a", "b"]})
+        );
+        assert_eq!(many.backup_id(), None);
     }
 }
