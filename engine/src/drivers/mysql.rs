@@ -588,6 +588,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_test_restore_goes_into_a_scratch_database_that_is_dropped_whatever_happens() {
+        if !available().await {
+            return;
+        }
+        let source = TempDatabase::create().await;
+        sql(
+            Some(&source.name),
+            "CREATE TABLE stock (id INT PRIMARY KEY, qty INT) DEFAULT CHARSET latin1; INSERT INTO stock VALUES (1, 5), (2, 6);",
+            None,
+        )
+        .await
+        .unwrap();
+        let harness = Harness::new();
+        let admin = url::Url::parse(&server_url()).unwrap().username().to_string();
+        let url = url_of(&source.name, &admin);
+        let artifact = backup(&url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let scratch = format!(
+            "steward_verify_test_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let exists = |name: String| async move {
+            !sql(None, &format!("SHOW DATABASES LIKE '{name}'"), None)
+                .await
+                .unwrap()
+                .is_empty()
+        };
+        let before = (schema_dump(&source.name).await, data_dump(&source.name).await);
+
+        let checked = test_restore(
+            &url,
+            None,
+            &["SELECT qty FROM stock WHERE id = 2".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            checked,
+            "restored into a scratch database (1 tables), 1 verify queries returned rows"
+        );
+        assert!(!exists(scratch.clone()).await);
+        let error = test_restore(
+            &url,
+            None,
+            &["SELECT qty FROM stock WHERE id = 3".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.ends_with("verify_sql query 1 returned no rows: SELECT qty FROM stock WHERE id = 3"),
+            "{error}"
+        );
+        assert!(!exists(scratch.clone()).await);
+        assert_eq!((schema_dump(&source.name).await, data_dump(&source.name).await), before);
+
+        // The database's own account, which may not create other databases: the privilege is
+        // named, the password is not.
+        let password = password_file(&harness, PASSWORD);
+        let error = test_restore(
+            &url_of(&source.name, &source.name),
+            Some(&password),
+            &[],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(&format!(
+                "the test restore needs CREATE and DROP on the scratch database {scratch}"
+            )) && error.contains("Access denied"),
+            "{error}"
+        );
+        assert!(!error.contains("w#rd"), "{error}");
+        assert!(!exists(scratch).await);
+    }
+
+    #[tokio::test]
     async fn a_database_is_dumped_compressed_and_restores() {
         if !available().await {
             return;

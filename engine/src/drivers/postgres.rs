@@ -887,6 +887,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_test_restore_goes_into_a_scratch_database_that_is_dropped_whatever_happens() {
+        if !available().await {
+            return;
+        }
+        let owner = TempRole::create("").await;
+        let db = TempDatabase::create().await;
+        psql(
+            &db.url,
+            &format!(
+                "ALTER DATABASE {} OWNER TO {}; CREATE TABLE items (id integer PRIMARY KEY);
+                 INSERT INTO items VALUES (1), (2);",
+                db.name, owner.name
+            ),
+        )
+        .await
+        .unwrap();
+        let harness = Harness::new();
+        let artifact = backup(&db.url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let scratch = format!(
+            "steward_verify_test_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let server = db.url.clone();
+        let exists = |name: String| {
+            let server = server.clone();
+            async move {
+                psql(
+                    &server,
+                    &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+                )
+                .await
+                .unwrap()
+                    == "1"
+            }
+        };
+
+        let checked = test_restore(
+            &db.url,
+            None,
+            &["SELECT id FROM items WHERE id = 2".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            checked,
+            "restored into a scratch database (1 tables), 1 verify queries returned rows"
+        );
+        assert!(!exists(scratch.clone()).await);
+
+        // A verify query that finds nothing fails the test restore; the database still goes.
+        let error = test_restore(
+            &db.url,
+            None,
+            &["SELECT id FROM items WHERE id = 3".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.ends_with("verify_sql query 1 returned no rows: SELECT id FROM items WHERE id = 3"),
+            "{error}"
+        );
+        assert!(!exists(scratch.clone()).await);
+
+        // The database's owner without CREATEDB: the privilege is named.
+        let error = test_restore(&owner.url(&db), None, &[], &path, &scratch, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "the test restore needs CREATEDB: {} may not create the scratch database {scratch}",
+                owner.name
+            )) && error.contains("permission denied to create database"),
+            "{error}"
+        );
+        assert_eq!(psql(&db.url, "SELECT count(*) FROM items").await.unwrap(), "2");
+    }
+
+    #[tokio::test]
     async fn an_unreachable_server_fails_with_pg_dumps_message_and_no_password() {
         if tool_version(PG_DUMP).await.is_err() {
             skip_or_fail("pg_dump cannot be run");

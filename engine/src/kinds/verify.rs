@@ -284,7 +284,7 @@ async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure
             &artifact.details,
             environment.resources.get(name),
             &backup_dir.join(&artifact.file),
-            &scratch_database(job.id, name),
+            &scratch_database(job.id, name, &uuid::Uuid::new_v4().simple().to_string()[..6]),
             &driver_ctx,
         )
         .await;
@@ -333,17 +333,23 @@ pub(crate) async fn log_report(log: &JobLog, report: &VerifyReport) {
     }
 }
 
-/// The scratch database a test restore of `resource` by job `job_id` restores into: unique per
-/// job and resource, a plain identifier (lowercase letters, digits, `_`) within PostgreSQL's
-/// 63 bytes.
-pub fn scratch_database(job_id: i64, resource: &str) -> String {
-    let mut name = format!("steward_verify_{job_id}_");
-    name.extend(resource.chars().map(|c| match c.to_ascii_lowercase() {
-        c @ ('a'..='z' | '0'..='9' | '_') => c,
-        _ => '_',
-    }));
-    name.truncate(63);
-    name
+/// The scratch database a test restore of `resource` by job `job_id` restores into:
+/// `steward_verify_<job>_<resource>_<nonce>`, a plain identifier (lowercase letters, digits,
+/// `_`) within PostgreSQL's 63 bytes. The nonce keeps two Stewards with catalogs of their own
+/// (whose job numbers repeat) apart on one database server.
+pub fn scratch_database(job_id: i64, resource: &str, nonce: &str) -> String {
+    let plain = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c.to_ascii_lowercase() {
+                c @ ('a'..='z' | '0'..='9' | '_') => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    let mut name = format!("steward_verify_{job_id}_{}", plain(resource));
+    let nonce = plain(nonce);
+    name.truncate(62 - nonce.len());
+    format!("{name}_{nonce}")
 }
 
 /// Where a verify job's drivers put scratch files (removed after each resource).
@@ -356,86 +362,4 @@ fn scratch_root(engine: &Engine) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn candidate(id: &str, last: Option<i64>) -> Candidate {
-        Candidate {
-            id: id.into(),
-            last_test_restore_ms: last,
-        }
-    }
-
-    #[test]
-    fn never_verified_come_first_then_the_longest_unverified_and_ties_at_random() {
-        let candidates = vec![
-            candidate("checked-yesterday", Some(2_000)),
-            candidate("never-a", None),
-            candidate("checked-last-week", Some(1_000)),
-            candidate("never-b", None),
-            candidate("checked-today", Some(3_000)),
-        ];
-        // Two orders of the random numbers: the never-verified pair swaps, the rest does not.
-        let mut n = 0u64;
-        let ascending = pick(candidates.clone(), 5, || {
-            n += 1;
-            n
-        });
-        assert_eq!(
-            ascending,
-            [
-                "never-a",
-                "never-b",
-                "checked-last-week",
-                "checked-yesterday",
-                "checked-today"
-            ]
-        );
-        let mut n = 100u64;
-        let descending = pick(candidates.clone(), 5, || {
-            n -= 1;
-            n
-        });
-        assert_eq!(
-            descending,
-            [
-                "never-b",
-                "never-a",
-                "checked-last-week",
-                "checked-yesterday",
-                "checked-today"
-            ]
-        );
-        // A count takes the head of that order; more than there are takes them all.
-        assert_eq!(pick(candidates.clone(), 3, || 7).len(), 3);
-        assert_eq!(pick(candidates.clone(), 3, || 7)[2], "checked-last-week");
-        assert_eq!(pick(candidates, 50, || 7).len(), 5);
-        assert!(pick(Vec::new(), 3, || 7).is_empty());
-    }
-
-    #[test]
-    fn scratch_databases_are_plain_names_of_the_job_and_resource() {
-        assert_eq!(scratch_database(42, "orders"), "steward_verify_42_orders");
-        assert_eq!(scratch_database(7, "Shop-DB.main"), "steward_verify_7_shop_db_main");
-        assert_eq!(scratch_database(7, &"x".repeat(100)).len(), 63);
-    }
-
-    #[test]
-    fn jobs_written_before_test_restores_still_read() {
-        let verify: Verify = serde_json::from_str(r#"{"kind":"verify","backup_id":"prod-20261121-0102-7f3a"}"#)
-            .expect("an old verify job reads");
-        assert_eq!(verify.targets(), ["prod-20261121-0102-7f3a"]);
-        assert_eq!(JobSpec::new(verify).backup_id(), Some("prod-20261121-0102-7f3a"));
-        // One backup is written as before; several as a list.
-        assert_eq!(
-            JobSpec::new(Verify::of(vec!["a".into()])).to_json(),
-            serde_json::json!({"kind": "verify", "backup_id": "a"})
-        );
-        let many = JobSpec::new(Verify::of(vec!["a".into(), "b".into()]));
-        assert_eq!(
-            many.to_json(),
-            serde_json::json!({"kind": "verify", "backups": ["a", "b"]})
-        );
-        assert_eq!(many.backup_id(), None);
-    }
-}
+mod tests;
