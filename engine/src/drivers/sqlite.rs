@@ -246,11 +246,7 @@ pub async fn test_restore(
     let copy = ctx.scratch.join("database.sqlite");
     let checked = check_copy(artifact, &copy, details).await;
     let _ = tokio::fs::remove_file(&copy).await;
-    let checked = checked.map_err(|why| DriverError::Failed(format!("sqlite database {}: {why}", ctx.resource)))?;
-    ctx.log
-        .info(format!("sqlite database {}: {checked}", ctx.resource))
-        .await;
-    Ok(checked)
+    checked.map_err(|why| DriverError::Failed(format!("sqlite database {}: {why}", ctx.resource)))
 }
 
 async fn check_copy(artifact: &Path, copy: &Path, details: &serde_json::Value) -> Result<String, String> {

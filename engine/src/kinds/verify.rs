@@ -237,6 +237,8 @@ async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure
         record("checksums".to_string(), Some(error.clone())).await;
         return Err(error.into());
     }
+    log.info(format!("Backup {backup_id} is intact: {}.", report.summary()))
+        .await;
     let mut checked = vec![format!("checksums: {}", report.summary())];
 
     let storage = engine.storage();
