@@ -92,6 +92,17 @@ impl TestRestore {
     }
 }
 
+/// The resources a test restore restored and checked, from what it recorded (`name: what; …`),
+/// without the checksums and the resources it skipped: "db, files".
+pub fn checked_resources(checked: &str) -> Vec<String> {
+    checked
+        .split("; ")
+        .filter_map(|part| part.split_once(": "))
+        .filter(|(name, what)| *name != "checksums" && !what.starts_with("skipped"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 impl TryFrom<BackupRow> for Backup {
     type Error = String;
 

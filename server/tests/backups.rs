@@ -125,6 +125,18 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
         shown.stdout.contains("  test restore: proven restorable, "),
         "{shown:?}"
     );
+    // The console shows the badge: on the backup's page in full, in the list compactly.
+    let password = serve.admin_password();
+    let page = serve.page_as_admin(&password, &format!("/backups/{id}"));
+    assert!(
+        page.contains("Proven restorable") && page.contains("PRAGMA integrity_check: ok"),
+        "the backup page shows no badge"
+    );
+    let list = serve.page_as_admin(&password, "/environments/prod/backups");
+    assert!(
+        list.contains("Proven restorable · just now · shop-db, site"),
+        "the backups list shows no badge"
+    );
     // `steward verify ENV` picks the backups itself.
     let picked = steward.cli(&["verify", "prod", "--count", "3"]);
     assert_eq!(picked.code, Some(0), "{picked:?}");
