@@ -283,3 +283,12 @@ crate::db_tests! {
         assert_eq!((none.len(), total), (0, 1));
     }
 }
+
+#[test]
+fn the_badge_names_the_resources_restored_not_the_checksums_or_those_skipped() {
+    let checked = "checksums: all 3 artifacts match their checksums; db: restored into a scratch database (4 tables); \
+                   cms: skipped, the remote system keeps and restores its own backup; files: 12 files, 3 directories, \
+                   0 symbolic links (1.2 MiB) unpacked and compared with the manifest";
+    assert_eq!(checked_resources(checked), ["db", "files"]);
+    assert!(checked_resources("checksums").is_empty());
+}

@@ -165,6 +165,24 @@ pub async fn restore(
     artifact: &Path,
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
+    restore_for(url, password, artifact, ctx, Purpose::Restore).await
+}
+
+/// Why a database is restored: the live one, or a scratch one in a test restore (only what a
+/// failure message says differs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Restore,
+    TestRestore,
+}
+
+async fn restore_for(
+    url: &str,
+    password: Option<&SecretSource>,
+    artifact: &Path,
+    ctx: &Context<'_>,
+    purpose: Purpose,
+) -> Result<(), DriverError> {
     let label = label(ctx);
     let target = Target::parse(url).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
     let password = password
@@ -246,7 +264,12 @@ pub async fn restore(
         &label,
         client,
         RESTORE_TIMEOUT,
-        " (the database was dropped and created again: what the dump held before the error is restored, the rest is missing)",
+        match purpose {
+            Purpose::Restore => {
+                " (the database was dropped and created again: what the dump held before the error is restored, the rest is missing)"
+            }
+            Purpose::TestRestore => " (in the scratch database, which is dropped)",
+        },
     )?;
     ctx.log
         .info(format!("{label}: restored database {}", target.database))
@@ -339,7 +362,7 @@ pub async fn test_restore(
         ))
         .await;
     let checked = async {
-        restore(&scratch_url, password, artifact, ctx).await?;
+        restore_for(&scratch_url, password, artifact, ctx, Purpose::TestRestore).await?;
         let tables = run(
             format!(
                 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",

@@ -176,6 +176,24 @@ pub async fn restore(
     artifact: &Path,
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
+    restore_for(url, password, artifact, ctx, Purpose::Restore).await
+}
+
+/// Why a database is restored: the live one, or a scratch one in a test restore (only what a
+/// failure message says differs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Restore,
+    TestRestore,
+}
+
+async fn restore_for(
+    url: &str,
+    password: Option<&SecretSource>,
+    artifact: &Path,
+    ctx: &Context<'_>,
+    purpose: Purpose,
+) -> Result<(), DriverError> {
     let label = label(ctx);
     let server = Server::parse(url, password).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
     let tool = tool_version(PG_RESTORE).await.map_err(|e| {
@@ -228,7 +246,10 @@ pub async fn restore(
         &label,
         "the restore (pg_restore into psql)",
         RESTORE_TIMEOUT,
-        " (the restore ran in one transaction: the database is as it was before)",
+        match purpose {
+            Purpose::Restore => " (the restore ran in one transaction: the database is as it was before)",
+            Purpose::TestRestore => " (in the scratch database, which is dropped)",
+        },
     )?;
     ctx.log
         .info(format!("{label}: restored database {}", server.database))
@@ -322,7 +343,7 @@ async fn restore_and_query(
     ctx: &Context<'_>,
 ) -> Result<String, DriverError> {
     let label = label(ctx);
-    restore(scratch_url, password, artifact, ctx).await?;
+    restore_for(scratch_url, password, artifact, ctx, Purpose::TestRestore).await?;
     let tables = admin(scratch_url, server, &[TABLES_QUERY], ctx)
         .await
         .map_err(|why| DriverError::Failed(format!("{label}: counting the restored tables failed: {why}")))?;

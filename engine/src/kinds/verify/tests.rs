@@ -407,6 +407,7 @@ path = "files"
         let missing = format!("role \"{}\" does not exist", reader.name);
         assert!(error.starts_with(&format!("{backup_id}: orders (postgres): ")), "{error}");
         assert!(error.contains(&missing), "the tool's own words: {error}");
+        assert!(error.ends_with("(in the scratch database, which is dropped)."), "{error}");
 
         // The checksums match; the test restore failed, with the same words; the directory
         // passed all the same.
