@@ -34,7 +34,7 @@ pub fn TestRestoreBadge(test_restore: BackupTestRestore) -> impl IntoView {
             )
         }
     };
-    view! { <span class=format!("verify test-restore {class}") title=title data-testid="test-restore-badge">{text}</span> }
+    view! { <span class=format!("test-restore {class}") title=title data-testid="test-restore-badge">{text}</span> }
 }
 
 /// The same in full for the backup's page: when, by which job, what was checked or why it
@@ -56,7 +56,7 @@ pub fn TestRestoreDetail(test_restore: BackupTestRestore) -> impl IntoView {
             job_id,
             ..
         } => view! {
-            <span class="verify verify-ok">"Proven restorable"</span>
+            <span class="test-restore verify-ok">"Proven restorable"</span>
             {format!(" {age} ({})", utc(at_ms))}
             {job(job_id)}
             <br />
@@ -70,7 +70,7 @@ pub fn TestRestoreDetail(test_restore: BackupTestRestore) -> impl IntoView {
             error,
             job_id,
         } => view! {
-            <span class="verify verify-failed">"Test restore failed"</span>
+            <span class="test-restore verify-failed">"Test restore failed"</span>
             {format!(" {age} ({})", utc(at_ms))}
             {job(job_id)}
             <br />

@@ -474,6 +474,36 @@ status_url = "http://127.0.0.1:1/status"
         workers.shutdown(Duration::from_secs(1)).await;
     }
 
+    async fn a_cancelled_verification_stops_its_script_and_records_nothing(db) {
+        let site = Site::new();
+        let started = site.path().join("verify-started");
+        let engine = site.engine(db, &format!(r#"
+[environments.resources.export]
+driver = "command"
+backup = ["sh", "-c", "echo x > \"$STEWARD_OUTPUT_DIR/x\""]
+verify = ["sh", "-c", "touch '{}'; sleep 600"]
+"#, started.display()));
+        let workers = engine.start_workers().await.unwrap();
+        let backup_id = back_up(&engine).await;
+        let job = engine.request_verify(&alice(), &backup_id).await.unwrap();
+        for _ in 0..600 {
+            if started.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.exists(), "the verify script started");
+        let scratch = site.path().join(format!("steward/.verify-scratch/job-{}", job.id));
+        assert!(scratch.exists(), "the backup is unpacked in scratch");
+        engine.cancel_job(&alice(), job.id).await.unwrap();
+        let job = wait_until_finished(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Cancelled);
+        assert!(!scratch.exists());
+        assert!(engine.test_restores(&backup_id, 10).await.unwrap().is_empty(), "a stop is no result");
+        assert_eq!(engine.backup(&backup_id).await.unwrap().unwrap().test_restore, TestRestore::Never);
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
     async fn scratch_files_a_crashed_verification_left_are_removed_when_workers_start(db) {
         let site = Site::new();
         let engine = site.engine(db, "");
