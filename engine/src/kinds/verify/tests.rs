@@ -145,9 +145,14 @@ impl Site {
         self.path().join("shop.sqlite")
     }
 
-    /// An engine whose environment `shop` has `resources` (TOML, beside Steward's own keys),
-    /// loaded as a configuration file is.
+    /// An engine whose environment `shop` has `resources` (TOML, as in a configuration file;
+    /// paths relative to the site). Read with figment alone: `Config::load` would also read
+    /// the `STEWARD_*` variables other tests of this process set.
     fn engine(&self, db: &Db, resources: &str) -> Engine {
+        use figment::{
+            Figment,
+            providers::{Format, Toml},
+        };
         let toml = format!(
             r##"
 data_dir = "steward"
@@ -167,9 +172,20 @@ colour = "#b71c1c"
 {resources}
 "##
         );
-        let file = self.path().join("steward.toml");
-        std::fs::write(&file, toml).unwrap();
-        let config = Config::load(&file).unwrap();
+        let mut config: Config = Figment::from(Toml::string(&toml)).extract().unwrap();
+        let base = self.path();
+        config.data_dir = base.join(&config.data_dir);
+        config.storage.path = config.storage.path.map(|path| base.join(path));
+        for resource in config
+            .environments
+            .iter_mut()
+            .flat_map(|env| env.resources.values_mut())
+        {
+            if let crate::config::Resource::Directory { path, .. } | crate::config::Resource::Sqlite { path } = resource
+            {
+                *path = base.join(&*path);
+            }
+        }
         Engine::new(config, db.clone())
     }
 
