@@ -1,5 +1,6 @@
-//! The backup catalog: what backups exist, how to verify one, and how to rebuild the catalog
-//! from storage.
+//! The backup catalog: what backups exist, how to verify one, their test restores (the history
+//! a `verify` job writes, whose newest is a backup's proven-restorable badge), and how to
+//! rebuild the catalog from storage.
 //!
 //! A backup is *complete* when its manifest is published in storage and its row is in the
 //! `backup` table; the backup job ([`crate::kinds::backup`]) writes both, in that order. The

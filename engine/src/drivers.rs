@@ -6,6 +6,10 @@
 //! the finished backup) and reports what it wrote as an [`Artifact`]: the file, its size and its
 //! SHA-256, computed while writing ([`HashingWriter`]) so no artifact is read twice just to be
 //! hashed. Tool output goes to the job log; cancellation arrives through [`Context::stop`].
+//!
+//! Each driver also restores ([`restore`], in place) and test-restores ([`test_restore`]: into
+//! scratch — a temporary tree or file, a scratch database — through the same code, never
+//! touching the live system).
 
 use std::{
     io,
