@@ -259,7 +259,7 @@ async fn restore_for(
 
 /// Test-restores a `pg_dump -Fc` artifact into the scratch database `scratch` on the server at
 /// `url`, never touching the database `url` names: `scratch` is created (`CREATE DATABASE …
-/// TEMPLATE template0`, which needs CREATEDB), the dump restored into it by [`restore`] — the
+/// TEMPLATE template0` with that database's encoding and locale, which needs CREATEDB), the dump restored into it by [`restore`] — the
 /// same pipeline a real restore runs, so what fails here fails there —, each of `verify_sql`
 /// run in it (each must return a row), and `scratch` dropped afterwards, whatever happened.
 /// Returns what was checked, in words; a failure carries pg_restore's or psql's own words.
@@ -284,9 +284,24 @@ pub async fn test_restore(
         .unwrap_or_else(|| "the account".to_string());
     let quoted = format!("\"{}\"", scratch.replace('"', "\"\""));
 
+    // The live database's encoding and locale (read only), so that the dump loads as it would
+    // into it; the server's defaults when they cannot be read.
+    let literal = |value: &str| format!("'{}'", value.replace('\'', "''"));
+    let options = match admin(url, &server, &[DATABASE_OPTIONS_QUERY], ctx).await {
+        Ok(answer) => match answer.trim().split('|').collect::<Vec<_>>()[..] {
+            [encoding, collate, ctype] => format!(
+                " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+                literal(encoding),
+                literal(collate),
+                literal(ctype)
+            ),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    };
     // A leftover of this very job (a drop that failed) goes first: the name is the job's own.
     let drop = format!("DROP DATABASE IF EXISTS {quoted}");
-    let create = format!("CREATE DATABASE {quoted} TEMPLATE template0");
+    let create = format!("CREATE DATABASE {quoted} TEMPLATE template0{options}");
     if let Err(why) = admin(url, &server, &[&drop, &create], ctx).await {
         if ctx.stop.is_cancelled() {
             return Err(DriverError::Cancelled);
@@ -371,6 +386,10 @@ async fn restore_and_query(
     }
     Ok(checked)
 }
+
+/// The database's encoding, collation and character classification.
+const DATABASE_OPTIONS_QUERY: &str = "SELECT pg_encoding_to_char(encoding), datcollate, datctype \
+     FROM pg_database WHERE datname = current_database()";
 
 /// Tables (plain and partitioned) outside the system schemas.
 const TABLES_QUERY: &str = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -992,6 +1011,45 @@ mod tests {
             "{error}"
         );
         assert_eq!(psql(&db.url, "SELECT count(*) FROM items").await.unwrap(), "2");
+
+        // The scratch database gets the live one's encoding and locale.
+        let latin = {
+            let name = format!("steward_drv_{}", uuid::Uuid::new_v4().simple());
+            psql(
+                &crate::drivers::testing::postgres::server_url(),
+                &format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"),
+            )
+            .await
+            .unwrap();
+            let mut url = url::Url::parse(&db.url).unwrap();
+            url.set_path(&name);
+            TempDatabase {
+                name,
+                url: url.to_string(),
+            }
+        };
+        psql(
+            &latin.url,
+            "CREATE TABLE names (name text); INSERT INTO names VALUES ('Müller');",
+        )
+        .await
+        .unwrap();
+        let artifact = backup(&latin.url, None, harness.out.path(), &harness.ctx())
+            .await
+            .unwrap();
+        let latin_encoded = "SELECT 1 FROM pg_database WHERE datname = current_database() \
+             AND pg_encoding_to_char(encoding) = 'LATIN1' AND datcollate = 'C'";
+        let checked = test_restore(
+            &latin.url,
+            None,
+            &[latin_encoded.into(), "SELECT 1 FROM names WHERE name = 'Müller'".into()],
+            &harness.out.path().join(&artifact.file),
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert!(checked.ends_with("2 verify queries returned rows"), "{checked}");
     }
 
     #[tokio::test]
