@@ -155,6 +155,9 @@ crate::db_tests! {
         engine.record_test_restore(&alice(), newest, None, "db: restored", Some("db (postgres): role x does not exist")).await.unwrap();
         // The newest passing one is the middle: the newest backup failed.
         assert_eq!(engine.newest_proven("dev").await.unwrap().as_deref(), Some(middle));
+        let (id, at) = rows::newest_proven_at(db.pool(), "dev").await.unwrap().unwrap();
+        assert_eq!(id, middle);
+        assert!(matches!(engine.backup(middle).await.unwrap().unwrap().test_restore, TestRestore::Passed { at_ms, .. } if at_ms == at));
         // A later failure of the middle one takes its badge away: the newest result counts.
         engine.record_test_restore(&alice(), middle, None, "checksums", Some("damaged")).await.unwrap();
         assert_eq!(engine.newest_proven("dev").await.unwrap().as_deref(), Some(old));

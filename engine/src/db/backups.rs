@@ -225,8 +225,17 @@ pub async fn newest_proven<'e>(
     executor: impl Executor<'e, Database = Any>,
     environment: &str,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(&format!(
-        "SELECT b.id FROM backup b {LATEST_TEST_RESTORE} WHERE b.environment = $1 AND t.ok = 1 \
+    Ok(newest_proven_at(executor, environment).await?.map(|(id, _)| id))
+}
+
+/// [`newest_proven`], and when that test restore ended (Unix milliseconds): the dashboard's
+/// "last proven restore".
+pub async fn newest_proven_at<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as(&format!(
+        "SELECT b.id, t.at FROM backup b {LATEST_TEST_RESTORE} WHERE b.environment = $1 AND t.ok = 1 \
          ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
     ))
     .bind(environment)
