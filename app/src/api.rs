@@ -14,6 +14,8 @@ pub mod guard;
 pub mod jobs;
 pub mod maintenance;
 pub mod restores;
+pub mod retention;
+pub mod schedules;
 pub mod users;
 
 #[cfg(feature = "ssr")]

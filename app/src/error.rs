@@ -210,6 +210,33 @@ impl From<engine::backups::BackupError> for AppError {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<engine::schedules::ScheduleError> for AppError {
+    fn from(error: engine::schedules::ScheduleError) -> Self {
+        use engine::schedules::ScheduleError as E;
+        match error {
+            E::Unknown { environment, name } => AppError::not_found(format!("Schedule \"{environment}/{name}\"")),
+            E::AlreadyPaused { .. } | E::NotPaused { .. } => AppError::Conflict {
+                message: capitalise(&error.to_string()),
+            },
+            E::ReasonRequired | E::ReasonTooLong(_) => AppError::invalid("reason", capitalise(&error.to_string())),
+            E::Job(e) => e.into(),
+            E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::health::HealthError> for AppError {
+    fn from(error: engine::health::HealthError) -> Self {
+        use engine::health::HealthError as E;
+        match error {
+            E::UnknownEnvironment(name) => AppError::not_found(format!("Environment \"{name}\"")),
+            E::Other(_) | E::Database(_) => AppError::internal(error),
+        }
+    }
+}
+
 /// Upper-cases the first letter and adds no full stop (a hook's message ends in its own advice).
 #[cfg(feature = "ssr")]
 fn capitalise_keep(message: &str) -> String {

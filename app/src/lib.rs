@@ -28,7 +28,7 @@ use crate::{
     error::AppError,
     pages::{
         AccountPage, AuditPage, BackupPage, BackupsPage, EnvironmentPage, EnvironmentsPage, JobPage, JobsPage,
-        LoginPage, NotFoundPage, RestorePage, UsersPage,
+        LoginPage, NotFoundPage, RestorePage, RetentionPage, UsersPage,
     },
     types::{CurrentUser, EnvironmentSummary},
 };
@@ -104,6 +104,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments") view=EnvironmentsPage ssr=SsrMode::Async />
                     <Route path=path!("/environments/:name") view=EnvironmentPage ssr=SsrMode::Async />
                     <Route path=path!("/environments/:name/backups") view=BackupsPage ssr=SsrMode::Async />
+                    <Route path=path!("/environments/:name/retention") view=RetentionPage ssr=SsrMode::Async />
                     <Route path=path!("/backups/:id") view=BackupPage ssr=SsrMode::Async />
                     <Route path=path!("/backups/:id/restore") view=RestorePage ssr=SsrMode::Async />
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />

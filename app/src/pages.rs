@@ -11,6 +11,7 @@ mod jobs_page;
 mod login_page;
 mod not_found_page;
 mod restore_page;
+mod retention_page;
 mod users_page;
 
 pub use account_page::AccountPage;
@@ -24,6 +25,7 @@ pub use jobs_page::JobsPage;
 pub use login_page::LoginPage;
 pub use not_found_page::NotFoundPage;
 pub use restore_page::RestorePage;
+pub use retention_page::RetentionPage;
 pub use users_page::UsersPage;
 
 /// Sets the HTTP status of the server-rendered response (no effect in the browser).

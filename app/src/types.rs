@@ -8,6 +8,7 @@ mod environment;
 mod job;
 mod maintenance;
 mod restore;
+mod schedule;
 mod user;
 
 pub use audit::AuditEntry;
@@ -19,4 +20,5 @@ pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};
 pub use maintenance::MaintenanceState;
 pub use restore::{FailedRestore, RestorePreview, RestoredResource};
+pub use schedule::{EnvironmentHealth, RetentionRow, RetentionView, RunningJob, ScheduleSummary};
 pub use user::{CurrentUser, LockedName, Role, UserSummary};

@@ -46,6 +46,14 @@ pub struct Backup {
     pub manifest: Manifest,
 }
 
+/// Who pinned a backup, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub by: String,
+    pub at_ms: i64,
+    pub reason: String,
+}
+
 /// The last checksum verification of a backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -465,6 +473,63 @@ impl Engine {
         .await?;
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// Pins backup `id` (retention never removes it) or unpins it; a reason is required either
+    /// way. Audited as `backup.pin` / `backup.unpin`.
+    pub async fn set_backup_pinned(&self, actor: &Actor, id: &str, pin: bool, reason: &str) -> Result<(), BackupError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(BackupError::Job(JobError::ReasonRequired(if pin {
+                "say why this backup must be kept"
+            } else {
+                "say why this backup may be removed by retention again"
+            })));
+        }
+        let chars = reason.chars().count();
+        if chars > crate::text::MAX_REASON_CHARS {
+            return Err(BackupError::Job(JobError::ReasonTooLong(chars)));
+        }
+        let backup = self
+            .backup(id)
+            .await?
+            .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        let by = actor.username.as_deref().unwrap_or("steward");
+        let mut tx = self.db().begin_write().await?;
+        let changed = rows::set_pinned(&mut *tx, id, pin.then_some((by, now_ms(), reason))).await?;
+        if !changed {
+            tx.rollback().await?;
+            return Err(BackupError::Job(JobError::Refused(format!(
+                "backup {id} is {}pinned already",
+                if pin { "" } else { "not " }
+            ))));
+        }
+        let action = if pin { "backup.pin" } else { "backup.unpin" };
+        audit::record(
+            &mut *tx,
+            &actor
+                .event(action, Some(id), Outcome::Ok)
+                .with_detail(json!({ "environment": backup.environment, "reason": reason })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Who pinned backup `id`, when and why; `None` when it is not pinned.
+    pub async fn pin_of(&self, id: &str) -> Result<Option<Pin>, BackupError> {
+        let Some(backup) = self.backup(id).await? else {
+            return Ok(None);
+        };
+        Ok(rows::pins(self.db().pool(), &backup.environment)
+            .await?
+            .into_iter()
+            .find(|pin| pin.id == id)
+            .map(|pin| Pin {
+                by: pin.pinned_by.unwrap_or_default(),
+                at_ms: pin.pinned_at.unwrap_or(0),
+                reason: pin.pin_reason.unwrap_or_default(),
+            }))
     }
 
     /// Removes what interrupted backups left in staging (not those of running backup jobs).

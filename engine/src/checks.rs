@@ -233,6 +233,7 @@ mod tests {
                     },
                 )]
                 .into(),
+                ..Default::default()
             }],
             ..Config::default()
         }

@@ -218,9 +218,123 @@ pub struct Environment {
     /// exit 0, or a URL that must answer GET with 2xx. Keyed by the check's name.
     #[serde(default)]
     pub smoke_checks: BTreeMap<String, Hook>,
+    /// The time zone schedules and retention periods are read in, e.g. `Europe/Berlin`
+    /// (default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// What Steward does on its own, keyed by the schedule's name.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, Schedule>,
+    /// Which backups are kept (`[environments.retention]`); without it every backup is kept.
+    #[serde(default)]
+    pub retention: Option<crate::retention::Policy>,
+}
+
+/// `[environments.schedules.NAME]`: a job Steward requests on its own at the times a cron
+/// expression names, read in the environment's time zone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// `backup`, `verify`, `prune` or `action:NAME`.
+    pub what: String,
+    /// Five fields (minute hour day-of-month month day-of-week), or six with seconds first.
+    pub cron: String,
+    /// The description of scheduled backups (default "Scheduled backup (NAME)").
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How many backups a scheduled `verify` test-restores (default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// How long a run that finds the environment busy keeps trying before it is recorded as
+    /// skipped, in minutes.
+    #[serde(default = "default_busy_wait_minutes")]
+    pub busy_wait_minutes: u32,
+    /// After a scheduled backup succeeds, apply the environment's retention rules (a `prune`
+    /// job), when it has any. Default: yes.
+    #[serde(default = "default_true")]
+    pub prune_after: bool,
+}
+
+/// What a schedule runs, parsed from its `what`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduledWork {
+    Backup,
+    Verify,
+    Prune,
+    Action(String),
+}
+
+impl Schedule {
+    pub fn work(&self) -> Result<ScheduledWork, String> {
+        match self.what.as_str() {
+            "backup" => Ok(ScheduledWork::Backup),
+            "verify" => Ok(ScheduledWork::Verify),
+            "prune" => Ok(ScheduledWork::Prune),
+            other => match other.strip_prefix("action:") {
+                Some(action) if !action.is_empty() => Ok(ScheduledWork::Action(action.to_string())),
+                _ => Err(format!(
+                    "\"{other}\" is not something a schedule runs: use \"backup\", \"verify\", \"prune\" or \"action:NAME\""
+                )),
+            },
+        }
+    }
+
+    /// The parsed cron expression: 5 fields, or 6 with seconds first.
+    pub fn cron(&self) -> Result<croner::Cron, String> {
+        let fields = self.cron.split_whitespace().count();
+        if !(5..=6).contains(&fields) {
+            return Err(format!(
+                "\"{}\" has {fields} fields: a cron expression has 5 (minute hour day month weekday, e.g. \"0 2 * * *\" for 02:00 every day) or 6 with seconds first",
+                self.cron
+            ));
+        }
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .build()
+            .parse(&self.cron)
+            .map_err(|e| format!("\"{}\" is not a valid cron expression: {e}", self.cron))
+    }
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_busy_wait_minutes() -> u32 {
+    60
+}
+
+impl Default for Environment {
+    /// An environment with nothing configured (tests and tools fill in the rest), in UTC.
+    fn default() -> Self {
+        Environment {
+            name: String::new(),
+            label: String::new(),
+            colour: String::new(),
+            production: false,
+            actions: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            facts: BTreeMap::new(),
+            backup_expected_within_hours: None,
+            maintenance: MaintenanceConfig::default(),
+            smoke_checks: BTreeMap::new(),
+            timezone: default_timezone(),
+            schedules: BTreeMap::new(),
+            retention: None,
+        }
+    }
 }
 
 impl Environment {
+    /// The environment's time zone (validated when the configuration is loaded).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
+    }
+
     /// Every secret the environment's configuration names, with its key below the environment
     /// (`actions.deploy.secret_env.TOKEN`, `resources.db.password`, …).
     pub fn secret_sources(&self) -> Vec<(String, &SecretSource)> {
@@ -806,6 +920,45 @@ impl Config {
                         format!("environments[{i}].resources.{name}.verify"),
                         "must name a program, e.g. [\"./verify.sh\"]".into(),
                     ));
+                }
+            }
+            if self.environments[i].timezone.parse::<chrono_tz::Tz>().is_err() {
+                return Err((
+                    key("timezone"),
+                    format!(
+                        "\"{}\" is not a time zone: use a name from the tz database, e.g. \"Europe/Berlin\" or \"UTC\"",
+                        env.timezone
+                    ),
+                ));
+            }
+            for (name, schedule) in &env.schedules {
+                let key = |field: &str| format!("environments[{i}].schedules.{name}.{field}");
+                if !is_slug(name) {
+                    return Err((
+                        format!("environments[{i}].schedules"),
+                        format!(
+                            "\"{name}\" is not a valid schedule name: use 1 to 32 lowercase letters, digits and '-', starting with a letter"
+                        ),
+                    ));
+                }
+                match schedule.work() {
+                    Err(why) => return Err((key("what"), why)),
+                    Ok(ScheduledWork::Action(action)) if !env.actions.contains_key(&action) => {
+                        return Err((
+                            key("what"),
+                            format!("there is no action \"{action}\" in this environment"),
+                        ));
+                    }
+                    Ok(ScheduledWork::Backup) if env.resources.is_empty() => {
+                        return Err((key("what"), "this environment has no resources to back up".into()));
+                    }
+                    Ok(_) => {}
+                }
+                if let Err(why) = schedule.cron() {
+                    return Err((key("cron"), why));
+                }
+                if schedule.count == Some(0) {
+                    return Err((key("count"), "must be at least 1".into()));
                 }
             }
             for (name, action) in &env.actions {

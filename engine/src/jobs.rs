@@ -293,10 +293,30 @@ pub(crate) const PG_CHANNEL: &str = "steward_jobs";
 impl Engine {
     /// Queues a job, or refuses it when its environment is busy. Audited either way.
     pub async fn request_job(&self, actor: &Actor, request: JobRequest) -> Result<Job, JobError> {
-        self.queue_job(actor, request, None).await
+        self.queue_job(actor, request, None, None).await
     }
 
-    async fn queue_job(&self, actor: &Actor, request: JobRequest, retry: Option<&Job>) -> Result<Job, JobError> {
+    /// Queues the job of schedule slot `slot_key`, once: when another instance already queued
+    /// it, that job is returned.
+    pub(crate) async fn request_slot_job(
+        &self,
+        actor: &Actor,
+        request: JobRequest,
+        slot_key: &str,
+    ) -> Result<Job, JobError> {
+        if let Some(row) = rows::by_slot(self.db().pool(), slot_key).await? {
+            return Ok(Job::from(row));
+        }
+        self.queue_job(actor, request, None, Some(slot_key)).await
+    }
+
+    async fn queue_job(
+        &self,
+        actor: &Actor,
+        request: JobRequest,
+        retry: Option<&Job>,
+        slot_key: Option<&str>,
+    ) -> Result<Job, JobError> {
         let reason_chars = request.reason.chars().count();
         if reason_chars > MAX_REASON_CHARS {
             return Err(JobError::ReasonTooLong(reason_chars));
@@ -317,6 +337,7 @@ impl Engine {
             parent_id: request.parent_id,
             retry_of: retry.map(|job| job.id),
             steps: &steps,
+            slot_key,
         };
 
         let mut tx = self.db().begin_write().await?;
@@ -324,6 +345,12 @@ impl Engine {
             Ok(row) => row,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 tx.rollback().await?;
+                if let Some(key) = slot_key
+                    && let Some(row) = rows::by_slot(self.db().pool(), key).await?
+                {
+                    // Another instance queued this slot's job first.
+                    return Ok(Job::from(row));
+                }
                 if let Some(old) = retry
                     && let Some(earlier) = rows::retry_of(self.db().pool(), old.id).await?
                 {
@@ -407,7 +434,7 @@ impl Engine {
     }
 
     /// Checks that the job can exist (its environment, then its kind's own checks) and plans it.
-    async fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
+    pub(crate) async fn plan(&self, environment: &str, spec: &JobSpec) -> Result<Plan, JobError> {
         let Some(configured) = self.config().environment(environment) else {
             return Err(JobError::UnknownEnvironment(environment.to_string()));
         };
@@ -484,7 +511,7 @@ impl Engine {
             reason,
             parent_id: old.parent_id,
         };
-        self.queue_job(actor, request, Some(&old)).await
+        self.queue_job(actor, request, Some(&old), None).await
     }
 
     /// Dismisses an interrupted job's banner without retrying it.

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod command;
 pub mod maintenance;
+pub mod prune;
 pub mod restore;
 pub mod verify;
 
@@ -25,6 +26,7 @@ pub static ALL: &[KindEntry] = &[
     KindEntry::of::<verify::Verify>(),
     KindEntry::of::<restore::Restore>(),
     KindEntry::of::<maintenance::Maintenance>(),
+    KindEntry::of::<prune::Prune>(),
     #[cfg(test)]
     KindEntry::of::<nothing::Nothing>(),
 ];

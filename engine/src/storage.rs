@@ -11,7 +11,13 @@
 //! <root>/<environment>/<backup id>/<artifact files…>
 //! <root>/<environment>/<backup id>/manifest.json   (written last, before publishing)
 //! <root>/.staging/<backup id>/…                    (work in progress)
+//! <root>/.removed/<environment>/<backup id>/…       (being removed by retention)
 //! ```
+//!
+//! Removal is the mirror of publishing: [`Storage::withdraw`] moves a backup out of sight in
+//! one rename, the catalog row goes in one transaction, and only then are the files deleted
+//! ([`Storage::purge_withdrawn`]). A removal interrupted half-way is finished or undone at the
+//! next start, by whether the catalog still has the row.
 //!
 //! The [`Storage`] trait is the seam, shaped after object_store (paths, put, list, get): an
 //! object-store backend can take the local one's place, with staging a local directory that
@@ -28,6 +34,7 @@ use tokio::io::AsyncRead;
 /// The file that marks a published backup as complete.
 pub const MANIFEST: &str = "manifest.json";
 const STAGING: &str = ".staging";
+const REMOVED: &str = ".removed";
 
 /// A backup's place in storage: environment and backup id, both validated slugs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +96,15 @@ pub trait Storage: Send + Sync {
     /// Reads one artifact of a published backup (`file` as the manifest names it).
     fn open(&self, backup: &BackupPath, file: &str) -> impl Future<Output = io::Result<ArtifactReader>> + Send;
 
+    /// Moves a published backup out of sight (no longer listed, read or restorable), in one
+    /// step, ready to be deleted or put back.
+    fn withdraw(&self, backup: &BackupPath) -> impl Future<Output = io::Result<()>> + Send;
+    /// Puts a withdrawn backup back where it was.
+    fn reinstate(&self, backup: &BackupPath) -> impl Future<Output = io::Result<()>> + Send;
+    /// Deletes a withdrawn backup's files.
+    fn purge_withdrawn(&self, backup: &BackupPath) -> impl Future<Output = io::Result<()>> + Send;
+    /// The withdrawn backups an interrupted removal left.
+    fn withdrawn(&self) -> impl Future<Output = io::Result<Vec<BackupPath>>> + Send;
     /// Where a backup is, for people: a path or a URL.
     fn location(&self, backup: &BackupPath) -> String;
 
@@ -118,6 +134,13 @@ impl LocalStorage {
 
     fn staging_dir(&self, backup: &BackupPath) -> PathBuf {
         self.root.join(STAGING).join(&backup.backup_id)
+    }
+
+    fn withdrawn_dir(&self, backup: &BackupPath) -> PathBuf {
+        self.root
+            .join(REMOVED)
+            .join(&backup.environment)
+            .join(&backup.backup_id)
     }
 }
 
@@ -227,6 +250,46 @@ impl Storage for LocalStorage {
         }
         let opened = tokio::fs::File::open(self.backup_dir(backup).join(relative)).await?;
         Ok(Box::new(opened))
+    }
+
+    async fn withdraw(&self, backup: &BackupPath) -> io::Result<()> {
+        let target = self.withdrawn_dir(backup);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(self.backup_dir(backup), target).await
+    }
+
+    async fn reinstate(&self, backup: &BackupPath) -> io::Result<()> {
+        tokio::fs::rename(self.withdrawn_dir(backup), self.backup_dir(backup)).await
+    }
+
+    async fn purge_withdrawn(&self, backup: &BackupPath) -> io::Result<()> {
+        match tokio::fs::remove_dir_all(self.withdrawn_dir(backup)).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn withdrawn(&self) -> io::Result<Vec<BackupPath>> {
+        let mut found = Vec::new();
+        let mut environments = match tokio::fs::read_dir(self.root.join(REMOVED)).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        while let Some(environment) = environments.next_entry().await? {
+            let mut backups = tokio::fs::read_dir(environment.path()).await?;
+            while let Some(backup) = backups.next_entry().await? {
+                if let Ok(path) = BackupPath::new(
+                    &environment.file_name().to_string_lossy(),
+                    &backup.file_name().to_string_lossy(),
+                ) {
+                    found.push(path);
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn location(&self, backup: &BackupPath) -> String {

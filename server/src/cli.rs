@@ -11,6 +11,7 @@ mod demo;
 mod jobs;
 mod maintenance;
 mod restores;
+mod schedules;
 mod verify;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -92,6 +93,23 @@ pub enum Command {
     /// or put it in or take it out by hand with on|off (runs its `enter` or `leave` hook;
     /// refused while a job holds the environment).
     Maintenance(maintenance::MaintenanceArgs),
+    /// List, pause, resume or run now the schedules of the environments
+    /// ([environments.schedules.NAME]).
+    #[command(subcommand)]
+    Schedule(schedules::ScheduleCommand),
+    /// Show which backups the retention rules keep and which they would remove.
+    #[command(subcommand)]
+    Retention(schedules::RetentionCommand),
+    /// Remove the backups an environment's retention rules no longer keep, as a job (needs a
+    /// running `steward serve`); prints its log. Pinned backups, the newest proven-restorable
+    /// one and safety backups of failed restores are never removed.
+    Prune {
+        /// The environment, e.g. `prod`.
+        env: String,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -172,6 +190,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Restore(args) => restores::restore(config, args).await,
         Command::Verify(args) => verify::verify(config, args).await,
         Command::Demo(command) => demo::demo(command).await,
+        Command::Schedule(command) => schedules::schedule(config, command).await,
+        Command::Retention(command) => schedules::retention(config, command).await,
+        Command::Prune { env, dry_run } => schedules::prune(config, &env, dry_run).await,
         Command::Maintenance(args) => maintenance::maintenance(config, args).await,
     };
     match result {
@@ -220,6 +241,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("Steward is listening on http://{}", listener.local_addr()?);
     let closing = engine.clone();
     let stop_claiming = workers.stop_claiming();
+    let scheduler = {
+        let (engine, stop) = (engine.clone(), stop_claiming.clone());
+        let instance = format!("{}-{}", std::process::id(), engine::db::now_ms());
+        tokio::spawn(async move { engine.run_scheduler(instance, stop).await })
+    };
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new jobs are started; running ones get time to finish");
@@ -227,6 +253,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         closing.begin_close();
     };
     crate::http::serve(listener, router, shutdown).await?;
+    if let Err(e) = scheduler.await {
+        tracing::warn!("the scheduler ended abnormally: {e}");
+    }
     let grace = std::time::Duration::from_secs(u64::from(engine.config().jobs.shutdown_grace_seconds));
     workers.shutdown(grace).await;
     engine.db().close().await;

@@ -9,15 +9,17 @@ use crate::{
         jobs::{AcknowledgeJob, RetryJob, StartCommand, get_environment_activity},
         maintenance::{SwitchMaintenance, get_maintenance},
         restores::{UndoRestore, list_failed_restores},
+        retention::preview_retention,
+        schedules::{PauseSchedule, RunSchedule, list_schedules},
     },
     components::{
         BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, PageError, current_path,
         require_role,
     },
-    format::{bytes, utc},
+    format::{bytes, elapsed, utc},
     types::{
         ActionSummary, EnvironmentActivity, EnvironmentBackupStatus, EnvironmentSummary, FailedRestore, JobStatus,
-        JobSummary, MaintenanceState, Role,
+        JobSummary, MaintenanceState, RetentionView, Role, ScheduleSummary,
     },
     use_current_user,
 };
@@ -32,6 +34,8 @@ struct Actions {
     /// Dismisses a failed restore's banner (its errors show there, not with the jobs').
     dismiss: ServerAction<AcknowledgeJob>,
     switch: ServerAction<SwitchMaintenance>,
+    pause: ServerAction<PauseSchedule>,
+    run: ServerAction<RunSchedule>,
 }
 
 /// One environment: what Steward knows about it — whether it is in maintenance, restores that
@@ -49,6 +53,8 @@ pub fn EnvironmentPage() -> impl IntoView {
         undo: ServerAction::new(),
         dismiss: ServerAction::new(),
         switch: ServerAction::new(),
+        pause: ServerAction::new(),
+        run: ServerAction::new(),
     };
     let backups = Resource::new(name, get_backup_status);
     let activity = Resource::new(
@@ -63,6 +69,11 @@ pub fn EnvironmentPage() -> impl IntoView {
         move || (name(), actions.dismiss.version().get()),
         |(name, _)| list_failed_restores(name),
     );
+    let schedules = Resource::new(
+        move || (name(), actions.pause.version().get()),
+        |(name, _)| list_schedules(name),
+    );
+    let retention = Resource::new(name, preview_retention);
     let user = use_current_user();
     let here = current_path();
 
@@ -74,7 +85,8 @@ pub fn EnvironmentPage() -> impl IntoView {
         let retried = actions.retry.value().get().and_then(Result::ok);
         let undone = actions.undo.value().get().and_then(Result::ok);
         let switched = actions.switch.value().get().and_then(Result::ok);
-        if let Some(job) = started.or(backup).or(retried).or(undone).or(switched) {
+        let ran = actions.run.value().get().and_then(Result::ok);
+        if let Some(job) = started.or(backup).or(retried).or(undone).or(switched).or(ran) {
             navigate(&format!("/jobs/{}", job.id), Default::default());
         }
     });
@@ -111,6 +123,14 @@ pub fn EnvironmentPage() -> impl IntoView {
                             }
                             Err(error) => view! { <ErrorMessage error /> }.into_any(),
                         };
+                        let unattended = match (schedules.await, retention.await) {
+                            (Ok(schedules), Ok(retention)) => view! {
+                                <SchedulesPanel schedules admin actions />
+                                <RetentionPanel retention />
+                            }
+                            .into_any(),
+                            (Err(error), _) | (_, Err(error)) => view! { <ErrorMessage error /> }.into_any(),
+                        };
                         let activity = match activity.await {
                             Ok(activity) => view! { <Activity env=env.clone() activity operator actions /> }.into_any(),
                             Err(error) => view! { <ErrorMessage error /> }.into_any(),
@@ -139,6 +159,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                                 <dt>"Colour"</dt>
                                 <dd><code>{env.colour.clone()}</code></dd>
                             </dl>
+                            {unattended}
                             {switch}
                             {activity}
                         }
@@ -174,6 +195,143 @@ fn BackupsPanel(
             <BackupStatusLine status />
             {(can_back_up && operator).then(|| view! { <BackupNowForm environment=env.name.clone() action /> })}
             {(can_back_up && !operator).then(|| view! { <p class="muted">"Operators and admins can start a backup."</p> })}
+        </section>
+    }
+}
+
+/// The environment's schedules: what runs when, the next runs and what the latest ones did; for
+/// admins pause/resume (with a reason) and Run now. Plain forms: they work without JavaScript.
+#[component]
+fn SchedulesPanel(schedules: Vec<ScheduleSummary>, admin: bool, actions: Actions) -> impl IntoView {
+    let error = move || {
+        [
+            actions.pause.value().get().and_then(Result::err),
+            actions.run.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
+    view! {
+        <section class="panel" aria-labelledby="schedules-heading" data-testid="schedules">
+            <h2 id="schedules-heading">"Schedules"</h2>
+            {move || error().map(|error| view! { <ErrorMessage error /> })}
+            {if schedules.is_empty() {
+                view! {
+                    <p class="empty">
+                        "Nothing runs on its own: add " <code>"[environments.schedules.NAME]"</code>
+                        " to the configuration (e.g. a nightly backup)."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                schedules
+                    .into_iter()
+                    .map(|schedule| view! { <ScheduleItem schedule admin actions /> })
+                    .collect_view()
+                    .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn ScheduleItem(schedule: ScheduleSummary, admin: bool, actions: Actions) -> impl IntoView {
+    let ScheduleSummary {
+        environment,
+        name,
+        what,
+        cron,
+        timezone,
+        paused,
+        next,
+        next_ms,
+        recent,
+        as_of_ms,
+    } = schedule;
+    let when = match (&paused, next_ms) {
+        (Some((by, at, reason)), _) => format!("Paused by {by} at {at}: {reason}"),
+        (None, Some(at)) => format!("Next in {}: {}", elapsed(as_of_ms, at), next.join(", ")),
+        (None, None) => "No next run".to_string(),
+    };
+    let is_paused = paused.is_some();
+    let controls = admin.then(|| {
+        let (env1, env2, name1, name2) = (environment.clone(), environment.clone(), name.clone(), name.clone());
+        view! {
+            <div class="job-buttons">
+                <ActionForm action=actions.pause attr:class="inline-form">
+                    <input type="hidden" name="environment" value=env1 />
+                    <input type="hidden" name="name" value=name1 />
+                    <input type="hidden" name="pause" value=(!is_paused).to_string() />
+                    <input type="text" name="reason" required maxlength="500" placeholder="Reason" aria-label="Reason" />
+                    <button type="submit">{if is_paused { "Resume" } else { "Pause" }}</button>
+                </ActionForm>
+                <ActionForm action=actions.run attr:class="inline-form">
+                    <input type="hidden" name="environment" value=env2 />
+                    <input type="hidden" name="name" value=name2 />
+                    <button type="submit" class="primary">"Run now"</button>
+                </ActionForm>
+            </div>
+        }
+    });
+    view! {
+        <div class="schedule" data-schedule=name.clone()>
+            <h3>
+                {name.clone()} " "
+                <span class="muted">{format!("{what} · \"{cron}\" · {timezone}")}</span>
+            </h3>
+            <p data-testid="schedule-next">{when}</p>
+            {(!recent.is_empty())
+                .then(|| {
+                    view! {
+                        <ul class="health-figures">
+                            {recent
+                                .into_iter()
+                                .take(5)
+                                .map(|(at, summary, job)| {
+                                    let link = job.map(|id| view! { " " <a href=format!("/jobs/{id}")>"log"</a> });
+                                    view! { <li><span class="muted">{at}</span> " " {summary} {link}</li> }
+                                })
+                                .collect_view()}
+                        </ul>
+                    }
+                })}
+            {controls}
+        </div>
+    }
+}
+
+/// The retention rules in words, what they would remove now, and the way to the preview.
+#[component]
+fn RetentionPanel(retention: RetentionView) -> impl IntoView {
+    let href = format!("/environments/{}/retention", retention.environment);
+    view! {
+        <section class="panel" aria-labelledby="retention-heading" data-testid="retention">
+            <div class="panel-head">
+                <h2 id="retention-heading">"Retention"</h2>
+                <a href=href>"Preview and apply"</a>
+            </div>
+            {if retention.rules.is_empty() {
+                view! {
+                    <p class="muted">
+                        "Every backup is kept: this environment has no " <code>"[environments.retention]"</code> " rules."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <ul>{retention.rules.into_iter().map(|rule| view! { <li>{rule}</li> }).collect_view()}</ul>
+                    <p class="muted">
+                        {format!(
+                            "Now: {} kept, {} would be removed ({}).",
+                            retention.keep_count,
+                            retention.remove_count,
+                            bytes(retention.reclaimed_bytes)
+                        )}
+                    </p>
+                }
+                    .into_any()
+            }}
         </section>
     }
 }

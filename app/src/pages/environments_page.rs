@@ -3,12 +3,17 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    api::environments::get_dashboard,
     components::{EnvBadge, ErrorMessage, current_path, require_role},
-    types::{EnvironmentSummary, Role},
+    format::{ago, bytes, elapsed},
+    types::{EnvironmentHealth, EnvironmentSummary, Role},
     use_current_user, use_environments,
 };
 
-/// The list of configured environments, with a filter box.
+/// The dashboard: every configured environment with its status at a glance — ok, backup
+/// overdue, last job failed, in maintenance, a failed restore waiting — the last backup's age,
+/// the last proven restore, the next scheduled run, a running job, storage used; with a filter
+/// box.
 ///
 /// The filter works without JavaScript (a GET form: press Enter, the server filters by `?q=`)
 /// and, once the page is hydrated, narrows the list as you type.
@@ -16,6 +21,7 @@ use crate::{
 pub fn EnvironmentsPage() -> impl IntoView {
     let user = use_current_user();
     let environments = use_environments();
+    let health = Resource::new(|| (), |_| get_dashboard());
     let here = current_path();
     let initial = use_query_map().with_untracked(|q| q.get("q").unwrap_or_default());
     let filter = RwSignal::new(initial.clone());
@@ -30,7 +36,9 @@ pub fn EnvironmentsPage() -> impl IntoView {
                         return refusal;
                     }
                     let list = environments.await;
-                    view! { <EnvironmentsView list initial filter /> }.into_any()
+                    // The cards show without the figures if those cannot be read.
+                    let health = health.await.unwrap_or_default();
+                    view! { <EnvironmentsView list health initial filter /> }.into_any()
                 })
             }}
         </Suspense>
@@ -40,6 +48,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
 #[component]
 fn EnvironmentsView(
     list: Result<Vec<EnvironmentSummary>, crate::error::AppError>,
+    health: Vec<EnvironmentHealth>,
     initial: String,
     filter: RwSignal<String>,
 ) -> impl IntoView {
@@ -63,14 +72,18 @@ fn EnvironmentsView(
         </div>
         {match list {
             Ok(list) if list.is_empty() => view! { <NoEnvironments /> }.into_any(),
-            Ok(list) => view! { <EnvironmentList list filter=filter.read_only() /> }.into_any(),
+            Ok(list) => view! { <EnvironmentList list health filter=filter.read_only() /> }.into_any(),
             Err(error) => view! { <ErrorMessage error /> }.into_any(),
         }}
     }
 }
 
 #[component]
-fn EnvironmentList(list: Vec<EnvironmentSummary>, filter: ReadSignal<String>) -> impl IntoView {
+fn EnvironmentList(
+    list: Vec<EnvironmentSummary>,
+    health: Vec<EnvironmentHealth>,
+    filter: ReadSignal<String>,
+) -> impl IntoView {
     let total = list.len();
     let visible = move || filter.with(|f| list.iter().filter(|env| env.matches(f)).cloned().collect::<Vec<_>>());
 
@@ -93,7 +106,13 @@ fn EnvironmentList(list: Vec<EnvironmentSummary>, filter: ReadSignal<String>) ->
                 } else {
                     view! {
                         <ul class="env-cards">
-                            {shown.into_iter().map(|env| view! { <EnvironmentCard env /> }).collect_view()}
+                            {shown
+                                .into_iter()
+                                .map(|env| {
+                                    let health = health.iter().find(|h| h.environment == env.name).cloned();
+                                    view! { <EnvironmentCard env health /> }
+                                })
+                                .collect_view()}
                         </ul>
                     }
                         .into_any()
@@ -104,18 +123,77 @@ fn EnvironmentList(list: Vec<EnvironmentSummary>, filter: ReadSignal<String>) ->
 }
 
 #[component]
-fn EnvironmentCard(env: EnvironmentSummary) -> impl IntoView {
+fn EnvironmentCard(env: EnvironmentSummary, health: Option<EnvironmentHealth>) -> impl IntoView {
     let href = format!("/environments/{}", env.name);
     let name = env.name.clone();
     let data_env = env.name.clone();
     let colour = env.colour.clone();
+    let status = health.as_ref().map(|h| h.status.clone()).unwrap_or_default();
     view! {
-        <li class="env-card" style:--env-colour=colour data-env=data_env>
+        <li class="env-card" style:--env-colour=colour data-env=data_env data-status=status>
             <a href=href>
                 <EnvBadge env />
                 <code class="env-name">{name}</code>
             </a>
+            {health.map(|health| view! { <HealthFigures health /> })}
         </li>
+    }
+}
+
+/// The status in a coloured pill, then the figures, one short line each.
+#[component]
+fn HealthFigures(health: EnvironmentHealth) -> impl IntoView {
+    let now = health.as_of_ms;
+    let pill = if health.is_ok() {
+        "health health-ok"
+    } else {
+        "health health-bad"
+    };
+    let status = match &health.why {
+        Some(why) => format!("{}: {why}", health.status),
+        None => health.status.clone(),
+    };
+    let last_backup = match &health.last_backup {
+        Some((_, at)) => format!("Last backup {}", ago(*at, now)),
+        None => "No backup yet".to_string(),
+    };
+    let proven = match &health.last_proven {
+        Some((_, at)) => format!("Last proven restore {}", ago(*at, now)),
+        None => "Never proven by a test restore".to_string(),
+    };
+    let next = health.next_run.as_ref().map(|(at, what)| {
+        let what = what.strip_prefix("action:").unwrap_or(what);
+        format!("Next {what} in {}", elapsed(now, *at))
+    });
+    let running = health.running.as_ref().map(|job| {
+        let href = format!("/jobs/{}", job.id);
+        let progress = format!(
+            " running: step {} of {}",
+            (job.steps_done + 1).min(job.steps),
+            job.steps
+        );
+        view! {
+            <li class="health-running">
+                <a href=href>{job.title.clone()}</a>
+                {progress}
+            </li>
+        }
+    });
+    let stored = format!(
+        "{} in {} backup{}",
+        bytes(health.stored_bytes),
+        health.backup_count,
+        if health.backup_count == 1 { "" } else { "s" }
+    );
+    view! {
+        <p class=pill data-testid="health-status">{status}</p>
+        <ul class="health-figures">
+            <li>{last_backup}</li>
+            <li>{proven}</li>
+            {next.map(|next| view! { <li data-testid="health-next">{next}</li> })}
+            {running}
+            <li class="muted">{stored}</li>
+        </ul>
     }
 }
 

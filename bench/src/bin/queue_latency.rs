@@ -461,6 +461,7 @@ impl<'a> Reference<'a> {
             parent_id: None,
             retry_of: None,
             steps: r#"["No-op"]"#,
+            slot_key: None,
         };
         let inserted = rows::insert(&mut *tx, &new).await?;
         tx.commit().await?;
@@ -522,6 +523,7 @@ fn config() -> Config {
             backup_expected_within_hours: None,
             maintenance: Default::default(),
             smoke_checks: Default::default(),
+            ..Default::default()
         }],
         jobs: JobsConfig {
             workers: WORKERS,

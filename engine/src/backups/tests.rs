@@ -62,6 +62,7 @@ async fn engine(db: &Db, root: &Path) -> Engine {
         backup_expected_within_hours: Some(24),
         maintenance: Default::default(),
         smoke_checks: Default::default(),
+        ..Default::default()
     };
     let mut dev = environment("dev", resources);
     dev.facts.insert("release".into(), vec!["echo".into(), "v2.4.1".into()]);

@@ -257,3 +257,53 @@ pub async fn verification_candidates<'e>(
     .fetch_all(executor)
     .await
 }
+
+/// Who pinned a backup, when and why.
+#[derive(Debug, Clone, FromRow)]
+pub struct PinRow {
+    pub id: String,
+    pub pinned_by: Option<String>,
+    pub pinned_at: Option<i64>,
+    pub pin_reason: Option<String>,
+}
+
+/// The pinned backups of an environment.
+pub async fn pins<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<Vec<PinRow>> {
+    sqlx::query_as("SELECT id, pinned_by, pinned_at, pin_reason FROM backup WHERE environment = $1 AND pinned <> 0")
+        .bind(environment)
+        .fetch_all(executor)
+        .await
+}
+
+/// Pins (`Some((by, at, reason))`) or unpins a backup. Returns whether the row changed:
+/// pinning a pinned backup changes nothing.
+pub async fn set_pinned<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    id: &str,
+    pin: Option<(&str, i64, &str)>,
+) -> sqlx::Result<bool> {
+    let done = match pin {
+        Some((by, at, reason)) => {
+            sqlx::query(
+                "UPDATE backup SET pinned = 1, pinned_by = $2, pinned_at = $3, pin_reason = $4
+                 WHERE id = $1 AND pinned = 0",
+            )
+            .bind(id)
+            .bind(by)
+            .bind(at)
+            .bind(reason)
+            .execute(executor)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE backup SET pinned = 0, pinned_by = NULL, pinned_at = NULL, pin_reason = NULL
+                 WHERE id = $1 AND pinned <> 0",
+            )
+            .bind(id)
+            .execute(executor)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}

@@ -72,14 +72,17 @@ pub struct NewJobRow<'a> {
     pub parent_id: Option<i64>,
     pub retry_of: Option<i64>,
     pub steps: &'a str,
+    /// The schedule slot this job runs (`prod/nightly/1764554400000`); at most one job each.
+    pub slot_key: Option<&'a str>,
 }
 
-/// Inserts a queued job. Fails with a unique violation when its exclusive key is taken.
+/// Inserts a queued job. Fails with a unique violation when its exclusive key or its slot key
+/// is taken.
 pub async fn insert<'e>(executor: impl Executor<'e, Database = Any>, job: &NewJobRow<'_>) -> sqlx::Result<JobRow> {
     sqlx::query_as(&format!(
         "INSERT INTO job (kind, environment, input, exclusive_key, state, requested_by, reason, created_at,
-                          attempt, parent_id, retry_of, steps)
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11)
+                          attempt, parent_id, retry_of, steps, slot_key)
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING {COLUMNS}"
     ))
     .bind(job.kind)
@@ -93,8 +96,17 @@ pub async fn insert<'e>(executor: impl Executor<'e, Database = Any>, job: &NewJo
     .bind(job.parent_id)
     .bind(job.retry_of)
     .bind(job.steps)
+    .bind(job.slot_key)
     .fetch_one(executor)
     .await
+}
+
+/// The job requested for schedule slot `slot_key`, if any.
+pub async fn by_slot<'e>(executor: impl Executor<'e, Database = Any>, slot_key: &str) -> sqlx::Result<Option<JobRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM job WHERE slot_key = $1"))
+        .bind(slot_key)
+        .fetch_optional(executor)
+        .await
 }
 
 pub async fn get<'e>(executor: impl Executor<'e, Database = Any>, id: i64) -> sqlx::Result<Option<JobRow>> {

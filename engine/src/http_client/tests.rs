@@ -229,6 +229,7 @@ fn engine_with_enter_hook(db: &Db, url: String) -> Engine {
             leave_on_restore_failure: false,
         },
         smoke_checks: BTreeMap::new(),
+        ..Default::default()
     };
     let config = Config {
         environments: vec![environment],

@@ -58,6 +58,7 @@ fn engine(db: &Db) -> Engine {
             backup_expected_within_hours: None,
             maintenance: Default::default(),
             smoke_checks: Default::default(),
+            ..Default::default()
         }],
         jobs: JobsConfig {
             workers: 2,

@@ -59,50 +59,51 @@ mod tests {
     };
 
     crate::db_tests! {
-        async fn a_new_kind_is_queued_claimed_and_run_like_any_other(db) {
-            let config = Config {
-                environments: vec![Environment {
-                    name: "dev".into(),
-                    label: "Dev".into(),
-                    colour: "#2e7d32".into(),
-                    production: false,
-                    actions: Default::default(),
-                    resources: Default::default(),
-                    facts: Default::default(),
-                    backup_expected_within_hours: None,
-                    maintenance: Default::default(),
-                    smoke_checks: Default::default(),
-                }],
-                ..Config::default()
-            };
-            let engine = Engine::new(config, db.clone());
-            let workers = engine.start_workers().await.unwrap();
-            let actor = Actor { username: Some("alice".into()), client_ip: None };
-            let spec = JobSpec::new(Nothing { say: "hello from a new kind".into(), wait_ms: 0, limit_ms: None });
-            let job = engine
-                .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
-                .await
-                .unwrap();
-            assert_eq!((job.kind.as_str(), job.steps.clone()), ("nothing", vec!["Say it".to_string()]));
-            let ended = wait_until_finished(&engine, job.id).await;
-            assert_eq!(ended.state, JobState::Succeeded, "{:?}", ended.error);
-            assert!(log_text(&engine, job.id).await.contains("hello from a new kind"));
-            // Stored and read back through the registry, typed.
-            let said = ended.spec.as_ref().and_then(JobSpec::get::<Nothing>).map(|n| n.say.clone());
-            assert_eq!(said.as_deref(), Some("hello from a new kind"));
+            async fn a_new_kind_is_queued_claimed_and_run_like_any_other(db) {
+                let config = Config {
+                    environments: vec![Environment {
+                        name: "dev".into(),
+                        label: "Dev".into(),
+                        colour: "#2e7d32".into(),
+                        production: false,
+                        actions: Default::default(),
+                        resources: Default::default(),
+                        facts: Default::default(),
+                        backup_expected_within_hours: None,
+                        maintenance: Default::default(),
+                        smoke_checks: Default::default(),
+    ..Default::default()
+                    }],
+                    ..Config::default()
+                };
+                let engine = Engine::new(config, db.clone());
+                let workers = engine.start_workers().await.unwrap();
+                let actor = Actor { username: Some("alice".into()), client_ip: None };
+                let spec = JobSpec::new(Nothing { say: "hello from a new kind".into(), wait_ms: 0, limit_ms: None });
+                let job = engine
+                    .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
+                    .await
+                    .unwrap();
+                assert_eq!((job.kind.as_str(), job.steps.clone()), ("nothing", vec!["Say it".to_string()]));
+                let ended = wait_until_finished(&engine, job.id).await;
+                assert_eq!(ended.state, JobState::Succeeded, "{:?}", ended.error);
+                assert!(log_text(&engine, job.id).await.contains("hello from a new kind"));
+                // Stored and read back through the registry, typed.
+                let said = ended.spec.as_ref().and_then(JobSpec::get::<Nothing>).map(|n| n.say.clone());
+                assert_eq!(said.as_deref(), Some("hello from a new kind"));
 
-            // A kind's time limit: the job is stopped when it passes, and fails saying so.
-            let spec = JobSpec::new(Nothing { say: "waiting".into(), wait_ms: 60_000, limit_ms: Some(1000) });
-            let job = engine
-                .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
-                .await
-                .unwrap();
-            let started = std::time::Instant::now();
-            let ended = wait_until_finished(&engine, job.id).await;
-            assert_eq!(ended.state, JobState::Failed);
-            assert_eq!(ended.error.as_deref(), Some("It did not finish within 1 s and was stopped."));
-            assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
-            workers.shutdown(std::time::Duration::from_secs(5)).await;
+                // A kind's time limit: the job is stopped when it passes, and fails saying so.
+                let spec = JobSpec::new(Nothing { say: "waiting".into(), wait_ms: 60_000, limit_ms: Some(1000) });
+                let job = engine
+                    .request_job(&actor, JobRequest { environment: "dev".into(), spec, reason: String::new(), parent_id: None })
+                    .await
+                    .unwrap();
+                let started = std::time::Instant::now();
+                let ended = wait_until_finished(&engine, job.id).await;
+                assert_eq!(ended.state, JobState::Failed);
+                assert_eq!(ended.error.as_deref(), Some("It did not finish within 1 s and was stopped."));
+                assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+                workers.shutdown(std::time::Duration::from_secs(5)).await;
+            }
         }
-    }
 }

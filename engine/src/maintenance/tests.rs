@@ -53,6 +53,7 @@ fn engine(db: &Db, calls: &Path) -> Engine {
         backup_expected_within_hours: None,
         maintenance,
         smoke_checks: BTreeMap::new(),
+        ..Default::default()
     };
     let shop = MaintenanceConfig {
         enter: Some(script(&format!(

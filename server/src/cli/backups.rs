@@ -60,6 +60,21 @@ pub enum BackupCommand {
         #[arg(long)]
         checksums_only: bool,
     },
+    /// Pin a backup: retention never removes it until it is unpinned.
+    Pin {
+        /// The backup's id, e.g. `prod-20261121-0102-7f3a`.
+        id: String,
+        /// Why it must be kept, e.g. "before the migration".
+        #[arg(long, short)]
+        reason: String,
+    },
+    /// Unpin a backup: retention may remove it again.
+    Unpin {
+        /// The backup's id.
+        id: String,
+        #[arg(long, short)]
+        reason: String,
+    },
     /// Rebuild the backup catalog from the manifests in storage (after losing or restoring
     /// the database): adds backups found in storage, removes entries whose files are gone.
     Reindex,
@@ -84,6 +99,8 @@ pub(super) async fn backup(config: Config, command: BackupCommand) -> anyhow::Re
             checksums_only: false,
         } => test_restore(&engine, &id).await,
         BackupCommand::Reindex => reindex(&engine).await,
+        BackupCommand::Pin { id, reason } => pin(&engine, &id, true, &reason).await,
+        BackupCommand::Unpin { id, reason } => pin(&engine, &id, false, &reason).await,
     };
     engine.db().close().await;
     result
@@ -109,6 +126,16 @@ async fn create(engine: &Engine, env: &str, description: &str, follow_it: bool) 
     );
     let job = follow(engine, job.id).await?;
     outcome(&job)
+}
+
+async fn pin(engine: &Engine, id: &str, pin: bool, reason: &str) -> anyhow::Result<()> {
+    engine.set_backup_pinned(&Actor::cli(), id, pin, reason).await?;
+    if pin {
+        println!("Pinned {id}: retention keeps it until it is unpinned.");
+    } else {
+        println!("Unpinned {id}: retention may remove it again (see `steward retention preview`).");
+    }
+    Ok(())
 }
 
 async fn list(engine: &Engine, env: &str, limit: i64) -> anyhow::Result<()> {

@@ -27,6 +27,7 @@ pub fn environment(name: &str, label: &str, colour: &str, production: bool) -> E
         backup_expected_within_hours: None,
         maintenance: Default::default(),
         smoke_checks: Default::default(),
+        ..Default::default()
     }
 }
 

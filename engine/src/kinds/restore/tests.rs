@@ -156,6 +156,7 @@ impl Site {
                 leave_on_restore_failure: false,
             },
             smoke_checks,
+            ..Default::default()
         };
         let config = Config {
             environments: vec![shop],
@@ -677,6 +678,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         backup_expected_within_hours: None,
         maintenance: MaintenanceConfig::default(),
         smoke_checks: BTreeMap::new(),
+        ..Default::default()
     };
     assert_eq!(
         super::problems(&environment, &manifest),

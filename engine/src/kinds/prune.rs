@@ -1,0 +1,321 @@
+//! The `prune` job kind: removes the backups the environment's retention rules no longer keep,
+//! and what decides it — the **preview** ([`Engine::retention_preview`]) that the console and
+//! `steward retention preview` show before anything is removed.
+//!
+//! The rules are [`crate::retention`]'s (borg's semantics, in the environment's time zone).
+//! Whatever they say, these backups are never removed: pinned ones; the newest backup that
+//! passed a test restore; the safety backup of a failed restore nobody has undone or
+//! dismissed; a backup a queued or running job reads (a restore, a verification).
+//!
+//! Each removal is withdrawn from storage (one rename), deleted from the catalog with its audit
+//! event (`backup.remove`) in one transaction, and only then are its files deleted; a removal
+//! that fails half-way is put back, and one a crash interrupted is finished or undone at start
+//! ([`JobKind::recover`]). The job holds the environment's slot, so no backup or restore runs
+//! beside it.
+
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    Engine,
+    accounts::Actor,
+    audit::{self, Outcome as AuditOutcome},
+    backups::{Backup, BackupError, Order},
+    config::Environment,
+    db::{backups as backup_rows, jobs as job_rows, now_ms},
+    jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Outcome, Plan},
+    kinds::backup::record_step,
+    manifest::Trigger,
+    retention::{self, Candidate, Verdict},
+    storage::{BackupPath, Storage},
+    text::human_bytes,
+};
+
+/// Apply the environment's retention rules (`dry_run`: only say what would be removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prune {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl JobKind for Prune {
+    const NAME: &'static str = "prune";
+
+    fn title(&self) -> String {
+        if self.dry_run { "Prune (dry run)" } else { "Prune" }.to_string()
+    }
+
+    fn plan<'a>(&'a self, _engine: &'a Engine, _environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
+        Box::pin(async move {
+            let mut steps = vec!["Decide what the retention rules keep".to_string()];
+            if !self.dry_run {
+                steps.push("Remove the backups they do not keep".to_string());
+            }
+            Ok(Plan { exclusive: true, steps })
+        })
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move { prune(ctx, self.dry_run).await.into() })
+    }
+
+    fn recover(engine: &Engine) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = engine.finish_interrupted_removals().await {
+                tracing::warn!(error = %e, "finishing interrupted backup removals failed");
+            }
+        })
+    }
+}
+
+/// Every backup of an environment with what retention decides for it, newest first.
+#[derive(Debug, Clone)]
+pub struct RetentionPreview {
+    pub environment: String,
+    /// The rules in words; empty when the environment has no retention section.
+    pub rules: Vec<String>,
+    pub backups: Vec<(Backup, Verdict)>,
+}
+
+impl RetentionPreview {
+    pub fn removals(&self) -> impl Iterator<Item = &Backup> {
+        self.backups
+            .iter()
+            .filter(|(_, verdict)| matches!(verdict, Verdict::Remove))
+            .map(|(backup, _)| backup)
+    }
+
+    /// Bytes the removals free.
+    pub fn reclaimed(&self) -> u64 {
+        self.removals().map(|b| b.total_size).sum()
+    }
+}
+
+impl Engine {
+    /// What the environment's retention rules keep and remove now, and why.
+    pub async fn retention_preview(&self, environment: &str) -> Result<RetentionPreview, BackupError> {
+        let env = self
+            .config()
+            .environment(environment)
+            .ok_or_else(|| BackupError::Job(JobError::UnknownEnvironment(environment.to_string())))?;
+        let (backups, _) = self.backups(environment, Order::NewestFirst, 0, i64::MAX).await?;
+        let protected = self.protected_backups(environment).await?;
+        let candidates: Vec<Candidate> = backups
+            .iter()
+            .map(|backup| Candidate {
+                id: backup.id.clone(),
+                created_at_ms: backup.created_at_ms,
+                safety: backup.trigger == Trigger::PreRestore.as_str(),
+                protected: protected.get(&backup.id).cloned(),
+            })
+            .collect();
+        let policy = env.retention.clone().unwrap_or_default();
+        let rules = if env.retention.is_some() {
+            policy.describe()
+        } else {
+            Vec::new()
+        };
+        let mut verdicts: HashMap<String, Verdict> = if env.retention.is_some() {
+            retention::decide(&policy, env.tz(), now_ms(), &candidates)
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let backups = backups
+            .into_iter()
+            .map(|backup| {
+                let verdict = verdicts
+                    .remove(&backup.id)
+                    .unwrap_or(Verdict::Keep(retention::Reason::NoRules));
+                (backup, verdict)
+            })
+            .collect();
+        Ok(RetentionPreview {
+            environment: environment.to_string(),
+            rules,
+            backups,
+        })
+    }
+
+    /// The backups of `environment` retention must keep whatever its rules say, each with why.
+    async fn protected_backups(&self, environment: &str) -> Result<HashMap<String, String>, BackupError> {
+        let mut protected = HashMap::new();
+        for pin in backup_rows::pins(self.db().pool(), environment).await? {
+            let by = pin.pinned_by.unwrap_or_else(|| "someone".into());
+            let why = match pin.pin_reason.filter(|r| !r.is_empty()) {
+                Some(reason) => format!("pinned by {by}: {reason}"),
+                None => format!("pinned by {by}"),
+            };
+            protected.insert(pin.id, why);
+        }
+        let failed = self
+            .failed_restores(environment)
+            .await
+            .map_err(|e| BackupError::Storage(e.to_string()))?;
+        for restore in failed {
+            protected.entry(restore.safety_backup_id).or_insert_with(|| {
+                format!(
+                    "safety backup of failed restore #{} (not undone or dismissed)",
+                    restore.job.id
+                )
+            });
+        }
+        if let Some(id) = backup_rows::newest_proven(self.db().pool(), environment).await? {
+            protected
+                .entry(id)
+                .or_insert_with(|| "newest backup proven restorable".to_string());
+        }
+        for state in ["queued", "running"] {
+            for row in job_rows::list(self.db().pool(), environment, "", state, None, 1000).await? {
+                let job = Job::from(row);
+                let spec = job.spec.as_ref();
+                // A verification of several backups names no single one: each it reads.
+                let read: Vec<&str> = match spec.and_then(|spec| spec.get::<crate::kinds::verify::Verify>()) {
+                    Some(verify) => verify.targets(),
+                    None => spec.and_then(JobSpec::backup_id).into_iter().collect(),
+                };
+                for id in read {
+                    protected
+                        .entry(id.to_string())
+                        .or_insert_with(|| format!("read by {} job #{} ({})", state, job.id, job.kind));
+                }
+            }
+        }
+        Ok(protected)
+    }
+
+    /// Queues a prune of `environment` (a dry run only logs what it would remove).
+    pub async fn request_prune(&self, actor: &Actor, environment: &str, dry_run: bool) -> Result<Job, JobError> {
+        self.request_job(
+            actor,
+            JobRequest {
+                environment: environment.to_string(),
+                spec: JobSpec::new(Prune { dry_run }),
+                reason: String::new(),
+                parent_id: None,
+            },
+        )
+        .await
+    }
+
+    /// Removes one backup from storage and catalog together, audited with `why`.
+    async fn remove_backup(&self, actor: &Actor, backup: &Backup, why: &str) -> Result<(), BackupError> {
+        let storage = self.storage();
+        let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
+        storage.withdraw(&path).await.map_err(|e| {
+            BackupError::Storage(format!(
+                "cannot remove {} from {}: {e}",
+                backup.id,
+                storage.location(&path)
+            ))
+        })?;
+        let recorded = async {
+            let mut tx = self.db().begin_write().await?;
+            backup_rows::delete(&mut *tx, &backup.id).await?;
+            audit::record(
+                &mut *tx,
+                &actor
+                    .event("backup.remove", Some(&backup.id), AuditOutcome::Ok)
+                    .with_detail(json!({
+                        "environment": backup.environment,
+                        "size": backup.total_size,
+                        "created_at": backup.created_at_ms,
+                        "why": why,
+                    })),
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = recorded {
+            // The catalog still has it: so must storage.
+            if let Err(back) = storage.reinstate(&path).await {
+                tracing::error!(backup = %backup.id, error = %back, "a withdrawn backup could not be put back");
+            }
+            return Err(e.into());
+        }
+        if let Err(e) = storage.purge_withdrawn(&path).await {
+            // Out of sight already; deleted at the next start.
+            tracing::warn!(backup = %backup.id, error = %e, "deleting a removed backup's files failed");
+        }
+        Ok(())
+    }
+
+    /// Finishes removals a crash interrupted: a withdrawn backup still in the catalog is put
+    /// back, one the catalog no longer has is deleted.
+    async fn finish_interrupted_removals(&self) -> Result<(), BackupError> {
+        let storage = self.storage();
+        let withdrawn = storage
+            .withdrawn()
+            .await
+            .map_err(|e| BackupError::Storage(format!("cannot read {}: {e}", storage.root().display())))?;
+        for path in withdrawn {
+            let result = if backup_rows::get(self.db().pool(), &path.backup_id).await?.is_some() {
+                storage.reinstate(&path).await
+            } else {
+                storage.purge_withdrawn(&path).await
+            };
+            if let Err(e) = result {
+                tracing::warn!(backup = %path.backup_id, error = %e, "finishing an interrupted removal failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
+    let (engine, log, job) = (ctx.engine, ctx.log, ctx.job);
+    let preview = engine
+        .retention_preview(&job.environment)
+        .await
+        .map_err(|e| e.to_string())?;
+    if preview.rules.is_empty() {
+        log.info(format!(
+            "{} has no retention rules ([environments.retention]): every backup is kept.",
+            job.environment
+        ))
+        .await;
+    } else {
+        log.info(format!("Retention rules: {}.", preview.rules.join("; ")))
+            .await;
+    }
+    for (backup, verdict) in &preview.backups {
+        log.info(format!("{}: {verdict}", backup.id)).await;
+    }
+    let count = preview.removals().count();
+    let size = human_bytes(preview.reclaimed());
+    record_step(engine, job.id, 1).await;
+    if dry_run {
+        log.info(format!(
+            "Dry run: {count} backups ({size}) would be removed; nothing was removed."
+        ))
+        .await;
+        return Ok(());
+    }
+    ctx.check_stop()?;
+    let actor = job.actor();
+    let mut removed = 0;
+    for (backup, verdict) in &preview.backups {
+        if !matches!(verdict, Verdict::Remove) {
+            continue;
+        }
+        ctx.check_stop()?;
+        engine
+            .remove_backup(&actor, backup, "not kept by the retention rules")
+            .await
+            .map_err(|e| format!("removing {} failed after {removed} of {count} removals: {e}", backup.id))?;
+        removed += 1;
+        log.info(format!("Removed {} ({}).", backup.id, human_bytes(backup.total_size)))
+            .await;
+    }
+    record_step(engine, job.id, 2).await;
+    log.info(format!("Removed {count} backups; {size} freed.")).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
