@@ -151,6 +151,17 @@ impl Engine {
 
     /// Queues a verification of `count` backups of `environment`, chosen now by [`pick`].
     pub async fn request_verification(&self, actor: &Actor, environment: &str, count: u32) -> Result<Job, BackupError> {
+        let chosen = self.choose_for_verification(environment, count).await?;
+        self.queue_verify(actor, environment, chosen).await
+    }
+
+    /// The job input of a verification of `count` backups of `environment`, chosen now by
+    /// [`pick`] (a schedule's `verify` runs queue it). `Err` when there is nothing to verify.
+    pub async fn verification_of(&self, environment: &str, count: u32) -> Result<Verify, BackupError> {
+        Ok(Verify::of(self.choose_for_verification(environment, count).await?))
+    }
+
+    async fn choose_for_verification(&self, environment: &str, count: u32) -> Result<Vec<String>, BackupError> {
         if self.config().environment(environment).is_none() {
             return Err(JobError::UnknownEnvironment(environment.to_string()).into());
         }
@@ -172,7 +183,7 @@ impl Engine {
             ))
             .into());
         }
-        self.queue_verify(actor, environment, chosen).await
+        Ok(chosen)
     }
 
     async fn queue_verify(&self, actor: &Actor, environment: &str, ids: Vec<String>) -> Result<Job, BackupError> {

@@ -536,6 +536,7 @@ verify = ["sh", "-c", "touch '{}'; sleep 600"]
         let engine = site.engine(db, "");
         let refused = engine.request_verification(&alice(), "shop", 2).await.unwrap_err();
         assert!(refused.to_string().starts_with("shop has no backups to verify"), "{refused}");
+        assert!(engine.verification_of("shop", 2).await.is_err(), "a schedule's run is refused alike");
         let unknown = engine.request_verification(&alice(), "nowhere", 2).await.unwrap_err();
         assert_eq!(unknown.to_string(), "there is no environment \"nowhere\"");
     }
