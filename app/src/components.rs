@@ -13,6 +13,7 @@ mod maintenance_banner;
 mod page_error;
 mod require_role;
 mod size_chart;
+mod test_restore_badge;
 mod verification_badge;
 
 pub use app_header::AppHeader;
@@ -28,4 +29,5 @@ pub use maintenance_banner::MaintenanceBanner;
 pub use page_error::PageError;
 pub use require_role::{current_path, require_role};
 pub use size_chart::SizeChart;
+pub use test_restore_badge::{TestRestoreBadge, TestRestoreDetail};
 pub use verification_badge::{VerificationBadge, verification_sentence};

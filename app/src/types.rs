@@ -13,8 +13,8 @@ mod user;
 
 pub use audit::AuditEntry;
 pub use backup::{
-    BackupArtifact, BackupDetail, BackupList, BackupSort, BackupSummary, BackupVerification, EnvironmentBackupStatus,
-    ResourceSummary, SizePoint, is_overdue,
+    BackupArtifact, BackupDetail, BackupList, BackupSort, BackupSummary, BackupTestRestore, BackupVerification,
+    EnvironmentBackupStatus, ResourceSummary, SizePoint, is_overdue,
 };
 pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};

@@ -1,5 +1,6 @@
-//! The backup catalog: what backups exist, how to verify one, and how to rebuild the catalog
-//! from storage.
+//! The backup catalog: what backups exist, how to verify one, their test restores (the history
+//! a `verify` job writes, whose newest is a backup's proven-restorable badge), and how to
+//! rebuild the catalog from storage.
 //!
 //! A backup is *complete* when its manifest is published in storage and its row is in the
 //! `backup` table; the backup job ([`crate::kinds::backup`]) writes both, in that order. The
@@ -13,7 +14,7 @@ use crate::{
     accounts::Actor,
     audit::{self, Outcome},
     db::{
-        backups::{self as rows, BackupRow},
+        backups::{self as rows, BackupRow, TestRestoreRow},
         jobs as job_rows, now_ms,
     },
     drivers,
@@ -38,6 +39,8 @@ pub struct Backup {
     pub resources: Vec<String>,
     pub pinned: bool,
     pub verification: Verification,
+    /// Its newest test restore: the proven-restorable badge, or a failed one.
+    pub test_restore: TestRestore,
     /// The job that took it; `None` for backups found by a reindex.
     pub job_id: Option<i64>,
     pub manifest: Manifest,
@@ -59,6 +62,56 @@ pub enum Verification {
     Failed { at_ms: i64, problem: String },
 }
 
+/// The newest test restore of a backup (a `verify` job restoring it into scratch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestRestore {
+    Never,
+    /// Proven restorable: every resource restored into scratch and checked (or skipped, with
+    /// the reason in `checked`).
+    Passed {
+        at_ms: i64,
+        checked: String,
+        job_id: Option<i64>,
+    },
+    /// The test restore failed: `error` in the tools' words.
+    Failed {
+        at_ms: i64,
+        checked: String,
+        error: String,
+        job_id: Option<i64>,
+    },
+}
+
+impl TestRestore {
+    fn of(row: TestRestoreRow) -> TestRestore {
+        if row.ok == 1 {
+            TestRestore::Passed {
+                at_ms: row.at,
+                checked: row.checked,
+                job_id: row.job_id,
+            }
+        } else {
+            TestRestore::Failed {
+                at_ms: row.at,
+                checked: row.checked,
+                error: row.error.unwrap_or_default(),
+                job_id: row.job_id,
+            }
+        }
+    }
+}
+
+/// The resources a test restore restored and checked, from what it recorded (`name: what; …`),
+/// without the checksums and the resources it skipped: "db, files".
+pub fn checked_resources(checked: &str) -> Vec<String> {
+    checked
+        .split("; ")
+        .filter_map(|part| part.split_once(": "))
+        .filter(|(name, what)| *name != "checksums" && !what.starts_with("skipped"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 impl TryFrom<BackupRow> for Backup {
     type Error = String;
 
@@ -72,6 +125,17 @@ impl TryFrom<BackupRow> for Backup {
             },
             _ => Verification::Never,
         };
+        let test_restore = match (row.test_restore_at, row.test_restore_ok) {
+            (Some(at), Some(ok)) => TestRestore::of(TestRestoreRow {
+                backup_id: row.id.clone(),
+                job_id: row.test_restore_job,
+                at,
+                ok,
+                checked: row.test_restore_checked.clone().unwrap_or_default(),
+                error: row.test_restore_error.clone(),
+            }),
+            _ => TestRestore::Never,
+        };
         Ok(Backup {
             resources: serde_json::from_str(&row.resources).unwrap_or_default(),
             total_size: u64::try_from(row.total_size).unwrap_or(0),
@@ -84,6 +148,7 @@ impl TryFrom<BackupRow> for Backup {
             requested_by: row.requested_by,
             description: row.description,
             verification,
+            test_restore,
             job_id: row.job_id,
             manifest,
         })
@@ -200,6 +265,11 @@ pub(crate) fn row_of(manifest: &Manifest, json: &[u8], job_id: Option<i64>, veri
         verify_error: None,
         job_id,
         manifest: String::from_utf8_lossy(json).into_owned(),
+        test_restore_at: None,
+        test_restore_ok: None,
+        test_restore_checked: None,
+        test_restore_error: None,
+        test_restore_job: None,
     }
 }
 
@@ -239,6 +309,60 @@ impl Engine {
         Ok(rows::latest(self.db().pool(), environment)
             .await?
             .and_then(|row| log_unreadable(Backup::try_from(row))))
+    }
+
+    /// Backup `id`'s test restores, newest first (at most `limit`).
+    pub async fn test_restores(&self, id: &str, limit: i64) -> Result<Vec<TestRestore>, BackupError> {
+        Ok(rows::test_restores(self.db().pool(), id, limit)
+            .await?
+            .into_iter()
+            .map(TestRestore::of)
+            .collect())
+    }
+
+    /// The newest backup of `environment` whose newest test restore passed.
+    pub async fn newest_proven(&self, environment: &str) -> Result<Option<String>, BackupError> {
+        Ok(rows::newest_proven(self.db().pool(), environment).await?)
+    }
+
+    /// Adds a test restore to backup `id`'s history and audits it (`backup.test_restore`), in
+    /// one transaction. `error` is `None` when it passed.
+    pub async fn record_test_restore(
+        &self,
+        actor: &Actor,
+        id: &str,
+        job_id: Option<i64>,
+        checked: &str,
+        error: Option<&str>,
+    ) -> Result<(), BackupError> {
+        let backup = self
+            .backup(id)
+            .await?
+            .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
+        let row = TestRestoreRow {
+            backup_id: id.to_string(),
+            job_id,
+            at: now_ms(),
+            ok: i64::from(error.is_none()),
+            checked: checked.to_string(),
+            error: error.map(str::to_string),
+        };
+        let mut tx = self.db().begin_write().await?;
+        rows::record_test_restore(&mut *tx, &row).await?;
+        let outcome = if error.is_none() { Outcome::Ok } else { Outcome::Failed };
+        let mut detail = json!({ "environment": backup.environment, "checked": checked, "job": job_id });
+        if let Some(error) = error {
+            detail["error"] = json!(error);
+        }
+        audit::record(
+            &mut *tx,
+            &actor
+                .event("backup.test_restore", Some(id), outcome)
+                .with_detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Reads every artifact of backup `id` back and compares it with the manifest in storage;

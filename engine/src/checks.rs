@@ -110,12 +110,12 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
             Ok(_) => problems.push(format!("{} is not a file", path.display())),
             Err(e) => problems.push(format!("the database file {} cannot be read: {e}", path.display())),
         },
-        Resource::Postgres { url, password } => {
+        Resource::Postgres { url, password, .. } => {
             problems.extend(reachable(url, 5432, "PostgreSQL").await);
             problems.extend(secret_missing(password.as_ref()));
             problems.extend(program_missing("pg_dump"));
         }
-        Resource::Mysql { url, password } => {
+        Resource::Mysql { url, password, .. } => {
             problems.extend(reachable(url, 3306, "MySQL/MariaDB").await);
             problems.extend(secret_missing(password.as_ref()));
             if program_missing("mysqldump").is_some() && program_missing("mariadb-dump").is_some() {
@@ -125,10 +125,11 @@ async fn check_resource(resource: &Resource) -> Vec<String> {
         Resource::Command {
             backup,
             restore,
+            verify,
             secret_env,
             ..
         } => {
-            for command in std::iter::once(backup).chain(restore) {
+            for command in std::iter::once(backup).chain(restore).chain(verify) {
                 match command.first() {
                     None => problems.push("no program is configured".into()),
                     Some(program) => problems.extend(program_missing(program)),
@@ -269,6 +270,7 @@ mod tests {
                 Resource::Postgres {
                     url: format!("postgres://postgres@127.0.0.1:{port}/test"),
                     password: None,
+                    verify_sql: vec![],
                 },
             ),
             (

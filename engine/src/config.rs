@@ -524,6 +524,9 @@ pub enum Resource {
         url: String,
         #[serde(default)]
         password: Option<SecretSource>,
+        /// Queries a test restore runs in the scratch database; each must return a row.
+        #[serde(default)]
+        verify_sql: Vec<String>,
     },
     /// A MySQL or MariaDB database, dumped with `mysqldump --single-transaction`, compressed.
     Mysql {
@@ -531,6 +534,9 @@ pub enum Resource {
         url: String,
         #[serde(default)]
         password: Option<SecretSource>,
+        /// Queries a test restore runs in the scratch database; each must return a row.
+        #[serde(default)]
+        verify_sql: Vec<String>,
     },
     /// A SQLite database file, copied consistently while in use.
     Sqlite { path: PathBuf },
@@ -540,6 +546,10 @@ pub enum Resource {
         /// The matching restore script (used by restores).
         #[serde(default)]
         restore: Option<Vec<String>>,
+        /// A script a test restore runs on the backup unpacked into `STEWARD_INPUT_DIR`; it
+        /// must exit 0.
+        #[serde(default)]
+        verify: Option<Vec<String>>,
         #[serde(default)]
         env: BTreeMap<String, String>,
         #[serde(default)]
@@ -747,8 +757,13 @@ impl Config {
             for resource in env.resources.values_mut() {
                 match resource {
                     Resource::Directory { path, .. } | Resource::Sqlite { path } => *path = base.join(&*path),
-                    Resource::Command { backup, restore, .. } => {
-                        for command in std::iter::once(backup).chain(restore.as_mut()) {
+                    Resource::Command {
+                        backup,
+                        restore,
+                        verify,
+                        ..
+                    } => {
+                        for command in std::iter::once(backup).chain(restore.as_mut()).chain(verify.as_mut()) {
                             resolve_program(base, command);
                         }
                     }
@@ -886,6 +901,24 @@ impl Config {
                     return Err((
                         format!("environments[{i}].resources.{name}.url"),
                         "contains a password: leave it out of the URL and give it as the resource's password = { env = \"VARIABLE\" } or { file = \"PATH\" }".into(),
+                    ));
+                }
+                if let Resource::Postgres { verify_sql, .. } | Resource::Mysql { verify_sql, .. } = resource
+                    && verify_sql.iter().any(|query| query.trim().is_empty())
+                {
+                    return Err((
+                        format!("environments[{i}].resources.{name}.verify_sql"),
+                        "holds an empty query: each must be a query that returns a row when the data is there".into(),
+                    ));
+                }
+                if let Resource::Command {
+                    verify: Some(verify), ..
+                } = resource
+                    && verify.first().is_none_or(|program| program.trim().is_empty())
+                {
+                    return Err((
+                        format!("environments[{i}].resources.{name}.verify"),
+                        "must name a program, e.g. [\"./verify.sh\"]".into(),
                     ));
                 }
             }
@@ -1239,6 +1272,7 @@ mod tests {
             driver = "postgres"
             url = "postgres://app@db.internal:5432/app"
             password = {{ env = "PROD_DB_PASSWORD" }}
+            verify_sql = ["SELECT 1 FROM orders LIMIT 1"]
             [environments.resources.shop]
             driver = "mysql"
             url = "mysql://shop@127.0.0.1:3306/shop"
@@ -1250,6 +1284,7 @@ mod tests {
             driver = "command"
             backup = ["./backup-es.sh"]
             restore = ["./restore-es.sh"]
+            verify = ["./verify-es.sh", "--quick"]
             [environments.resources.cms]
             driver = "http"
             start_url = "https://cms.internal/maintenance/backup"
@@ -1265,6 +1300,22 @@ mod tests {
         );
         assert!(matches!(&resources["files"], Resource::Directory { exclude, .. } if exclude == &["*.tmp"]));
         assert!(matches!(&resources["cms"], Resource::Http { poll_seconds: 5, .. }));
+        assert!(
+            matches!(&resources["db"], Resource::Postgres { verify_sql, .. } if verify_sql == &["SELECT 1 FROM orders LIMIT 1"])
+        );
+        assert!(matches!(&resources["shop"], Resource::Mysql { verify_sql, .. } if verify_sql.is_empty()));
+        // The verify script is the config's, resolved against its directory like the others.
+        let Resource::Command {
+            verify: Some(verify), ..
+        } = &resources["search"]
+        else {
+            panic!("{:?}", resources["search"]);
+        };
+        assert!(
+            verify[0].ends_with("/verify-es.sh") && verify[0] != "./verify-es.sh",
+            "{verify:?}"
+        );
+        assert_eq!(verify[1], "--quick");
     }
 
     #[test]

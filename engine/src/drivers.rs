@@ -6,6 +6,10 @@
 //! the finished backup) and reports what it wrote as an [`Artifact`]: the file, its size and its
 //! SHA-256, computed while writing ([`HashingWriter`]) so no artifact is read twice just to be
 //! hashed. Tool output goes to the job log; cancellation arrives through [`Context::stop`].
+//!
+//! Each driver also restores ([`restore`], in place) and test-restores ([`test_restore`]: into
+//! scratch — a temporary tree or file, a scratch database — through the same code, never
+//! touching the live system).
 
 use std::{
     io,
@@ -54,8 +58,8 @@ pub struct Context<'a> {
 pub async fn backup(resource: &Resource, out_dir: &Path, ctx: &Context<'_>) -> Result<Artifact, DriverError> {
     match resource {
         Resource::Directory { path, include, exclude } => directory::backup(path, include, exclude, out_dir, ctx).await,
-        Resource::Postgres { url, password } => postgres::backup(url, password.as_ref(), out_dir, ctx).await,
-        Resource::Mysql { url, password } => mysql::backup(url, password.as_ref(), out_dir, ctx).await,
+        Resource::Postgres { url, password, .. } => postgres::backup(url, password.as_ref(), out_dir, ctx).await,
+        Resource::Mysql { url, password, .. } => mysql::backup(url, password.as_ref(), out_dir, ctx).await,
         Resource::Sqlite { path } => sqlite::backup(path, out_dir, ctx).await,
         Resource::Command {
             backup,
@@ -125,8 +129,8 @@ pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) ->
         Resource::Directory { path, include, exclude } => {
             directory::restore_in_place(artifact, path, include, exclude, ctx).await
         }
-        Resource::Postgres { url, password } => postgres::restore(url, password.as_ref(), artifact, ctx).await,
-        Resource::Mysql { url, password } => mysql::restore(url, password.as_ref(), artifact, ctx).await,
+        Resource::Postgres { url, password, .. } => postgres::restore(url, password.as_ref(), artifact, ctx).await,
+        Resource::Mysql { url, password, .. } => mysql::restore(url, password.as_ref(), artifact, ctx).await,
         Resource::Sqlite { path } => sqlite::restore_in_place(artifact, path, ctx).await,
         Resource::Command {
             restore,
@@ -163,6 +167,79 @@ pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) ->
     }
 }
 
+/// What a test restore of one resource found (a failure is the `Err`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestRestored {
+    /// Restored into scratch and checked: what was checked, in words.
+    Checked(String),
+    /// Not restored, and why.
+    Skipped(String),
+}
+
+/// Restores one resource's artifact into scratch and checks it, never touching the live
+/// system: `directory` — unpacked into a temporary tree and compared with the manifest;
+/// `sqlite` — a temporary file and `PRAGMA integrity_check`; `postgres`, `mysql` — the scratch
+/// database `scratch_database` on the same server, with the resource's `verify_sql`, dropped
+/// afterwards; `command` — unpacked and given to the resource's `verify` script, if any; `http`
+/// — skipped. `driver` and `details` are the manifest's; `resource` is the configuration, which
+/// the database and command drivers need (the archive formats do not).
+pub async fn test_restore(
+    driver: &str,
+    details: &serde_json::Value,
+    resource: Option<&Resource>,
+    artifact: &Path,
+    scratch_database: &str,
+    ctx: &Context<'_>,
+) -> Result<TestRestored, DriverError> {
+    let checked = match (driver, resource) {
+        ("directory", _) => directory::test_restore(artifact, details, ctx).await?,
+        ("sqlite", _) => sqlite::test_restore(artifact, details, ctx).await?,
+        ("http", _) => {
+            return Ok(TestRestored::Skipped(
+                "the remote system keeps and restores its own backup; it cannot be restored into scratch".into(),
+            ));
+        }
+        (
+            "postgres",
+            Some(Resource::Postgres {
+                url,
+                password,
+                verify_sql,
+            }),
+        ) => postgres::test_restore(url, password.as_ref(), verify_sql, artifact, scratch_database, ctx).await?,
+        (
+            "mysql",
+            Some(Resource::Mysql {
+                url,
+                password,
+                verify_sql,
+            }),
+        ) => mysql::test_restore(url, password.as_ref(), verify_sql, artifact, scratch_database, ctx).await?,
+        (
+            "command",
+            Some(Resource::Command {
+                verify,
+                env,
+                secret_env,
+                timeout_seconds,
+                ..
+            }),
+        ) => command::test_restore(verify.as_deref(), env, secret_env, *timeout_seconds, artifact, ctx).await?,
+        (_, None) => {
+            return Ok(TestRestored::Skipped(format!(
+                "no longer configured, so there is no {driver} server or script to test-restore it with"
+            )));
+        }
+        (_, Some(resource)) => {
+            return Ok(TestRestored::Skipped(format!(
+                "backed up with the {driver} driver, now configured with the {} driver",
+                resource.driver()
+            )));
+        }
+    };
+    Ok(TestRestored::Checked(checked))
+}
+
 /// Whether the configured account may restore `resource` the way its driver restores: a
 /// database restore drops what the database holds and recreates the backup's objects, which
 /// needs privileges a backup does not. Asked when a restore is requested, before maintenance,
@@ -170,8 +247,8 @@ pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) ->
 /// the missing privilege (or why it could not be checked); resources of other drivers pass.
 pub async fn check_restore_privileges(resource: &Resource) -> Result<(), String> {
     match resource {
-        Resource::Postgres { url, password } => postgres::check_restore_privileges(url, password.as_ref()).await,
-        Resource::Mysql { url, password } => mysql::check_restore_privileges(url, password.as_ref()).await,
+        Resource::Postgres { url, password, .. } => postgres::check_restore_privileges(url, password.as_ref()).await,
+        Resource::Mysql { url, password, .. } => mysql::check_restore_privileges(url, password.as_ref()).await,
         Resource::Directory { .. } | Resource::Sqlite { .. } | Resource::Command { .. } | Resource::Http { .. } => {
             Ok(())
         }

@@ -84,7 +84,7 @@ impl Engine {
                 .bind(environment)
                 .fetch_one(self.db().pool())
                 .await?;
-        let last_proven: Option<(String, i64)> = None; // MERGE: newest_proven from the test restores
+        let last_proven = crate::db::backups::newest_proven_at(self.db().pool(), environment).await?;
         let recent: Vec<Job> = job_rows::list(self.db().pool(), environment, "", "", None, 20)
             .await?
             .into_iter()

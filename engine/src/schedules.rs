@@ -265,8 +265,14 @@ fn slot_key(slot: &SlotRow) -> String {
     format!("{}/{}/{}", slot.environment, slot.schedule, slot.fire_at)
 }
 
-/// The job a run of `schedule` requests.
-fn request_of(environment: &Environment, name: &str, schedule: &Schedule) -> Result<JobRequest, String> {
+/// The job a run of `schedule` requests (a verification chooses its backups now, as
+/// `steward verify ENV --count N` does).
+async fn request_of(
+    engine: &Engine,
+    environment: &Environment,
+    name: &str,
+    schedule: &Schedule,
+) -> Result<JobRequest, String> {
     let spec = match schedule.work()? {
         ScheduledWork::Backup => JobSpec::new(Backup {
             backup_id: new_backup_id(&environment.name, now_ms()),
@@ -276,7 +282,12 @@ fn request_of(environment: &Environment, name: &str, schedule: &Schedule) -> Res
                 .unwrap_or_else(|| format!("Scheduled backup ({name})")),
             trigger: Trigger::Scheduled,
         }),
-        ScheduledWork::Verify => return Err("scheduled verification comes with test restores".to_string()),
+        ScheduledWork::Verify => JobSpec::new(
+            engine
+                .verification_of(&environment.name, schedule.count.unwrap_or(1))
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
         ScheduledWork::Prune => JobSpec::new(Prune { dry_run: false }),
         ScheduledWork::Action(action) => JobSpec::new(Command { action }),
     };
@@ -463,7 +474,7 @@ impl Engine {
             self.end_slot(&slot, "skipped", None, "the schedule was paused").await?;
             return Ok(());
         }
-        let request = match request_of(environment, &slot.schedule, schedule) {
+        let request = match request_of(self, environment, &slot.schedule, schedule).await {
             Ok(request) => request,
             Err(why) => return self.end_slot(&slot, "failed", None, &why).await,
         };
@@ -677,7 +688,7 @@ impl Engine {
     /// are unaffected). Audited as `schedule.run` and, like every job, `job.request`.
     pub async fn run_schedule_now(&self, actor: &Actor, environment: &str, name: &str) -> Result<Job, ScheduleError> {
         let (env, schedule) = self.configured_schedule(environment, name)?;
-        let mut request = request_of(env, name, schedule).map_err(JobError::Refused)?;
+        let mut request = request_of(self, env, name, schedule).await.map_err(JobError::Refused)?;
         request.reason = format!("run now: schedule {name}");
         let job = self.request_job(actor, request).await?;
         let mut tx = self.db().begin_write().await?;

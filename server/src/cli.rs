@@ -1,6 +1,7 @@
 //! The command line: `steward serve`, `steward migrate`, `steward config check`, `steward user …`,
 //! the job commands `steward run` and `steward job …` ([`jobs`]), backups ([`backups`]),
-//! restores ([`restores`]) and maintenance mode ([`maintenance`]).
+//! restores ([`restores`]), verification with test restores ([`verify`]) and maintenance
+//! mode ([`maintenance`]).
 //!
 //! Exit codes: 0 success, 1 a failure while running, 2 a configuration problem (the message
 //! names the key and the file).
@@ -11,6 +12,7 @@ mod jobs;
 mod maintenance;
 mod restores;
 mod schedules;
+mod verify;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -81,6 +83,12 @@ pub enum Command {
     /// terminal (twice for production) unless --yes, then queues the restore: a safety backup
     /// is taken first and the environment is in maintenance meanwhile.
     Restore(restores::RestoreArgs),
+    /// Prove that backups restore (needs a running `steward serve`): re-check every checksum
+    /// and test-restore each resource into scratch — a temporary tree or file, a scratch
+    /// database dropped afterwards — never touching the live systems. --count N backups (never
+    /// verified first, then the longest unverified, ties at random) or --backup ID. Exit code 0
+    /// only if every one passed.
+    Verify(verify::VerifyArgs),
     /// Show whether an environment is in maintenance mode (and the restores it is waiting on),
     /// or put it in or take it out by hand with on|off (runs its `enter` or `leave` hook;
     /// refused while a job holds the environment).
@@ -180,6 +188,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Job(command) => jobs::job(config, command).await,
         Command::Backup(command) => backups::backup(config, command).await,
         Command::Restore(args) => restores::restore(config, args).await,
+        Command::Verify(args) => verify::verify(config, args).await,
         Command::Demo(command) => demo::demo(command).await,
         Command::Schedule(command) => schedules::schedule(config, command).await,
         Command::Retention(command) => schedules::retention(config, command).await,

@@ -93,20 +93,91 @@ fn backups_are_taken_listed_shown_verified_and_reindexed() {
         assert!(shown.stdout.contains(expected), "{expected} missing: {shown:?}");
     }
 
+    // Verify: the checksums, then a test restore of each resource, as a job.
     let verified = steward.cli(&["backup", "verify", &id]);
     assert_eq!(verified.code, Some(0), "{verified:?}");
     assert!(
         verified.stdout.contains(&format!("Backup {id} is intact")),
         "{verified:?}"
     );
+    assert!(
+        verified.stdout.contains(&format!("{id}: proven restorable, ")),
+        "{verified:?}"
+    );
+    for checked in [
+        "site: 5 files, 4 directories, 1 symbolic links",
+        "unpacked and compared with the manifest",
+        "shop-db: restored into a temporary file",
+        "PRAGMA integrity_check: ok",
+    ] {
+        assert!(verified.stdout.contains(checked), "{checked}: {verified:?}");
+    }
+    let listed = steward.cli(&["backup", "list", "prod"]);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains(" ok ") && l.contains(" proven ")),
+        "{listed:?}"
+    );
+    let shown = steward.cli(&["backup", "show", &id]);
+    assert!(
+        shown.stdout.contains("  test restore: proven restorable, "),
+        "{shown:?}"
+    );
+    // The console shows the badge: on the backup's page in full, in the list compactly.
+    let password = serve.admin_password();
+    let page = serve.page_as_admin(&password, &format!("/backups/{id}"));
+    assert!(
+        page.contains("Proven restorable") && page.contains("PRAGMA integrity_check: ok"),
+        "the backup page shows no badge"
+    );
+    let list = serve.page_as_admin(&password, "/environments/prod/backups");
+    assert!(
+        list.contains("Proven restorable · just now · shop-db, site"),
+        "the backups list shows no badge"
+    );
+    // `steward verify ENV` picks the backups itself.
+    let picked = steward.cli(&["verify", "prod", "--count", "3"]);
+    assert_eq!(picked.code, Some(0), "{picked:?}");
+    assert!(
+        picked.stdout.contains("Queued verify #") && picked.stdout.contains(&format!("of prod ({id})")),
+        "{picked:?}"
+    );
+    let unknown = steward.cli(&["verify", "prod", "--backup", "prod-20200101-0000-dead"]);
+    assert_eq!(unknown.code, Some(1), "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("there is no backup \"prod-20200101-0000-dead\""),
+        "{unknown:?}"
+    );
 
-    // A changed byte in one artifact: verify fails and names it.
+    // A changed byte in one artifact: verify fails and names it, without a server too.
     let artifact = steward.path("state/backups/prod").join(&id).join("site/files.tar.zst");
     let mut bytes = std::fs::read(&artifact).expect("artifact");
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     std::fs::write(&artifact, bytes).expect("tamper");
     let damaged = steward.cli(&["backup", "verify", &id]);
+    assert_eq!(damaged.code, Some(1), "{damaged:?}");
+    assert!(
+        damaged
+            .stdout
+            .contains("FAILED: site/files.tar.zst (site): checksum does not match"),
+        "{damaged:?}"
+    );
+    assert!(
+        damaged.stdout.contains(&format!("{id}: test restore FAILED, ")),
+        "{damaged:?}"
+    );
+    assert!(
+        damaged
+            .stderr
+            .contains("the backup is damaged, so it was not test-restored"),
+        "{damaged:?}"
+    );
+    let damaged = steward.cli(&["backup", "verify", &id, "--checksums-only"]);
     assert_eq!(damaged.code, Some(1), "{damaged:?}");
     assert!(
         damaged

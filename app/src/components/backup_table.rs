@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::VerificationBadge,
+    components::{TestRestoreBadge, VerificationBadge},
     format::{bytes, utc},
     types::{BackupSort, BackupSummary},
 };
@@ -41,6 +41,7 @@ pub fn BackupTable(
                         </th>
                         <th>"Resources"</th>
                         <th>"Verified"</th>
+                        <th>"Test restore"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -59,6 +60,7 @@ pub fn BackupTable(
                                     <td class="num nowrap">{bytes(backup.total_size)}</td>
                                     <td>{backup.resources.join(", ")}</td>
                                     <td><VerificationBadge verification=backup.verification /></td>
+                                    <td><TestRestoreBadge test_restore=backup.test_restore /></td>
                                 </tr>
                             }
                         })

@@ -4,7 +4,9 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::backups::get_backup,
-    components::{EnvBadge, MaintenanceBanner, PageError, current_path, require_role, verification_sentence},
+    components::{
+        EnvBadge, MaintenanceBanner, PageError, TestRestoreDetail, current_path, require_role, verification_sentence,
+    },
     format::{bytes, duration, utc},
     types::{BackupArtifact, BackupDetail, Role},
     use_current_user,
@@ -52,6 +54,7 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
         steward_version,
         environment,
         maintenance,
+        test_restores,
     } = detail;
     let label = environment
         .as_ref()
@@ -124,6 +127,10 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
             <dd>{format!("{} in {artifact_count}", bytes(backup.total_size))}</dd>
             <dt>"Verified"</dt>
             <dd class=verification_class>{verification_sentence(&backup.verification)}</dd>
+            <dt>"Test restore"</dt>
+            <dd data-testid="test-restore">
+                <TestRestoreDetail test_restore=backup.test_restore.clone() />
+            </dd>
             <dt>"Job"</dt>
             <dd>{job}</dd>
             <dt>"Written by"</dt>
@@ -133,6 +140,21 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
             <h2>"Artifacts"</h2>
             <ArtifactTable artifacts />
         </section>
+        {(test_restores.len() > 1)
+            .then(|| {
+                view! {
+                    <section class="panel">
+                        <h2>"Earlier test restores"</h2>
+                        <ul class="test-restores" data-testid="test-restore-history">
+                            {test_restores
+                                .into_iter()
+                                .skip(1)
+                                .map(|test_restore| view! { <li><TestRestoreDetail test_restore /></li> })
+                                .collect_view()}
+                        </ul>
+                    </section>
+                }
+            })}
         <section class="panel">
             <h2>"Environment facts"</h2>
             {if facts.is_empty() {

@@ -11,6 +11,34 @@ pub enum BackupVerification {
     Failed { at_ms: i64, problem: String },
 }
 
+/// A test restore of a backup (a `verify` job restored it into scratch and checked it); the
+/// newest is the backup's badge. Ages are counted on the server when it is read, so the page
+/// reads the same rendered there and hydrated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum BackupTestRestore {
+    Never,
+    /// Proven restorable.
+    Passed {
+        at_ms: i64,
+        /// "2 hours ago".
+        age: String,
+        /// What was checked, resource by resource, in words.
+        checked: String,
+        /// The resources restored and checked (not those skipped).
+        resources: Vec<String>,
+        job_id: Option<i64>,
+    },
+    Failed {
+        at_ms: i64,
+        age: String,
+        checked: String,
+        /// Why, in the tools' words.
+        error: String,
+        job_id: Option<i64>,
+    },
+}
+
 /// A complete backup as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupSummary {
@@ -28,6 +56,8 @@ pub struct BackupSummary {
     /// The resources it holds, by name.
     pub resources: Vec<String>,
     pub verification: BackupVerification,
+    /// Its newest test restore.
+    pub test_restore: BackupTestRestore,
     /// The job that took it; `None` for backups found by a reindex.
     pub job_id: Option<i64>,
 }
@@ -63,6 +93,8 @@ pub struct BackupDetail {
     /// The environment's maintenance mode now, if it is in it: every page of the environment
     /// says so.
     pub maintenance: Option<MaintenanceState>,
+    /// Its test restores, newest first (the last few).
+    pub test_restores: Vec<BackupTestRestore>,
 }
 
 /// How the backups list is ordered (`?sort=` in the address).
@@ -200,6 +232,34 @@ mod from_engine {
         }
     }
 
+    impl BackupTestRestore {
+        /// `now_ms`: the server's clock, for the age.
+        pub fn new(test_restore: &backups::TestRestore, now_ms: i64) -> BackupTestRestore {
+            match test_restore {
+                backups::TestRestore::Never => BackupTestRestore::Never,
+                backups::TestRestore::Passed { at_ms, checked, job_id } => BackupTestRestore::Passed {
+                    at_ms: *at_ms,
+                    age: crate::format::ago(*at_ms, now_ms),
+                    resources: backups::checked_resources(checked),
+                    checked: checked.clone(),
+                    job_id: *job_id,
+                },
+                backups::TestRestore::Failed {
+                    at_ms,
+                    checked,
+                    error,
+                    job_id,
+                } => BackupTestRestore::Failed {
+                    at_ms: *at_ms,
+                    age: crate::format::ago(*at_ms, now_ms),
+                    checked: checked.clone(),
+                    error: error.clone(),
+                    job_id: *job_id,
+                },
+            }
+        }
+    }
+
     impl From<&Backup> for BackupSummary {
         fn from(backup: &Backup) -> Self {
             BackupSummary {
@@ -213,6 +273,7 @@ mod from_engine {
                 total_size: backup.total_size,
                 resources: backup.resources.clone(),
                 verification: backup.verification.clone().into(),
+                test_restore: BackupTestRestore::new(&backup.test_restore, engine::db::now_ms()),
                 job_id: backup.job_id,
             }
         }
@@ -234,7 +295,9 @@ mod from_engine {
             backup: Backup,
             environment: Option<EnvironmentSummary>,
             maintenance: Option<MaintenanceState>,
+            test_restores: &[backups::TestRestore],
         ) -> BackupDetail {
+            let now_ms = engine::db::now_ms();
             let summary = BackupSummary::from(&backup);
             let manifest = backup.manifest;
             BackupDetail {
@@ -257,6 +320,10 @@ mod from_engine {
                 steward_version: manifest.steward_version,
                 environment,
                 maintenance,
+                test_restores: test_restores
+                    .iter()
+                    .map(|test_restore| BackupTestRestore::new(test_restore, now_ms))
+                    .collect(),
             }
         }
     }

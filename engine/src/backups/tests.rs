@@ -109,6 +109,7 @@ fn script(body: &str) -> Resource {
     Resource::Command {
         backup: vec!["sh".into(), "-c".into(), body.into()],
         restore: None,
+        verify: None,
         env: BTreeMap::new(),
         secret_env: BTreeMap::new(),
         timeout_seconds: 60,
@@ -127,6 +128,57 @@ fn staging_entries(root: &Path) -> usize {
 }
 
 crate::db_tests! {
+    async fn test_restores_are_a_history_whose_newest_is_the_badge_and_go_with_their_backup(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let manifest = |id: &str, at_ms: i64| Manifest {
+            version: crate::manifest::MANIFEST_VERSION,
+            id: id.into(),
+            environment: "dev".into(),
+            started_at_ms: at_ms,
+            finished_at_ms: at_ms,
+            trigger: "manual".into(),
+            requested_by: "alice".into(),
+            description: String::new(),
+            artifacts: Vec::new(),
+            facts: BTreeMap::new(),
+            steward_version: "test".into(),
+        };
+        for (id, at) in [("dev-20261201-0100-aaaa", 1_000), ("dev-20261201-0200-bbbb", 2_000), ("dev-20261201-0300-cccc", 3_000)] {
+            let manifest = manifest(id, at);
+            rows::upsert(db.pool(), &row_of(&manifest, &manifest.to_json().unwrap(), None, None)).await.unwrap();
+        }
+        let [old, middle, newest] = ["dev-20261201-0100-aaaa", "dev-20261201-0200-bbbb", "dev-20261201-0300-cccc"];
+        assert_eq!(engine.newest_proven("dev").await.unwrap(), None);
+
+        engine.record_test_restore(&alice(), old, None, "db: restored", None).await.unwrap();
+        engine.record_test_restore(&alice(), middle, None, "db: restored", None).await.unwrap();
+        engine.record_test_restore(&alice(), newest, None, "db: restored", Some("db (postgres): role x does not exist")).await.unwrap();
+        // The newest passing one is the middle: the newest backup failed.
+        assert_eq!(engine.newest_proven("dev").await.unwrap().as_deref(), Some(middle));
+        let (id, at) = rows::newest_proven_at(db.pool(), "dev").await.unwrap().unwrap();
+        assert_eq!(id, middle);
+        assert!(matches!(engine.backup(middle).await.unwrap().unwrap().test_restore, TestRestore::Passed { at_ms, .. } if at_ms == at));
+        // A later failure of the middle one takes its badge away: the newest result counts.
+        engine.record_test_restore(&alice(), middle, None, "checksums", Some("damaged")).await.unwrap();
+        assert_eq!(engine.newest_proven("dev").await.unwrap().as_deref(), Some(old));
+        let backup = engine.backup(middle).await.unwrap().unwrap();
+        assert!(matches!(&backup.test_restore, TestRestore::Failed { error, .. } if error == "damaged"), "{:?}", backup.test_restore);
+        let history = engine.test_restores(middle, 10).await.unwrap();
+        assert!(matches!(history[..], [TestRestore::Failed { .. }, TestRestore::Passed { .. }]), "{history:?}");
+        let (listed, _) = engine.backups("dev", Order::NewestFirst, 0, 10).await.unwrap();
+        assert!(matches!(listed[0].test_restore, TestRestore::Failed { .. }));
+        assert!(matches!(listed[2].test_restore, TestRestore::Passed { .. }));
+        assert!(engine.record_test_restore(&alice(), "dev-20200101-0000-none", None, "", None).await.is_err());
+
+        // A backup removed from the catalog takes its history with it.
+        assert!(rows::delete(db.pool(), old).await.unwrap());
+        assert!(engine.test_restores(old, 10).await.unwrap().is_empty());
+        assert_eq!(engine.newest_proven("dev").await.unwrap(), None);
+        let actions: Vec<(String, Outcome)> = audit::recent(db.pool(), None, 100).await.unwrap().into_iter().map(|e| (e.action, e.outcome)).collect();
+        assert_eq!(actions.iter().filter(|a| a.0 == "backup.test_restore").count(), 4, "{actions:?}");
+    }
+
     async fn a_backup_captures_every_resource_verifies_and_is_catalogued(db) {
         let root = tempfile::tempdir().unwrap();
         let engine = engine(db, root.path()).await;
@@ -282,4 +334,13 @@ crate::db_tests! {
         let (none, total) = engine.backups("dev", Order::NewestFirst, 5, 10).await.unwrap();
         assert_eq!((none.len(), total), (0, 1));
     }
+}
+
+#[test]
+fn the_badge_names_the_resources_restored_not_the_checksums_or_those_skipped() {
+    let checked = "checksums: all 3 artifacts match their checksums; db: restored into a scratch database (4 tables); \
+                   cms: skipped, the remote system keeps and restores its own backup; files: 12 files, 3 directories, \
+                   0 symbolic links (1.2 MiB) unpacked and compared with the manifest";
+    assert_eq!(checked_resources(checked), ["db", "files"]);
+    assert!(checked_resources("checksums").is_empty());
 }

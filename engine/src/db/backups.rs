@@ -1,9 +1,22 @@
-//! The `backup` table: the catalog of complete backups. The rules live in [`crate::backups`].
+//! The `backup` table: the catalog of complete backups, and `test_restore`: the history of
+//! their test restores (the newest row of a backup is its badge). The rules live in
+//! [`crate::backups`].
 
 use sqlx::{Any, Executor, FromRow};
 
 const COLUMNS: &str = "id, environment, created_at, finished_at, trigger_type, requested_by, description, \
      total_size, resources, pinned, verified_at, verify_ok, verify_error, job_id, manifest";
+
+/// A backup's columns and its newest test restore's (`NULL`s when it never had one), for
+/// `FROM backup b` + [`LATEST_TEST_RESTORE`].
+const SELECT: &str = "SELECT b.id, b.environment, b.created_at, b.finished_at, b.trigger_type, b.requested_by, \
+     b.description, b.total_size, b.resources, b.pinned, b.verified_at, b.verify_ok, b.verify_error, b.job_id, \
+     b.manifest, t.at AS test_restore_at, t.ok AS test_restore_ok, t.checked AS test_restore_checked, \
+     t.error AS test_restore_error, t.job_id AS test_restore_job FROM backup b";
+
+/// Joins each backup's newest test restore (ids grow with time).
+const LATEST_TEST_RESTORE: &str =
+    "LEFT JOIN test_restore t ON t.id = (SELECT MAX(id) FROM test_restore WHERE backup_id = b.id)";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct BackupRow {
@@ -22,6 +35,18 @@ pub struct BackupRow {
     pub verify_error: Option<String>,
     pub job_id: Option<i64>,
     pub manifest: String,
+    /// The newest test restore, when there was one (read only: written by
+    /// [`record_test_restore`]).
+    #[sqlx(default)]
+    pub test_restore_at: Option<i64>,
+    #[sqlx(default)]
+    pub test_restore_ok: Option<i64>,
+    #[sqlx(default)]
+    pub test_restore_checked: Option<String>,
+    #[sqlx(default)]
+    pub test_restore_error: Option<String>,
+    #[sqlx(default)]
+    pub test_restore_job: Option<i64>,
 }
 
 /// Adds a backup, or replaces the row of the same id (reindex).
@@ -52,7 +77,7 @@ pub async fn upsert<'e>(executor: impl Executor<'e, Database = Any>, row: &Backu
 }
 
 pub async fn get<'e>(executor: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<BackupRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM backup WHERE id = $1"))
+    sqlx::query_as(&format!("{SELECT} {LATEST_TEST_RESTORE} WHERE b.id = $1"))
         .bind(id)
         .fetch_optional(executor)
         .await
@@ -70,10 +95,10 @@ pub enum Order {
 impl Order {
     fn sql(self) -> &'static str {
         match self {
-            Order::NewestFirst => "created_at DESC, id DESC",
-            Order::OldestFirst => "created_at ASC, id ASC",
-            Order::LargestFirst => "total_size DESC, created_at DESC",
-            Order::SmallestFirst => "total_size ASC, created_at DESC",
+            Order::NewestFirst => "b.created_at DESC, b.id DESC",
+            Order::OldestFirst => "b.created_at ASC, b.id ASC",
+            Order::LargestFirst => "b.total_size DESC, b.created_at DESC",
+            Order::SmallestFirst => "b.total_size ASC, b.created_at DESC",
         }
     }
 }
@@ -87,7 +112,7 @@ pub async fn list<'e>(
     limit: i64,
 ) -> sqlx::Result<Vec<BackupRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM backup WHERE environment = $1 ORDER BY {} LIMIT $2 OFFSET $3",
+        "{SELECT} {LATEST_TEST_RESTORE} WHERE b.environment = $1 ORDER BY {} LIMIT $2 OFFSET $3",
         order.sql()
     ))
     .bind(environment)
@@ -115,7 +140,7 @@ pub async fn latest<'e>(
     environment: &str,
 ) -> sqlx::Result<Option<BackupRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM backup WHERE environment = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+        "{SELECT} {LATEST_TEST_RESTORE} WHERE b.environment = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
     ))
     .bind(environment)
     .fetch_optional(executor)
@@ -145,6 +170,92 @@ pub async fn delete<'e>(executor: impl Executor<'e, Database = Any>, id: &str) -
         .execute(executor)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// One test restore of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct TestRestoreRow {
+    pub backup_id: String,
+    pub job_id: Option<i64>,
+    /// Unix milliseconds: when it ended.
+    pub at: i64,
+    /// 1 passed, 0 failed.
+    pub ok: i64,
+    /// What was checked, in words.
+    pub checked: String,
+    /// Why it failed, in the tools' words.
+    pub error: Option<String>,
+}
+
+/// Adds a test restore to a backup's history (its newest is the backup's badge).
+pub async fn record_test_restore<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    row: &TestRestoreRow,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO test_restore (backup_id, job_id, at, ok, checked, error) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&row.backup_id)
+        .bind(row.job_id)
+        .bind(row.at)
+        .bind(row.ok)
+        .bind(&row.checked)
+        .bind(row.error.as_deref())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// A backup's test restores, newest first.
+pub async fn test_restores<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    backup_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<TestRestoreRow>> {
+    sqlx::query_as(
+        "SELECT backup_id, job_id, at, ok, checked, error FROM test_restore WHERE backup_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(backup_id)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}
+
+/// The newest backup of `environment` whose newest test restore passed: the one retention
+/// must never remove.
+pub async fn newest_proven<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Option<String>> {
+    Ok(newest_proven_at(executor, environment).await?.map(|(id, _)| id))
+}
+
+/// [`newest_proven`], and when that test restore ended (Unix milliseconds): the dashboard's
+/// "last proven restore".
+pub async fn newest_proven_at<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as(&format!(
+        "SELECT b.id, t.at FROM backup b {LATEST_TEST_RESTORE} WHERE b.environment = $1 AND t.ok = 1 \
+         ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
+    ))
+    .bind(environment)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Every backup of `environment` with when it was taken and when its last test restore ended
+/// (`None`: never), for choosing what a verify run checks.
+pub async fn verification_candidates<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+) -> sqlx::Result<Vec<(String, i64, Option<i64>)>> {
+    sqlx::query_as(
+        "SELECT b.id, b.created_at, (SELECT MAX(at) FROM test_restore WHERE backup_id = b.id) \
+         FROM backup b WHERE b.environment = $1 ORDER BY b.created_at, b.id",
+    )
+    .bind(environment)
+    .fetch_all(executor)
+    .await
 }
 
 /// Who pinned a backup, when and why.

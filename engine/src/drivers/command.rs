@@ -144,17 +144,81 @@ pub async fn restore(
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
     let label = label(ctx);
-    let Some(name) = restore_cmd.and_then(<[String]>::first) else {
+    let Some(script) = restore_cmd.filter(|command| !command.is_empty()) else {
         return Err(DriverError::Failed(format!(
             "{label}: no restore script is configured (the resource's `restore`)"
         )));
     };
-    let (mut vars, secrets) = script_env(env, secret_env, &label)?;
+    let script = Script {
+        command: script,
+        called: "the restore script",
+        env,
+        secret_env,
+        timeout_seconds,
+    };
+    run_on_input(&script, artifact, ctx).await.map(drop)
+}
+
+/// Test-restores a `command` resource: the backed-up output is unpacked into scratch (the whole
+/// archive read, its checksum verified) and, when the resource has a `verify` script, that
+/// script runs on it exactly as a restore script would (`STEWARD_INPUT_DIR`, …) and must exit 0.
+/// The live system is the script's business: a verify script should only read its input.
+/// Returns what was checked, in words.
+pub async fn test_restore(
+    verify_cmd: Option<&[String]>,
+    env: &BTreeMap<String, String>,
+    secret_env: &BTreeMap<String, SecretSource>,
+    timeout_seconds: u32,
+    artifact: &Path,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    match verify_cmd.filter(|command| !command.is_empty()) {
+        Some(command) => {
+            let script = Script {
+                command,
+                called: "the verify script",
+                env,
+                secret_env,
+                timeout_seconds,
+            };
+            let files = run_on_input(&script, artifact, ctx).await?;
+            Ok(format!(
+                "{files} files unpacked; the verify script {} passed",
+                command.first().map(String::as_str).unwrap_or_default()
+            ))
+        }
+        None => {
+            let input = empty_dir(&ctx.scratch.join("command-input")).await?;
+            let files = unpack_input(artifact, &input, ctx).await;
+            let _ = tokio::fs::remove_dir_all(&input).await;
+            Ok(format!("{} files unpacked (no verify script is configured)", files?))
+        }
+    }
+}
+
+/// A script run on a backup's unpacked output: a restore or a verify script.
+struct Script<'a> {
+    command: &'a [String],
+    /// How messages call it: "the restore script".
+    called: &'a str,
+    env: &'a BTreeMap<String, String>,
+    secret_env: &'a BTreeMap<String, SecretSource>,
+    timeout_seconds: u32,
+}
+
+/// Unpacks `artifact` into `STEWARD_INPUT_DIR` (in scratch) and runs `script` on it; returns
+/// how many files it got.
+async fn run_on_input(script: &Script<'_>, artifact: &Path, ctx: &Context<'_>) -> Result<u64, DriverError> {
+    let label = label(ctx);
+    let (mut vars, secrets) = script_env(script.env, script.secret_env, &label)?;
     let input = empty_dir(&ctx.scratch.join("command-input")).await?;
-    let (from, into) = (artifact.to_path_buf(), input.clone());
-    tokio::task::spawn_blocking(move || super::directory::restore(&from, &into))
-        .await
-        .map_err(|e| DriverError::Failed(format!("{label}: unpacking the backup failed: {e}")))??;
+    let files = match unpack_input(artifact, &input, ctx).await {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&input).await;
+            return Err(e);
+        }
+    };
     vars.extend([
         ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
         ("STEWARD_INPUT_DIR".to_string(), input.display().to_string()),
@@ -163,19 +227,29 @@ pub async fn restore(
     ]);
     vars.extend(ctx.tool_env.iter().cloned());
     let program = Program {
-        command: restore_cmd.map(<[String]>::to_vec).unwrap_or_default(),
+        command: script.command.to_vec(),
         workdir: None,
         env: vars,
-        timeout: Duration::from_secs(u64::from(timeout_seconds)),
+        timeout: Duration::from_secs(u64::from(script.timeout_seconds)),
         grace: ctx.grace,
         stdin: None,
     };
-    ctx.log
-        .info(format!("{label}: running the restore script {name}"))
-        .await;
+    let name = script.command.first().map(String::as_str).unwrap_or_default();
+    ctx.log.info(format!("{label}: running {} {name}", script.called)).await;
     let (ended, last) = run_tool(&program, &secrets, ctx).await;
     let _ = tokio::fs::remove_dir_all(&input).await;
-    restore_result(ended, last, &label, "the restore script", program.timeout, "")
+    restore_result(ended, last, &label, script.called, program.timeout, "")?;
+    Ok(files)
+}
+
+/// Unpacks the backed-up output into `input`; returns how many files it holds.
+async fn unpack_input(artifact: &Path, input: &Path, ctx: &Context<'_>) -> Result<u64, DriverError> {
+    let label = label(ctx);
+    let (from, into, stop) = (artifact.to_path_buf(), input.to_path_buf(), ctx.stop.clone());
+    tokio::task::spawn_blocking(move || super::directory::unpack_counting(&from, &into, &stop))
+        .await
+        .map_err(|e| DriverError::Failed(format!("{label}: unpacking the backup failed: {e}")))?
+        .map(|unpacked| unpacked.files)
 }
 
 /// How a restoring program ended, as the driver's result. `name` is how messages call it

@@ -178,6 +178,85 @@ pub fn restore(archive: &Path, into: &Path) -> Result<(), DriverError> {
     unpack::unpack(archive, into, &CancellationToken::new()).map(drop)
 }
 
+/// Test-restores an archive written by [`backup`]: unpacks it into `ctx.scratch` (the whole
+/// archive read, zstd's checksum verified), compares what came out with what the manifest's
+/// `details` say was archived (files, directories, symbolic links), and removes the tree. The
+/// live directory is never read or written. Returns what was checked, in words.
+pub async fn test_restore(
+    archive: &Path,
+    details: &serde_json::Value,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = super::command::label(ctx);
+    let into = ctx.scratch.join("tree");
+    ctx.log
+        .info(format!(
+            "{label}: unpacking the archive into the temporary tree {}",
+            into.display()
+        ))
+        .await;
+    let (archive_owned, into_owned, stop) = (archive.to_path_buf(), into.clone(), ctx.stop.clone());
+    let unpacked = tokio::task::spawn_blocking(move || {
+        let unpacked = unpack::unpack(&archive_owned, &into_owned, &stop);
+        let _ = remove::remove_tree(&into_owned);
+        unpacked
+    })
+    .await
+    .map_err(|e| DriverError::Failed(format!("{label}: unpacking failed: {e}")))?;
+    let unpacked = match unpacked {
+        Err(_) if ctx.stop.is_cancelled() => return Err(DriverError::Cancelled),
+        other => other?,
+    };
+    let mut differences = Vec::new();
+    for (what, found) in [
+        ("files", unpacked.files),
+        ("directories", unpacked.directories),
+        ("symlinks", unpacked.symlinks),
+    ] {
+        match details.get(what).and_then(serde_json::Value::as_u64) {
+            Some(expected) if expected != found => {
+                differences.push(format!("{found} {what} unpacked, the manifest says {expected}"))
+            }
+            _ => {}
+        }
+    }
+    if !differences.is_empty() {
+        return Err(DriverError::Failed(format!(
+            "{label}: the archive does not hold what the manifest says: {}",
+            differences.join("; ")
+        )));
+    }
+    if let Some(read) = details.get("bytes_in").and_then(serde_json::Value::as_u64)
+        && read != unpacked.bytes
+    {
+        // A file that changed size while it was archived: the backup's log warned then.
+        ctx.log
+            .warn(format!(
+                "{label}: {} of file contents unpacked, {} were read when the backup was taken (a file changed size meanwhile)",
+                crate::text::human_bytes(unpacked.bytes),
+                crate::text::human_bytes(read)
+            ))
+            .await;
+    }
+    Ok(format!(
+        "{} files, {} directories, {} symbolic links ({}) unpacked and compared with the manifest",
+        unpacked.files,
+        unpacked.directories,
+        unpacked.symlinks,
+        crate::text::human_bytes(unpacked.bytes)
+    ))
+}
+
+/// Unpacks an archive written by [`backup`] into `into` and says what it wrote (see
+/// [`restore`]; the `command` driver's verify script reads its output this way).
+pub(crate) fn unpack_counting(
+    archive: &Path,
+    into: &Path,
+    stop: &CancellationToken,
+) -> Result<unpack::Unpacked, DriverError> {
+    unpack::unpack(archive, into, stop)
+}
+
 /// Restores the tree at `target` from an archive written by [`backup`] with the same globs,
 /// keeping the old tree until the new one is in place: the archive is unpacked beside
 /// `target` ([`unpack`]), what the backup did not select (excluded or not included) is carried

@@ -165,6 +165,24 @@ pub async fn restore(
     artifact: &Path,
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
+    restore_for(url, password, artifact, ctx, Purpose::Restore).await
+}
+
+/// Why a database is restored: the live one, or a scratch one in a test restore (only what a
+/// failure message says differs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Restore,
+    TestRestore,
+}
+
+async fn restore_for(
+    url: &str,
+    password: Option<&SecretSource>,
+    artifact: &Path,
+    ctx: &Context<'_>,
+    purpose: Purpose,
+) -> Result<(), DriverError> {
     let label = label(ctx);
     let target = Target::parse(url).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
     let password = password
@@ -246,13 +264,157 @@ pub async fn restore(
         &label,
         client,
         RESTORE_TIMEOUT,
-        " (the database was dropped and created again: what the dump held before the error is restored, the rest is missing)",
+        match purpose {
+            Purpose::Restore => {
+                " (the database was dropped and created again: what the dump held before the error is restored, the rest is missing)"
+            }
+            Purpose::TestRestore => " (in the scratch database, which is dropped)",
+        },
     )?;
     ctx.log
         .info(format!("{label}: restored database {}", target.database))
         .await;
     Ok(())
 }
+
+/// Test-restores a `database.sql.zst` artifact into the scratch database `scratch` on the
+/// server at `url`, never touching the database `url` names: `scratch` is created with that
+/// database's options (which needs CREATE on it), the dump loaded into it by [`restore`] — the
+/// same method a real restore uses —, each of `verify_sql` run in it (each must return a row),
+/// and `scratch` dropped afterwards, whatever happened (DROP). Returns what was checked, in
+/// words; a failure carries the client's own words.
+pub async fn test_restore(
+    url: &str,
+    password: Option<&SecretSource>,
+    verify_sql: &[String],
+    artifact: &Path,
+    scratch: &str,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = label(ctx);
+    let failed = |why: String| DriverError::Failed(format!("{label}: {why}"));
+    let target = Target::parse(url).map_err(failed)?;
+    let password_value = password
+        .map(|source| source.read().map_err(|why| failed(format!("the password: {why}"))))
+        .transpose()?;
+    let Some((client, _)) = find_client().await else {
+        return Err(failed(
+            "neither mysql nor mariadb can be run (is the MySQL or MariaDB client installed?)".into(),
+        ));
+    };
+    let mut scratch_url = url::Url::parse(url).map_err(|e| failed(format!("the URL is not valid: {e}")))?;
+    scratch_url.set_path(scratch);
+    let scratch_url = scratch_url.to_string();
+    let run = |statements: String, stoppable: bool| {
+        let (target, password) = (&target, password_value.as_deref());
+        async move {
+            let work = tokio::time::timeout(STATEMENT_TIMEOUT, query(client, target, password, &statements));
+            let answer = if stoppable {
+                tokio::select! {
+                    answer = work => answer,
+                    () = ctx.stop.cancelled() => return Err("stopped".to_string()),
+                }
+            } else {
+                work.await
+            };
+            answer.map_err(|_| {
+                format!(
+                    "{client} did not finish within {} minutes",
+                    STATEMENT_TIMEOUT.as_secs() / 60
+                )
+            })?
+        }
+    };
+
+    // The live database's options (read only), given to the scratch database.
+    let show = format!("SHOW CREATE DATABASE {}", quoted(&target.database));
+    let create = run(show, true)
+        .await
+        .ok()
+        .and_then(|answer| {
+            answer
+                .strip_prefix(&format!("{}\t", target.database))
+                .and_then(|statement| statement.strip_prefix(&format!("CREATE DATABASE {}", quoted(&target.database))))
+                .map(|options| format!("CREATE DATABASE {}{options}", quoted(scratch)))
+        })
+        .unwrap_or_else(|| format!("CREATE DATABASE {}", quoted(scratch)));
+    let drop = format!("DROP DATABASE IF EXISTS {}", quoted(scratch));
+    if let Err(why) = run(format!("{drop}; {create}"), true).await {
+        if ctx.stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        if why.contains("Access denied") {
+            return Err(failed(format!(
+                "the test restore needs CREATE and DROP on the scratch database {scratch} (grant them on `steward\\_verify\\_%`.*): {why}"
+            )));
+        }
+        return Err(failed(format!("creating the scratch database {scratch} failed: {why}")));
+    }
+    let server = match (&target.host, target.port) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.clone(),
+        (None, _) => "the local server".to_string(),
+    };
+    ctx.log
+        .info(format!(
+            "{label}: test restore into the scratch database {scratch} on {server} (the database {} is not touched)",
+            target.database
+        ))
+        .await;
+    let checked = async {
+        restore_for(&scratch_url, password, artifact, ctx, Purpose::TestRestore).await?;
+        let tables = run(
+            format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
+                scratch.replace('\\', "\\\\").replace('\'', "''")
+            ),
+            true,
+        )
+        .await
+        .map_err(|why| failed(format!("counting the restored tables failed: {why}")))?;
+        let mut checked = format!("restored into a scratch database ({} tables)", tables.trim());
+        for (n, sql) in verify_sql.iter().enumerate() {
+            let answer = run(format!("USE {}; {sql}", quoted(scratch)), true)
+                .await
+                .map_err(|why| failed(format!("verify_sql query {} failed: {why}", n + 1)))?;
+            let rows = answer.lines().filter(|line| !line.is_empty()).count();
+            if rows == 0 {
+                return Err(failed(format!("verify_sql query {} returned no rows: {sql}", n + 1)));
+            }
+            ctx.log
+                .info(format!("{label}: verify_sql query {} returned {rows} row(s)", n + 1))
+                .await;
+        }
+        if !verify_sql.is_empty() {
+            checked.push_str(&format!(", {} verify queries returned rows", verify_sql.len()));
+        }
+        Ok(checked)
+    }
+    .await;
+    let checked = match checked {
+        Err(DriverError::Failed(_)) if ctx.stop.is_cancelled() => Err(DriverError::Cancelled),
+        other => other,
+    };
+    // Dropped even when the job was told to stop.
+    match run(drop, false).await {
+        Ok(_) => {
+            ctx.log
+                .info(format!("{label}: dropped the scratch database {scratch}"))
+                .await
+        }
+        Err(why) => {
+            ctx.log
+                .warn(format!(
+                    "{label}: the scratch database {scratch} could not be dropped; drop it by hand: {why}"
+                ))
+                .await
+        }
+    }
+    checked
+}
+
+/// How long one statement of a test restore's own (create, drop, a verify query) may take.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The privileges a restore needs on the database: DROP and CREATE for the database itself
 /// and its tables, the rest for what the dump holds (`ALTER … DISABLE KEYS` and `LOCK TABLES`
@@ -446,6 +608,93 @@ mod tests {
         let path = harness.scratch.path().join("mysql-password");
         std::fs::write(&path, format!("{password}\n")).unwrap();
         SecretSource::File(path)
+    }
+
+    #[tokio::test]
+    async fn a_test_restore_goes_into_a_scratch_database_that_is_dropped_whatever_happens() {
+        if !available().await {
+            return;
+        }
+        let source = TempDatabase::create().await;
+        sql(
+            Some(&source.name),
+            "CREATE TABLE stock (id INT PRIMARY KEY, qty INT) DEFAULT CHARSET latin1; INSERT INTO stock VALUES (1, 5), (2, 6);",
+            None,
+        )
+        .await
+        .unwrap();
+        let harness = Harness::new();
+        let admin = url::Url::parse(&server_url()).unwrap().username().to_string();
+        let url = url_of(&source.name, &admin);
+        let artifact = backup(&url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let scratch = format!(
+            "steward_verify_test_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let exists = |name: String| async move {
+            !sql(None, &format!("SHOW DATABASES LIKE '{name}'"), None)
+                .await
+                .unwrap()
+                .is_empty()
+        };
+        let before = (schema_dump(&source.name).await, data_dump(&source.name).await);
+
+        let checked = test_restore(
+            &url,
+            None,
+            &["SELECT qty FROM stock WHERE id = 2".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            checked,
+            "restored into a scratch database (1 tables), 1 verify queries returned rows"
+        );
+        assert!(!exists(scratch.clone()).await);
+        let error = test_restore(
+            &url,
+            None,
+            &["SELECT qty FROM stock WHERE id = 3".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.ends_with("verify_sql query 1 returned no rows: SELECT qty FROM stock WHERE id = 3"),
+            "{error}"
+        );
+        assert!(!exists(scratch.clone()).await);
+        assert_eq!((schema_dump(&source.name).await, data_dump(&source.name).await), before);
+
+        // The database's own account, which may not create other databases: the privilege is
+        // named, the password is not.
+        let password = password_file(&harness, PASSWORD);
+        let error = test_restore(
+            &url_of(&source.name, &source.name),
+            Some(&password),
+            &[],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(&format!(
+                "the test restore needs CREATE and DROP on the scratch database {scratch}"
+            )) && error.contains("Access denied"),
+            "{error}"
+        );
+        assert!(!error.contains("w#rd"), "{error}");
+        assert!(!exists(scratch).await);
     }
 
     #[tokio::test]

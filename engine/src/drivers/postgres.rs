@@ -176,6 +176,24 @@ pub async fn restore(
     artifact: &Path,
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
+    restore_for(url, password, artifact, ctx, Purpose::Restore).await
+}
+
+/// Why a database is restored: the live one, or a scratch one in a test restore (only what a
+/// failure message says differs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Restore,
+    TestRestore,
+}
+
+async fn restore_for(
+    url: &str,
+    password: Option<&SecretSource>,
+    artifact: &Path,
+    ctx: &Context<'_>,
+    purpose: Purpose,
+) -> Result<(), DriverError> {
     let label = label(ctx);
     let server = Server::parse(url, password).map_err(|why| DriverError::Failed(format!("{label}: {why}")))?;
     let tool = tool_version(PG_RESTORE).await.map_err(|e| {
@@ -228,12 +246,209 @@ pub async fn restore(
         &label,
         "the restore (pg_restore into psql)",
         RESTORE_TIMEOUT,
-        " (the restore ran in one transaction: the database is as it was before)",
+        match purpose {
+            Purpose::Restore => " (the restore ran in one transaction: the database is as it was before)",
+            Purpose::TestRestore => " (in the scratch database, which is dropped)",
+        },
     )?;
     ctx.log
         .info(format!("{label}: restored database {}", server.database))
         .await;
     Ok(())
+}
+
+/// Test-restores a `pg_dump -Fc` artifact into the scratch database `scratch` on the server at
+/// `url`, never touching the database `url` names: `scratch` is created (`CREATE DATABASE …
+/// TEMPLATE template0` with that database's encoding and locale, which needs CREATEDB), the dump restored into it by [`restore`] — the
+/// same pipeline a real restore runs, so what fails here fails there —, each of `verify_sql`
+/// run in it (each must return a row), and `scratch` dropped afterwards, whatever happened.
+/// Returns what was checked, in words; a failure carries pg_restore's or psql's own words.
+pub async fn test_restore(
+    url: &str,
+    password: Option<&SecretSource>,
+    verify_sql: &[String],
+    artifact: &Path,
+    scratch: &str,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = label(ctx);
+    let failed = |why: String| DriverError::Failed(format!("{label}: {why}"));
+    let server = Server::parse(url, password).map_err(failed)?;
+    let mut scratch_url = url::Url::parse(url).map_err(|e| failed(format!("the URL is not valid: {e}")))?;
+    scratch_url.set_path(scratch);
+    let scratch_url = scratch_url.to_string();
+    let account = url::Url::parse(url)
+        .ok()
+        .map(|u| u.username().to_string())
+        .filter(|user| !user.is_empty())
+        .unwrap_or_else(|| "the account".to_string());
+    let quoted = format!("\"{}\"", scratch.replace('"', "\"\""));
+
+    // The live database's encoding and locale (read only), so that the dump loads as it would
+    // into it; the server's defaults when they cannot be read.
+    let literal = |value: &str| format!("'{}'", value.replace('\'', "''"));
+    let options = match admin(url, &server, &[DATABASE_OPTIONS_QUERY], ctx).await {
+        Ok(answer) => match answer.trim().split('|').collect::<Vec<_>>()[..] {
+            [encoding, collate, ctype] => format!(
+                " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+                literal(encoding),
+                literal(collate),
+                literal(ctype)
+            ),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    };
+    // A leftover of this very job (a drop that failed) goes first: the name is the job's own.
+    let drop = format!("DROP DATABASE IF EXISTS {quoted}");
+    let create = format!("CREATE DATABASE {quoted} TEMPLATE template0{options}");
+    if let Err(why) = admin(url, &server, &[&drop, &create], ctx).await {
+        if ctx.stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        if why.contains("permission denied to create database") {
+            return Err(failed(format!(
+                "the test restore needs CREATEDB: {account} may not create the scratch database {scratch} ({why})"
+            )));
+        }
+        return Err(failed(format!("creating the scratch database {scratch} failed: {why}")));
+    }
+    ctx.log
+        .info(format!(
+            "{label}: test restore into the scratch database {scratch} on {}:{} (the database {} is not touched)",
+            server.host, server.port, server.database
+        ))
+        .await;
+    let checked = match restore_and_query(&scratch_url, password, verify_sql, artifact, &server, ctx).await {
+        Err(DriverError::Failed(_)) if ctx.stop.is_cancelled() => Err(DriverError::Cancelled),
+        other => other,
+    };
+    // Dropped even when the job was told to stop (its own timeout still applies).
+    let never = tokio_util::sync::CancellationToken::new();
+    let dropped = match run_psql(url, &server, &[&format!("{drop} WITH (FORCE)")], ctx, &never).await {
+        // Before PostgreSQL 13 there is no FORCE; the restore's sessions have ended anyway.
+        Err(why) if why.contains("syntax error") => run_psql(url, &server, &[&drop], ctx, &never).await,
+        other => other,
+    };
+    match dropped {
+        Ok(_) => {
+            ctx.log
+                .info(format!("{label}: dropped the scratch database {scratch}"))
+                .await
+        }
+        Err(why) => {
+            ctx.log
+                .warn(format!(
+                    "{label}: the scratch database {scratch} could not be dropped; drop it by hand: {why}"
+                ))
+                .await
+        }
+    }
+    checked
+}
+
+/// The test restore proper: [`restore`] into the scratch database, then what it holds and the
+/// verify queries.
+async fn restore_and_query(
+    scratch_url: &str,
+    password: Option<&SecretSource>,
+    verify_sql: &[String],
+    artifact: &Path,
+    server: &Server,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let label = label(ctx);
+    restore_for(scratch_url, password, artifact, ctx, Purpose::TestRestore).await?;
+    let tables = admin(scratch_url, server, &[TABLES_QUERY], ctx)
+        .await
+        .map_err(|why| DriverError::Failed(format!("{label}: counting the restored tables failed: {why}")))?;
+    let mut checked = format!("restored into a scratch database ({} tables)", tables.trim());
+    for (n, query) in verify_sql.iter().enumerate() {
+        if ctx.stop.is_cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        let answer = admin(scratch_url, server, &[query], ctx)
+            .await
+            .map_err(|why| DriverError::Failed(format!("{label}: verify_sql query {} failed: {why}", n + 1)))?;
+        let rows = answer.lines().filter(|line| !line.is_empty()).count();
+        if rows == 0 {
+            return Err(DriverError::Failed(format!(
+                "{label}: verify_sql query {} returned no rows: {query}",
+                n + 1
+            )));
+        }
+        ctx.log
+            .info(format!("{label}: verify_sql query {} returned {rows} row(s)", n + 1))
+            .await;
+    }
+    if !verify_sql.is_empty() {
+        checked.push_str(&format!(", {} verify queries returned rows", verify_sql.len()));
+    }
+    Ok(checked)
+}
+
+/// The database's encoding, collation and character classification.
+const DATABASE_OPTIONS_QUERY: &str = "SELECT pg_encoding_to_char(encoding), datcollate, datctype \
+     FROM pg_database WHERE datname = current_database()";
+
+/// Tables (plain and partitioned) outside the system schemas.
+const TABLES_QUERY: &str = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// How long one statement of a test restore's own (create, drop, a verify query) may take.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Runs `statements` with psql on `url`, each on its own (outside a transaction, as `CREATE
+/// DATABASE` must be), and returns the answer unaligned, without headers. Stops with the job.
+/// `Err` is psql's message, without the password.
+async fn admin(url: &str, server: &Server, statements: &[&str], ctx: &Context<'_>) -> Result<String, String> {
+    run_psql(url, server, statements, ctx, ctx.stop).await
+}
+
+/// [`admin`], stopped by `stop` only: the scratch database's drop must run after a stop too.
+async fn run_psql(
+    url: &str,
+    server: &Server,
+    statements: &[&str],
+    ctx: &Context<'_>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<String, String> {
+    let mut command = tool_command(PSQL);
+    command.envs(ctx.tool_env.iter().cloned()).args([
+        "--no-psqlrc",
+        "--no-password",
+        "--quiet",
+        "--tuples-only",
+        "--no-align",
+        "--set=ON_ERROR_STOP=1",
+    ]);
+    for statement in statements {
+        command.arg("--command").arg(statement);
+    }
+    command
+        .arg("--dbname")
+        .arg(url)
+        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS)
+        .env("PGAPPNAME", "steward-verify");
+    if let Some(password) = &server.password {
+        command.env("PGPASSWORD", password);
+    }
+    let mask = |text: &str| match &server.password {
+        Some(password) if !password.is_empty() => text.replace(password.as_str(), "********"),
+        _ => text.to_string(),
+    };
+    // The child is killed when this future is dropped (a stop, the timeout).
+    let output = tokio::select! {
+        output = tokio::time::timeout(STATEMENT_TIMEOUT, command.output()) => output
+            .map_err(|_| format!("{PSQL} did not finish within {} minutes", STATEMENT_TIMEOUT.as_secs() / 60))?
+            .map_err(|e| format!("{PSQL} cannot be run: {e}"))?,
+        () = stop.cancelled() => return Err("stopped".to_string()),
+    };
+    if output.status.success() {
+        Ok(mask(&String::from_utf8_lossy(&output.stdout)))
+    } else {
+        Err(mask(String::from_utf8_lossy(&output.stderr).trim()))
+    }
 }
 
 /// Whether the account at `url` may restore with this driver's method: CREATE on the database
@@ -709,6 +924,132 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("pa55"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_test_restore_goes_into_a_scratch_database_that_is_dropped_whatever_happens() {
+        if !available().await {
+            return;
+        }
+        let owner = TempRole::create("").await;
+        let db = TempDatabase::create().await;
+        psql(
+            &db.url,
+            &format!(
+                "ALTER DATABASE {} OWNER TO {}; CREATE TABLE items (id integer PRIMARY KEY);
+                 INSERT INTO items VALUES (1), (2);",
+                db.name, owner.name
+            ),
+        )
+        .await
+        .unwrap();
+        let harness = Harness::new();
+        let artifact = backup(&db.url, None, harness.out.path(), &harness.ctx()).await.unwrap();
+        let path = harness.out.path().join(&artifact.file);
+        let scratch = format!(
+            "steward_verify_test_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let server = db.url.clone();
+        let exists = |name: String| {
+            let server = server.clone();
+            async move {
+                psql(
+                    &server,
+                    &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+                )
+                .await
+                .unwrap()
+                    == "1"
+            }
+        };
+
+        let checked = test_restore(
+            &db.url,
+            None,
+            &["SELECT id FROM items WHERE id = 2".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            checked,
+            "restored into a scratch database (1 tables), 1 verify queries returned rows"
+        );
+        assert!(!exists(scratch.clone()).await);
+
+        // A verify query that finds nothing fails the test restore; the database still goes.
+        let error = test_restore(
+            &db.url,
+            None,
+            &["SELECT id FROM items WHERE id = 3".into()],
+            &path,
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.ends_with("verify_sql query 1 returned no rows: SELECT id FROM items WHERE id = 3"),
+            "{error}"
+        );
+        assert!(!exists(scratch.clone()).await);
+
+        // The database's owner without CREATEDB: the privilege is named.
+        let error = test_restore(&owner.url(&db), None, &[], &path, &scratch, &harness.ctx())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "the test restore needs CREATEDB: {} may not create the scratch database {scratch}",
+                owner.name
+            )) && error.contains("permission denied to create database"),
+            "{error}"
+        );
+        assert_eq!(psql(&db.url, "SELECT count(*) FROM items").await.unwrap(), "2");
+
+        // The scratch database gets the live one's encoding and locale.
+        let latin = {
+            let name = format!("steward_drv_{}", uuid::Uuid::new_v4().simple());
+            psql(
+                &crate::drivers::testing::postgres::server_url(),
+                &format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"),
+            )
+            .await
+            .unwrap();
+            let mut url = url::Url::parse(&db.url).unwrap();
+            url.set_path(&name);
+            TempDatabase {
+                name,
+                url: url.to_string(),
+            }
+        };
+        psql(
+            &latin.url,
+            "CREATE TABLE names (name text); INSERT INTO names VALUES ('Müller');",
+        )
+        .await
+        .unwrap();
+        let artifact = backup(&latin.url, None, harness.out.path(), &harness.ctx())
+            .await
+            .unwrap();
+        let latin_encoded = "SELECT 1 FROM pg_database WHERE datname = current_database() \
+             AND pg_encoding_to_char(encoding) = 'LATIN1' AND datcollate = 'C'";
+        let checked = test_restore(
+            &latin.url,
+            None,
+            &[latin_encoded.into(), "SELECT 1 FROM names WHERE name = 'Müller'".into()],
+            &harness.out.path().join(&artifact.file),
+            &scratch,
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
+        assert!(checked.ends_with("2 verify queries returned rows"), "{checked}");
     }
 
     #[tokio::test]

@@ -234,6 +234,66 @@ pub fn restore(artifact: &Path, into: &Path) -> Result<(), DriverError> {
     target.sync_all().map_err(writing())
 }
 
+/// Test-restores an artifact written by [`backup`]: decompresses it into a file in
+/// `ctx.scratch` (zstd's checksum verified), checks its size against the manifest's `details`
+/// and runs `PRAGMA integrity_check` on it, then removes it. The live database is never opened.
+/// Returns what was checked, in words.
+pub async fn test_restore(
+    artifact: &Path,
+    details: &serde_json::Value,
+    ctx: &Context<'_>,
+) -> Result<String, DriverError> {
+    let copy = ctx.scratch.join("database.sqlite");
+    let checked = check_copy(artifact, &copy, details).await;
+    let _ = tokio::fs::remove_file(&copy).await;
+    checked.map_err(|why| DriverError::Failed(format!("sqlite database {}: {why}", ctx.resource)))
+}
+
+async fn check_copy(artifact: &Path, copy: &Path, details: &serde_json::Value) -> Result<String, String> {
+    let (from, to) = (artifact.to_path_buf(), copy.to_path_buf());
+    tokio::task::spawn_blocking(move || restore(&from, &to))
+        .await
+        .map_err(|e| format!("decompressing failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let size = tokio::fs::metadata(copy)
+        .await
+        .map_err(|e| format!("reading {}: {e}", copy.display()))?
+        .len();
+    if let Some(expected) = details.get("database_bytes").and_then(serde_json::Value::as_u64)
+        && expected != size
+    {
+        return Err(format!(
+            "the restored file has {size} bytes, the manifest says {expected}"
+        ));
+    }
+    let mut connection = SqliteConnectOptions::new()
+        .filename(copy)
+        .read_only(true)
+        .create_if_missing(false)
+        .connect()
+        .await
+        .map_err(|e| format!("the restored file cannot be opened as a database: {e}"))?;
+    let checked = async {
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&mut connection)
+            .await?;
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+            .fetch_one(&mut connection)
+            .await?;
+        Ok::<_, sqlx::Error>((problems, tables))
+    }
+    .await;
+    let _ = connection.close().await;
+    let (problems, tables) = checked.map_err(|e| format!("checking the restored file failed: {e}"))?;
+    if problems != ["ok"] {
+        return Err(format!("PRAGMA integrity_check found: {}", problems.join("; ")));
+    }
+    Ok(format!(
+        "restored into a temporary file ({}, {tables} tables), PRAGMA integrity_check: ok",
+        crate::text::human_bytes(size)
+    ))
+}
+
 /// Replaces the database file `target` with the backed-up copy, atomically: the copy is
 /// decompressed beside it and renamed over it, after its `-wal` and `-shm` files (which belong
 /// to the old database and would be replayed into the new one) were removed. Call it only while

@@ -164,10 +164,21 @@ impl Engine {
                 )
             });
         }
+        if let Some(id) = backup_rows::newest_proven(self.db().pool(), environment).await? {
+            protected
+                .entry(id)
+                .or_insert_with(|| "newest backup proven restorable".to_string());
+        }
         for state in ["queued", "running"] {
             for row in job_rows::list(self.db().pool(), environment, "", state, None, 1000).await? {
                 let job = Job::from(row);
-                if let Some(id) = job.spec.as_ref().and_then(JobSpec::backup_id) {
+                let spec = job.spec.as_ref();
+                // A verification of several backups names no single one: each it reads.
+                let read: Vec<&str> = match spec.and_then(|spec| spec.get::<crate::kinds::verify::Verify>()) {
+                    Some(verify) => verify.targets(),
+                    None => spec.and_then(JobSpec::backup_id).into_iter().collect(),
+                };
+                for id in read {
                     protected
                         .entry(id.to_string())
                         .or_insert_with(|| format!("read by {} job #{} ({})", state, job.id, job.kind));

@@ -113,7 +113,7 @@ impl JobKind for Restore {
     }
 
     fn recover(engine: &Engine) -> BoxFuture<'_, ()> {
-        Box::pin(clean_scratch(engine))
+        Box::pin(clean_scratch_in(engine, scratch_root(engine)))
     }
 }
 
@@ -589,10 +589,11 @@ fn scratch_root(engine: &Engine) -> PathBuf {
     engine.config().data_dir.join(".restore-scratch")
 }
 
-/// Removes the scratch files of restores that no longer run (a crash cut them off); called when
-/// the workers start. They may hold unpacked backup data, so they are not left lying around.
-async fn clean_scratch(engine: &Engine) {
-    let Ok(mut entries) = tokio::fs::read_dir(scratch_root(engine)).await else {
+/// Removes the scratch files under `root` (`job-N` directories) of jobs that no longer run (a
+/// crash cut them off); called when the workers start, for restores and verifications. They
+/// may hold unpacked backup data, so they are not left lying around.
+pub(crate) async fn clean_scratch_in(engine: &Engine, root: PathBuf) {
+    let Ok(mut entries) = tokio::fs::read_dir(root).await else {
         return;
     };
     while let Ok(Some(entry)) = entries.next_entry().await {
@@ -607,9 +608,9 @@ async fn clean_scratch(engine: &Engine) {
         };
         if !running {
             match tokio::fs::remove_dir_all(entry.path()).await {
-                Ok(()) => tracing::info!(path = %entry.path().display(), "removed what an interrupted restore left"),
+                Ok(()) => tracing::info!(path = %entry.path().display(), "removed what an interrupted job left"),
                 Err(e) => {
-                    tracing::warn!(path = %entry.path().display(), error = %e, "removing what an interrupted restore left failed")
+                    tracing::warn!(path = %entry.path().display(), error = %e, "removing what an interrupted job left failed")
                 }
             }
         }

@@ -318,6 +318,38 @@ crate::db_tests! {
         assert_eq!(job.reason, "run now: schedule nightly");
         assert!(audit_actions(&engine).await.contains(&"schedule.run".to_string()));
     }
+
+    async fn a_scheduled_verification_chooses_its_backups_when_it_runs(db) {
+        let weekly = [("weekly", Schedule { count: Some(2), ..schedule("verify", "0 3 * * 0", 60) })];
+        let engine = engine(db, "UTC", &weekly);
+        // Nothing to verify yet: the run is refused with the reason.
+        let refused = engine.run_schedule_now(&alice(), "prod", "weekly").await.unwrap_err();
+        assert!(refused.to_string().contains("prod has no backups to verify"), "{refused}");
+        for (id, at) in [("prod-20261101-0300-aaaa", 1_000), ("prod-20261102-0300-bbbb", 2_000), ("prod-20261103-0300-cccc", 3_000)] {
+            let manifest = crate::manifest::Manifest {
+                version: 1,
+                id: id.into(),
+                environment: "prod".into(),
+                started_at_ms: at,
+                finished_at_ms: at,
+                trigger: "scheduled".into(),
+                requested_by: "schedule:nightly".into(),
+                description: String::new(),
+                artifacts: Vec::new(),
+                facts: BTreeMap::new(),
+                steward_version: "test".into(),
+            };
+            let json = manifest.to_json().unwrap();
+            crate::db::backups::upsert(engine.db().pool(), &crate::backups::row_of(&manifest, &json, None, None)).await.unwrap();
+        }
+        // The oldest has been test-restored: the two never verified are chosen.
+        engine.record_test_restore(&alice(), "prod-20261101-0300-aaaa", None, "db: restored", None).await.unwrap();
+        let job = engine.run_schedule_now(&alice(), "prod", "weekly").await.unwrap();
+        assert_eq!(job.kind, "verify");
+        let mut chosen = job.spec.as_ref().and_then(|s| s.get::<crate::kinds::verify::Verify>()).unwrap().targets();
+        chosen.sort();
+        assert_eq!(chosen, ["prod-20261102-0300-bbbb", "prod-20261103-0300-cccc"]);
+    }
 }
 
 crate::db_tests! {

@@ -1,15 +1,17 @@
 //! `steward backup …`: take, list, show, verify backups, and rebuild the catalog.
 //!
 //! `create` queues a backup job for the workers of `steward serve` (and can follow it, like
-//! `steward run`); `list` and `show` read the catalog; `verify` and `reindex` do their work in
-//! this process, so they also work while no server runs.
+//! `steward run`); `list` and `show` read the catalog; `verify` queues the same job as
+//! `steward verify ENV --backup ID` (checksums and a test restore) and follows it;
+//! `verify --checksums-only` and `reindex` do their work in this process, so they also work
+//! while no server runs.
 
 use anyhow::anyhow;
 use clap::Subcommand;
 use engine::{
     Config, Engine,
     accounts::Actor,
-    backups::{Backup, Order, Verification},
+    backups::{Backup, Order, TestRestore, Verification},
     drivers::http::RemoteReport,
     jobs::Trigger,
     storage::{BackupPath, Storage},
@@ -47,11 +49,16 @@ pub enum BackupCommand {
         /// The backup's id, e.g. `prod-20261121-0102-7f3a`.
         id: String,
     },
-    /// Read every artifact of a backup back and compare it with the manifest's checksums.
-    /// Exit code 1 if anything is missing, changed or damaged.
+    /// Read every artifact of a backup back and compare it with the manifest's checksums, then
+    /// test-restore each resource into scratch (needs a running `steward serve`; the same as
+    /// `steward verify ENV --backup ID`). Exit code 1 if anything is missing, changed or
+    /// damaged, or does not restore.
     Verify {
         /// The backup's id, e.g. `prod-20261121-0102-7f3a`.
         id: String,
+        /// Only the checksums, in this process (works without a running server).
+        #[arg(long)]
+        checksums_only: bool,
     },
     /// Pin a backup: retention never removes it until it is unpinned.
     Pin {
@@ -83,7 +90,14 @@ pub(super) async fn backup(config: Config, command: BackupCommand) -> anyhow::Re
         } => create(&engine, &env, &description, follow_it).await,
         BackupCommand::List { env, limit } => list(&engine, &env, limit).await,
         BackupCommand::Show { id } => show(&engine, &id).await,
-        BackupCommand::Verify { id } => verify(&engine, &id).await,
+        BackupCommand::Verify {
+            id,
+            checksums_only: true,
+        } => verify(&engine, &id).await,
+        BackupCommand::Verify {
+            id,
+            checksums_only: false,
+        } => test_restore(&engine, &id).await,
         BackupCommand::Reindex => reindex(&engine).await,
         BackupCommand::Pin { id, reason } => pin(&engine, &id, true, &reason).await,
         BackupCommand::Unpin { id, reason } => pin(&engine, &id, false, &reason).await,
@@ -137,18 +151,23 @@ async fn list(engine: &Engine, env: &str, limit: i64) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} DESCRIPTION",
-        "ID", "TAKEN", "TRIGGER", "BY", "SIZE", "VERIFIED"
+        "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} {:<8} DESCRIPTION",
+        "ID", "TAKEN", "TRIGGER", "BY", "SIZE", "VERIFIED", "RESTORES"
     );
     for backup in &backups {
         println!(
-            "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} {}",
+            "{:<26} {:<20} {:<11} {:<10} {:>9}  {:<8} {:<8} {}",
             backup.id,
             app::format::utc(backup.created_at_ms),
             backup.trigger,
             backup.requested_by,
             human_bytes(backup.total_size),
             verification_word(&backup.verification),
+            match backup.test_restore {
+                TestRestore::Never => "untested",
+                TestRestore::Passed { .. } => "proven",
+                TestRestore::Failed { .. } => "FAILED",
+            },
             backup.description
         );
     }
@@ -196,6 +215,7 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
             println!("  verified:     FAILED, {}: {problem}", app::format::utc(*at_ms));
         }
     }
+    println!("  test restore: {}", super::verify::badge(&backup.test_restore));
     if let Some(job) = backup.job_id {
         println!("  job:          #{job}");
     }
@@ -243,6 +263,15 @@ async fn verify(engine: &Engine, id: &str) -> anyhow::Result<()> {
     } else {
         Err(anyhow!("backup {id} is damaged: {}", report.summary()))
     }
+}
+
+async fn test_restore(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    find(engine, id).await?;
+    let job = engine.request_verify(&Actor::cli(), id).await.map_err(|e| match e {
+        engine::backups::BackupError::Job(e) => explain(engine, e),
+        other => other.into(),
+    })?;
+    super::verify::follow_verification(engine, job).await
 }
 
 async fn reindex(engine: &Engine) -> anyhow::Result<()> {

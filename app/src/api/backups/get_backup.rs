@@ -2,8 +2,8 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, types::BackupDetail};
 
-/// One backup with its manifest: artifacts, checksums, facts; and its environment's
-/// maintenance mode, which the backup's page announces.
+/// One backup with its manifest: artifacts, checksums, facts, its last test restores; and its
+/// environment's maintenance mode, which the backup's page announces.
 #[server(prefix = "/api", endpoint = "backups/get")]
 pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
     use crate::types::EnvironmentSummary;
@@ -19,5 +19,6 @@ pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
         .environment(&backup.environment)
         .map(EnvironmentSummary::from);
     let maintenance = engine.maintenance(&backup.environment).await?.map(Into::into);
-    Ok(BackupDetail::new(backup, environment, maintenance))
+    let test_restores = engine.test_restores(&backup.id, 10).await?;
+    Ok(BackupDetail::new(backup, environment, maintenance, &test_restores))
 }

@@ -210,6 +210,29 @@ crate::db_tests! {
         assert_eq!(bytes, kept_backups.iter().map(|b| b.total_size as i64).sum::<i64>());
     }
 
+    async fn the_newest_proven_backup_and_those_a_verification_reads_are_never_removed(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path(), Some(policy()));
+        catalog(&engine, now_ms()).await;
+        // b010 passed its test restore; b020, newer, failed its own: b010 is the one to keep.
+        for (id, error) in [("b005", None), ("b010", None), ("b020", Some("orders (postgres): role x does not exist"))] {
+            engine.record_test_restore(&alice(), id, None, "orders: restored", error).await.unwrap();
+        }
+        // A verification of two backups, queued: each of them is read.
+        let verify = crate::kinds::verify::Verify::of(vec!["b007".into(), "b008".into()]);
+        let job = engine
+            .request_job(&alice(), JobRequest { environment: "prod".into(), spec: JobSpec::new(verify), reason: String::new(), parent_id: None })
+            .await
+            .unwrap();
+        let preview = engine.retention_preview("prod").await.unwrap();
+        let verdict = |id: &str| preview.backups.iter().find(|(b, _)| b.id == id).map(|(_, v)| v.to_string()).unwrap();
+        assert_eq!(verdict("b010"), "keep — newest backup proven restorable");
+        assert_eq!(verdict("b005"), "remove");
+        assert_eq!(verdict("b020"), "remove");
+        assert_eq!(verdict("b007"), format!("keep — read by queued job #{} (verify)", job.id));
+        assert_eq!(verdict("b008"), format!("keep — read by queued job #{} (verify)", job.id));
+    }
+
     async fn without_retention_rules_nothing_is_removed(db) {
         let root = tempfile::tempdir().unwrap();
         let engine = engine(db, root.path(), None);

@@ -262,8 +262,8 @@ crate::db_tests! {
             INSERT INTO stock VALUES (1, 5), (2, 6), (3, 7);", None).await.unwrap();
         let admin = url::Url::parse(&mysql::server_url()).unwrap().username().to_string();
         let mut databases = BTreeMap::new();
-        databases.insert("orders".to_string(), Resource::Postgres { url: pg.url.clone(), password: None });
-        databases.insert("stock".to_string(), Resource::Mysql { url: mysql::url_of(&my.name, &admin), password: None });
+        databases.insert("orders".to_string(), Resource::Postgres { url: pg.url.clone(), password: None, verify_sql: vec![] });
+        databases.insert("stock".to_string(), Resource::Mysql { url: mysql::url_of(&my.name, &admin), password: None, verify_sql: vec![] });
         let engine = site.engine(db, databases);
         let workers = engine.start_workers().await.unwrap();
 
@@ -455,6 +455,7 @@ crate::db_tests! {
         broken.insert("broken".to_string(), Resource::Command {
             backup: sh("echo x > \"$STEWARD_OUTPUT_DIR/x\""),
             restore: Some(sh("echo 'ERROR 1045: access denied for user shop' >&2; exit 3")),
+            verify: None,
             env: BTreeMap::new(),
             secret_env: BTreeMap::new(),
             timeout_seconds: 60,
@@ -488,6 +489,7 @@ crate::db_tests! {
         slow.insert("slow".to_string(), Resource::Command {
             backup: sh(&format!("while [ ! -f '{}' ]; do sleep 0.1; done; echo x > \"$STEWARD_OUTPUT_DIR/x\"", gate.display())),
             restore: Some(sh(&format!("while [ ! -f '{}' ]; do sleep 0.1; done", gate.display()))),
+            verify: None,
             env: BTreeMap::new(),
             secret_env: BTreeMap::new(),
             timeout_seconds: 60,
@@ -547,7 +549,7 @@ crate::db_tests! {
             db = pg.name, o = owner.name,
         )).await.unwrap();
         let mut databases = BTreeMap::new();
-        databases.insert("orders".to_string(), Resource::Postgres { url: owner.url(&pg), password: None });
+        databases.insert("orders".to_string(), Resource::Postgres { url: owner.url(&pg), password: None, verify_sql: vec![] });
         let engine = site.engine(db, databases);
         let workers = engine.start_workers().await.unwrap();
         let backup_id = back_up(&engine).await;
@@ -651,6 +653,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         Resource::Mysql {
             url: "mysql://u@h/db".into(),
             password: Some(SecretSource::Env("X".into())),
+            verify_sql: vec![],
         },
     );
     resources.insert(
