@@ -363,6 +363,37 @@ const MATRIX: &[Row] = &[
         &[("environment", "dev"), ("on", "true"), ("reason", "")],
         Some(Role::Admin),
     ),
+    ("environments/dashboard", &[], Some(Role::Viewer)),
+    ("schedules/list", &[("environment", "dev")], Some(Role::Viewer)),
+    // dev has no schedules: an allowed caller is told so, nothing changes or runs.
+    (
+        "schedules/pause",
+        &[
+            ("environment", "dev"),
+            ("name", "nightly"),
+            ("pause", "true"),
+            ("reason", "x"),
+        ],
+        Some(Role::Admin),
+    ),
+    (
+        "schedules/run",
+        &[("environment", "dev"), ("name", "nightly")],
+        Some(Role::Admin),
+    ),
+    ("retention/preview", &[("environment", "dev")], Some(Role::Viewer)),
+    // dev has no retention rules: an allowed caller is told there is nothing to apply.
+    ("retention/apply", &[("environment", "dev")], Some(Role::Admin)),
+    (
+        "backups/pin",
+        &[("id", "no-such-backup"), ("reason", "x")],
+        Some(Role::Operator),
+    ),
+    (
+        "backups/unpin",
+        &[("id", "no-such-backup"), ("reason", "x")],
+        Some(Role::Admin),
+    ),
 ];
 
 async fn role_matrix(test: TestDb) {

@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::{
     api::{
         environments::get_environment,
-        retention::{ApplyRetention, PinBackup, preview_retention},
+        retention::{ApplyRetention, PinBackup, UnpinBackup, preview_retention},
     },
     components::{EnvBadge, ErrorMessage, PageError, current_path, require_role},
     format::{bytes, utc},
@@ -22,11 +22,14 @@ pub fn RetentionPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let environment = Resource::new(name, get_environment);
-    let pin = ServerAction::<PinBackup>::new();
+    let pins = Pins {
+        pin: ServerAction::new(),
+        unpin: ServerAction::new(),
+    };
     let apply = ServerAction::<ApplyRetention>::new();
     let preview = Resource::new(
-        move || (name(), pin.version().get()),
-        |(name, _)| preview_retention(name),
+        move || (name(), pins.pin.version().get(), pins.unpin.version().get()),
+        |(name, _, _)| preview_retention(name),
     );
     let user = use_current_user();
     let here = current_path();
@@ -49,7 +52,7 @@ pub fn RetentionPage() -> impl IntoView {
                     match (environment.await, preview.await) {
                         (Ok(env), Ok(view)) => {
                             let role = user.role;
-                            view! { <RetentionView env view role pin apply here=here.clone() /> }.into_any()
+                            view! { <RetentionView env view role pins apply here=here.clone() /> }.into_any()
                         }
                         (Err(error), _) | (_, Err(error)) => {
                             view! { <PageError heading="Retention" error back=("/environments", "All environments") /> }
@@ -62,18 +65,26 @@ pub fn RetentionPage() -> impl IntoView {
     }
 }
 
+/// Pinning and unpinning: two server functions, as they need different roles.
+#[derive(Clone, Copy)]
+struct Pins {
+    pin: ServerAction<PinBackup>,
+    unpin: ServerAction<UnpinBackup>,
+}
+
 #[component]
 fn RetentionView(
     env: EnvironmentSummary,
     view: RetentionView,
     role: Role,
-    pin: ServerAction<PinBackup>,
+    pins: Pins,
     apply: ServerAction<ApplyRetention>,
     here: String,
 ) -> impl IntoView {
     let error = move || {
         [
-            pin.value().get().and_then(Result::err),
+            pins.pin.value().get().and_then(Result::err),
+            pins.unpin.value().get().and_then(Result::err),
             apply.value().get().and_then(Result::err),
         ]
         .into_iter()
@@ -141,7 +152,7 @@ fn RetentionView(
                 {view
                     .backups
                     .into_iter()
-                    .map(|row| view! { <RetentionLine row role pin here=here.clone() /> })
+                    .map(|row| view! { <RetentionLine row role pins here=here.clone() /> })
                     .collect_view()}
             </tbody>
         </table>
@@ -149,7 +160,7 @@ fn RetentionView(
 }
 
 #[component]
-fn RetentionLine(row: RetentionRow, role: Role, pin: ServerAction<PinBackup>, here: String) -> impl IntoView {
+fn RetentionLine(row: RetentionRow, role: Role, pins: Pins, here: String) -> impl IntoView {
     let href = format!("/backups/{}", row.id);
     let verdict_class = if row.keep { "" } else { "verdict-remove" };
     // Pinning keeps more (operators); unpinning lets retention remove it (admins).
@@ -158,16 +169,31 @@ fn RetentionLine(row: RetentionRow, role: Role, pin: ServerAction<PinBackup>, he
     } else {
         role >= Role::Operator
     };
-    let control = can.then(|| {
-        let (id, pinned) = (row.id.clone(), row.pinned);
-        view! {
-            <ActionForm action=pin attr:class="inline-form">
+    let (id, pinned) = (row.id.clone(), row.pinned);
+    let control = can.then(move || {
+        let fields = move |id: String, here: String| {
+            view! {
                 <input type="hidden" name="id" value=id />
-                <input type="hidden" name="pin" value=(!pinned).to_string() />
                 <input type="hidden" name="back" value=here />
                 <input type="text" name="reason" required maxlength="500" placeholder="Reason" aria-label="Reason" />
-                <button type="submit">{if pinned { "Unpin" } else { "Pin" }}</button>
-            </ActionForm>
+            }
+        };
+        if pinned {
+            view! {
+                <ActionForm action=pins.unpin attr:class="inline-form">
+                    {fields(id, here)}
+                    <button type="submit">"Unpin"</button>
+                </ActionForm>
+            }
+            .into_any()
+        } else {
+            view! {
+                <ActionForm action=pins.pin attr:class="inline-form">
+                    {fields(id, here)}
+                    <button type="submit">"Pin"</button>
+                </ActionForm>
+            }
+            .into_any()
         }
     });
     view! {

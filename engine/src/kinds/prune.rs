@@ -48,8 +48,14 @@ impl JobKind for Prune {
         if self.dry_run { "Prune (dry run)" } else { "Prune" }.to_string()
     }
 
-    fn plan<'a>(&'a self, _engine: &'a Engine, _environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
+    fn plan<'a>(&'a self, _engine: &'a Engine, environment: &'a Environment) -> BoxFuture<'a, Result<Plan, JobError>> {
         Box::pin(async move {
+            if environment.retention.is_none() && !self.dry_run {
+                return Err(JobError::Refused(format!(
+                    "{} has no retention rules ([environments.retention] in the configuration): there is nothing to apply",
+                    environment.name
+                )));
+            }
             let mut steps = vec!["Decide what the retention rules keep".to_string()];
             if !self.dry_run {
                 steps.push("Remove the backups they do not keep".to_string());

@@ -240,6 +240,10 @@ crate::db_tests! {
         add_backup(&engine, "old-safety", now_ms() - 300 * 24 * HOUR, Trigger::PreRestore).await;
         let preview = engine.retention_preview("prod").await.unwrap();
         assert!(preview.rules.is_empty());
+        assert!(matches!(
+            engine.request_prune(&alice(), "prod", false).await,
+            Err(JobError::Refused(why)) if why.contains("no retention rules")
+        ));
         assert_eq!(preview.removals().count(), 0);
         assert_eq!(preview.backups.len(), ids.len() + 1);
     }
