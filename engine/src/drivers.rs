@@ -124,6 +124,14 @@ impl DriverError {
 
 /// Restores one resource from its artifact (a file of a published backup, read locally), in
 /// place: the resource ends as it was when the backup was taken.
+/// Why a database driver restores a dump: into the live database, or into a scratch one for a
+/// test restore (only what a failure message says differs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Restore,
+    TestRestore,
+}
+
 pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) -> Result<(), DriverError> {
     match resource {
         Resource::Directory { path, include, exclude } => {

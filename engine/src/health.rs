@@ -80,7 +80,10 @@ impl Engine {
         let other = |e: &dyn std::fmt::Display| HealthError::Other(e.to_string());
         let latest = self.latest_backup(environment).await.map_err(|e| other(&e))?;
         let (stored_bytes, backup_count): (i64, i64) =
-            sqlx::query_as("SELECT COALESCE(SUM(total_size), 0), COUNT(*) FROM backup WHERE environment = $1")
+            // PostgreSQL sums BIGINTs as NUMERIC: cast back for the Any driver.
+            sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(total_size), 0) AS BIGINT), COUNT(*) FROM backup WHERE environment = $1",
+            )
                 .bind(environment)
                 .fetch_one(self.db().pool())
                 .await?;
@@ -174,3 +177,6 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

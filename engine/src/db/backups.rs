@@ -318,7 +318,7 @@ pub async fn record_usage<'e>(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO storage_sample (environment, at, bytes, backups, backup_id)
-         SELECT $1, $2, COALESCE(SUM(total_size), 0), COUNT(*), $3 FROM backup WHERE environment = $1",
+         SELECT $1, $2, CAST(COALESCE(SUM(total_size), 0) AS BIGINT), COUNT(*), $3 FROM backup WHERE environment = $1",
     )
     .bind(environment)
     .bind(at)

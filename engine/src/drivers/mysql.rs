@@ -27,7 +27,7 @@
 use std::{path::Path, time::Duration};
 
 use super::{
-    Artifact, Context, DriverError, HashingWriter,
+    Artifact, Context, DriverError, HashingWriter, Purpose,
     command::{Watched, ZSTD_LEVEL, label, restore_result, run_tool, stream_stdout, tool_command, tool_version},
 };
 use crate::{config::SecretSource, process::Program};
@@ -166,14 +166,6 @@ pub async fn restore(
     ctx: &Context<'_>,
 ) -> Result<(), DriverError> {
     restore_for(url, password, artifact, ctx, Purpose::Restore).await
-}
-
-/// Why a database is restored: the live one, or a scratch one in a test restore (only what a
-/// failure message says differs).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    Restore,
-    TestRestore,
 }
 
 async fn restore_for(

@@ -92,6 +92,22 @@ async fn audit_actions(engine: &Engine) -> Vec<String> {
         .unwrap()
 }
 
+/// Queues alice's `slow` action, which holds prod (no worker runs it: it stays queued).
+async fn hold_environment(engine: &Engine) -> Job {
+    engine
+        .request_job(
+            &alice(),
+            JobRequest {
+                environment: "prod".into(),
+                spec: JobSpec::new(Command { action: "slow".into() }),
+                reason: String::new(),
+                parent_id: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn alice() -> Actor {
     Actor {
         username: Some("alice".into()),
@@ -172,18 +188,7 @@ crate::db_tests! {
         let engine = engine(db, "UTC", &hourly);
         let t0 = utc(2026, 12, 1, 10, 0, 0);
         engine.schedule_tick("a", t0 - 60_000).await.unwrap();
-        let slow = engine
-            .request_job(
-                &alice(),
-                JobRequest {
-                    environment: "prod".into(),
-                    spec: JobSpec::new(Command { action: "slow".into() }),
-                    reason: String::new(),
-                    parent_id: None,
-                },
-            )
-            .await
-            .unwrap();
+        let slow = hold_environment(&engine).await;
         engine.schedule_tick("a", t0 + 1_000).await.unwrap();
         let slot = &slots(&engine, "hourly").await[0];
         assert_eq!((slot.state, slot.blocked_by), (SlotState::Waiting, Some(slow.id)));
@@ -257,18 +262,7 @@ crate::db_tests! {
         let engine = engine(db, "UTC", &hourly);
         let t0 = utc(2026, 12, 1, 10, 0, 0);
         engine.schedule_tick("a", t0 - 60_000).await.unwrap();
-        let slow = engine
-            .request_job(
-                &alice(),
-                JobRequest {
-                    environment: "prod".into(),
-                    spec: JobSpec::new(Command { action: "slow".into() }),
-                    reason: String::new(),
-                    parent_id: None,
-                },
-            )
-            .await
-            .unwrap();
+        let slow = hold_environment(&engine).await;
         engine.schedule_tick("a", t0 + 1_000).await.unwrap();
         assert!(scheduled_jobs(&engine).await.is_empty());
         engine.cancel_job(&alice(), slow.id).await.unwrap();
