@@ -281,6 +281,7 @@ fn ScheduleItem(schedule: ScheduleSummary, admin: bool, actions: Actions) -> imp
                 <span class="muted">{format!("{what} · \"{cron}\" · {timezone}")}</span>
             </h3>
             <p data-testid="schedule-next">{when}</p>
+            {recent.is_empty().then(|| view! { <p class="muted">"It has not run yet."</p> })}
             {(!recent.is_empty())
                 .then(|| {
                     view! {
