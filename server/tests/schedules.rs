@@ -70,9 +70,9 @@ async fn jobs_per_slot(db: &engine::Db) -> Vec<(String, i64)> {
 }
 
 async fn wait_for_slots(db: &engine::Db, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while slots(db).await.len() < count {
-        assert!(Instant::now() < deadline, "fewer than {count} slots after 90 s");
+        assert!(Instant::now() < deadline, "fewer than {count} slots after 120 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -82,7 +82,7 @@ async fn two_instances_run_each_slot_once_and_a_restart_catches_up_once() {
     let Some(test) = TestDb::postgres().await else { return };
     let steward = configured(&test.url);
     let (a, b) = (steward.serve(), steward.serve());
-    wait_for_slots(&test.db, 10).await;
+    wait_for_slots(&test.db, 14).await;
     // Both killed: nothing runs for at least three fire times.
     a.crash();
     b.crash();
@@ -91,7 +91,7 @@ async fn two_instances_run_each_slot_once_and_a_restart_catches_up_once() {
     let before_restart = slots(&test.db).await.len();
     let (a, b) = (steward.serve(), steward.serve());
     let down_for = down.elapsed();
-    wait_for_slots(&test.db, before_restart + 4).await;
+    wait_for_slots(&test.db, before_restart + 7).await;
     drop((a, b));
 
     let slots = slots(&test.db).await;
@@ -117,7 +117,7 @@ async fn two_instances_run_each_slot_once_and_a_restart_catches_up_once() {
         "down for {down_for:?}, yet only {} fire times were missed",
         catch_ups[0].1
     );
-    assert!(slots.len() >= 14, "{slots:?}");
+    assert!(slots.len() >= 20, "over 20 slots: {slots:?}");
     eprintln!(
         "{} slots ran once each over {fire_times} fire times; {missed} missed while both were down for {down_for:?}",
         slots.len()

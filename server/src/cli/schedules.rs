@@ -170,7 +170,7 @@ async fn list(engine: &Engine, env: Option<&str>) -> anyhow::Result<()> {
                 println!("  next: {}", next.join(", "));
             }
         }
-        for slot in schedule.recent.iter().take(5) {
+        for slot in &schedule.recent {
             println!(
                 "  {}  {}",
                 local(slot.fire_at_ms, tz, "%Y-%m-%d %H:%M:%S"),
