@@ -39,13 +39,25 @@ pub struct SlotRow {
 const SLOT_COLUMNS: &str = "environment, schedule, fire_at, state, missed, missed_first, claimed_by, claimed_at, \
      started_at, job_id, blocked_by, note";
 
-/// The schedule's state row, created with `since = now` when this is its first sight.
+/// The schedule's state row, created with `since = now` when this is its first sight. Only a
+/// first sight writes: the scheduler reads this every second, and on SQLite every write
+/// takes the database's one write lock.
 pub async fn ensure_state(
     conn: &mut sqlx::AnyConnection,
     environment: &str,
     schedule: &str,
     now: i64,
 ) -> sqlx::Result<StateRow> {
+    let existing = sqlx::query_as(&format!(
+        "SELECT {STATE_COLUMNS} FROM schedule_state WHERE environment = $1 AND schedule = $2"
+    ))
+    .bind(environment)
+    .bind(schedule)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(state) = existing {
+        return Ok(state);
+    }
     sqlx::query(
         "INSERT INTO schedule_state (environment, schedule, since) VALUES ($1, $2, $3)
          ON CONFLICT (environment, schedule) DO NOTHING",
