@@ -91,6 +91,12 @@ test('an admin previews retention, pins a backup that would go, and applies the 
   await hydrated(page);
   await expect(page.locator('tr[data-keep="false"]')).toHaveCount(0);
   await expect(page.locator(`tr[data-backup="${victim}"]`)).toBeVisible();
+
+  // The backup's own page says it is pinned, by whom and why.
+  await page.goto(`/backups/${victim}`);
+  await hydrated(page);
+  await expect(page.getByTestId('backup-pin')).toContainText('Pinned by admin at');
+  await expect(page.getByTestId('backup-pin')).toContainText('e2e: needed for the audit');
 });
 
 test('retention and pins work without JavaScript', async ({ browser }) => {
@@ -104,5 +110,14 @@ test('retention and pins work without JavaScript', async ({ browser }) => {
   await pinned.getByRole('button', { name: 'Unpin' }).click();
   await expect(page).toHaveURL(/\/environments\/demo\/retention$/);
   await expect(page.locator(`tr[data-backup="${id}"]`).getByTestId('verdict')).not.toContainText('pinned');
+
+  // Pinned again from the backup's page, still without JavaScript.
+  await page.goto(`/backups/${id}`);
+  await expect(page.getByTestId('backup-pin')).toContainText('No: retention may remove it');
+  await page.getByTestId('pin-form').getByLabel('Reason').fill('e2e: pinned from its page');
+  await page.getByTestId('pin-form').getByRole('button', { name: 'Pin' }).click();
+  await expect(page).toHaveURL(new RegExp(`/backups/${id}$`));
+  await expect(page.getByTestId('backup-pin')).toContainText('Pinned by admin at');
+  await page.screenshot({ path: 'test-results/backup-pinned.png', fullPage: true });
   await context.close();
 });

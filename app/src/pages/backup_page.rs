@@ -1,11 +1,15 @@
-use leptos::prelude::*;
+use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::{
-    api::backups::get_backup,
+    api::{
+        backups::get_backup,
+        retention::{PinBackup, UnpinBackup},
+    },
     components::{
-        EnvBadge, MaintenanceBanner, PageError, TestRestoreDetail, current_path, require_role, verification_sentence,
+        EnvBadge, ErrorMessage, MaintenanceBanner, PageError, TestRestoreDetail, current_path, require_role,
+        verification_sentence,
     },
     format::{bytes, duration, utc},
     types::{BackupArtifact, BackupDetail, Role},
@@ -14,12 +18,17 @@ use crate::{
 
 /// One backup: its manifest in human form — where and when, why, how big, whether it was
 /// verified, the job that took it, its artifacts with their checksums, and the facts; for
-/// operators the way to restore it.
+/// operators the way to restore it and to pin it (admins unpin).
 #[component]
 pub fn BackupPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let detail = Resource::new(id, get_backup);
+    let pin = ServerAction::<PinBackup>::new();
+    let unpin = ServerAction::<UnpinBackup>::new();
+    let detail = Resource::new(
+        move || (id(), pin.version().get(), unpin.version().get()),
+        |(id, _, _)| get_backup(id),
+    );
     let user = use_current_user();
     let here = current_path();
 
@@ -33,8 +42,9 @@ pub fn BackupPage() -> impl IntoView {
                         Err(refusal) => return refusal,
                     };
                     let operator = user.role >= Role::Operator;
+                    let admin = user.role >= Role::Admin;
                     match detail.await {
-                        Ok(detail) => view! { <BackupView detail operator /> }.into_any(),
+                        Ok(detail) => view! { <BackupView detail operator admin pin unpin /> }.into_any(),
                         Err(error) => {
                             view! { <PageError heading="Backup" error back=("/environments", "All environments") /> }.into_any()
                         }
@@ -46,7 +56,13 @@ pub fn BackupPage() -> impl IntoView {
 }
 
 #[component]
-fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
+fn BackupView(
+    detail: BackupDetail,
+    operator: bool,
+    admin: bool,
+    pin: ServerAction<PinBackup>,
+    unpin: ServerAction<UnpinBackup>,
+) -> impl IntoView {
     let BackupDetail {
         backup,
         artifacts,
@@ -55,7 +71,9 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
         environment,
         maintenance,
         test_restores,
+        pin: pinned,
     } = detail;
+    let pin_row = view! { <PinRow id=backup.id.clone() pinned operator admin pin unpin /> };
     let label = environment
         .as_ref()
         .map_or_else(|| backup.environment.clone(), |env| env.label.clone());
@@ -131,6 +149,7 @@ fn BackupView(detail: BackupDetail, operator: bool) -> impl IntoView {
             <dd data-testid="test-restore">
                 <TestRestoreDetail test_restore=backup.test_restore.clone() />
             </dd>
+            {pin_row}
             <dt>"Job"</dt>
             <dd>{job}</dd>
             <dt>"Written by"</dt>
@@ -230,5 +249,68 @@ fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// Whether the backup is pinned (by whom, when, why), and the form that pins it (operators) or
+/// unpins it (admins), with a reason. A plain form: without JavaScript the page reloads.
+#[component]
+fn PinRow(
+    id: String,
+    pinned: Option<(String, i64, String)>,
+    operator: bool,
+    admin: bool,
+    pin: ServerAction<PinBackup>,
+    unpin: ServerAction<UnpinBackup>,
+) -> impl IntoView {
+    let error = move || {
+        [
+            pin.value().get().and_then(Result::err),
+            unpin.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
+    let state = match &pinned {
+        Some((by, at, reason)) => format!("Pinned by {by} at {}: {reason}. Retention keeps it.", utc(*at)),
+        None => "No: retention may remove it (see the environment's Retention page).".to_string(),
+    };
+    let back = format!("/backups/{id}");
+    let fields = move || {
+        view! {
+            <input type="hidden" name="id" value=id.clone() />
+            <input type="hidden" name="back" value=back.clone() />
+            <input type="text" name="reason" required maxlength="500" placeholder="Reason" aria-label="Reason" />
+        }
+    };
+    let form = match (&pinned, operator, admin) {
+        (Some(_), _, true) => Some(
+            view! {
+                <ActionForm action=unpin attr:class="inline-form" attr:data-testid="pin-form">
+                    {fields()}
+                    <button type="submit">"Unpin"</button>
+                </ActionForm>
+            }
+            .into_any(),
+        ),
+        (None, true, _) => Some(
+            view! {
+                <ActionForm action=pin attr:class="inline-form" attr:data-testid="pin-form">
+                    {fields()}
+                    <button type="submit">"Pin"</button>
+                </ActionForm>
+            }
+            .into_any(),
+        ),
+        _ => None,
+    };
+    view! {
+        <dt>"Pinned"</dt>
+        <dd data-testid="backup-pin">
+            <div>{state}</div>
+            {form}
+            {move || error().map(|error| view! { <ErrorMessage error /> })}
+        </dd>
     }
 }

@@ -95,6 +95,8 @@ pub struct BackupDetail {
     pub maintenance: Option<MaintenanceState>,
     /// Its test restores, newest first (the last few).
     pub test_restores: Vec<BackupTestRestore>,
+    /// Who pinned it, when and why: retention never removes it while it is pinned.
+    pub pin: Option<(String, i64, String)>,
 }
 
 /// How the backups list is ordered (`?sort=` in the address).
@@ -324,6 +326,7 @@ mod from_engine {
                     .iter()
                     .map(|test_restore| BackupTestRestore::new(test_restore, now_ms))
                     .collect(),
+                pin: None,
             }
         }
     }

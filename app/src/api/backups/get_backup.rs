@@ -20,5 +20,9 @@ pub async fn get_backup(id: String) -> Result<BackupDetail, AppError> {
         .map(EnvironmentSummary::from);
     let maintenance = engine.maintenance(&backup.environment).await?.map(Into::into);
     let test_restores = engine.test_restores(&backup.id, 10).await?;
-    Ok(BackupDetail::new(backup, environment, maintenance, &test_restores))
+    let pin = engine.pin_of(&backup.id).await?;
+    Ok(BackupDetail {
+        pin: pin.map(|pin| (pin.by, pin.at_ms, pin.reason)),
+        ..BackupDetail::new(backup, environment, maintenance, &test_restores)
+    })
 }
