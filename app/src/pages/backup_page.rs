@@ -1,15 +1,12 @@
-use leptos::{form::ActionForm, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::{
-    api::{
-        backups::get_backup,
-        retention::{PinBackup, UnpinBackup},
-    },
+    api::backups::get_backup,
     components::{
-        EnvBadge, ErrorMessage, MaintenanceBanner, PageError, TestRestoreDetail, current_path, require_role,
-        verification_sentence,
+        EnvBadge, ErrorMessage, MaintenanceBanner, PageError, PinActions, PinForm, TestRestoreDetail, current_path,
+        require_role, verification_sentence,
     },
     format::{bytes, duration, utc},
     types::{BackupArtifact, BackupDetail, Role},
@@ -23,10 +20,9 @@ use crate::{
 pub fn BackupPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let pin = ServerAction::<PinBackup>::new();
-    let unpin = ServerAction::<UnpinBackup>::new();
+    let pins = PinActions::new();
     let detail = Resource::new(
-        move || (id(), pin.version().get(), unpin.version().get()),
+        move || (id(), pins.pin.version().get(), pins.unpin.version().get()),
         |(id, _, _)| get_backup(id),
     );
     let user = use_current_user();
@@ -42,9 +38,9 @@ pub fn BackupPage() -> impl IntoView {
                         Err(refusal) => return refusal,
                     };
                     let operator = user.role >= Role::Operator;
-                    let admin = user.role >= Role::Admin;
+                    let role = user.role;
                     match detail.await {
-                        Ok(detail) => view! { <BackupView detail operator admin pin unpin /> }.into_any(),
+                        Ok(detail) => view! { <BackupView detail operator role pins /> }.into_any(),
                         Err(error) => {
                             view! { <PageError heading="Backup" error back=("/environments", "All environments") /> }.into_any()
                         }
@@ -56,13 +52,7 @@ pub fn BackupPage() -> impl IntoView {
 }
 
 #[component]
-fn BackupView(
-    detail: BackupDetail,
-    operator: bool,
-    admin: bool,
-    pin: ServerAction<PinBackup>,
-    unpin: ServerAction<UnpinBackup>,
-) -> impl IntoView {
+fn BackupView(detail: BackupDetail, operator: bool, role: Role, pins: PinActions) -> impl IntoView {
     let BackupDetail {
         backup,
         artifacts,
@@ -73,7 +63,7 @@ fn BackupView(
         test_restores,
         pin: pinned,
     } = detail;
-    let pin_row = view! { <PinRow id=backup.id.clone() pinned operator admin pin unpin /> };
+    let pin_row = view! { <PinRow id=backup.id.clone() pinned role pins /> };
     let label = environment
         .as_ref()
         .map_or_else(|| backup.environment.clone(), |env| env.label.clone());
@@ -253,20 +243,13 @@ fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
 }
 
 /// Whether the backup is pinned (by whom, when, why), and the form that pins it (operators) or
-/// unpins it (admins), with a reason. A plain form: without JavaScript the page reloads.
+/// unpins it (admins), with a reason.
 #[component]
-fn PinRow(
-    id: String,
-    pinned: Option<(String, i64, String)>,
-    operator: bool,
-    admin: bool,
-    pin: ServerAction<PinBackup>,
-    unpin: ServerAction<UnpinBackup>,
-) -> impl IntoView {
+fn PinRow(id: String, pinned: Option<(String, i64, String)>, role: Role, pins: PinActions) -> impl IntoView {
     let error = move || {
         [
-            pin.value().get().and_then(Result::err),
-            unpin.value().get().and_then(Result::err),
+            pins.pin.value().get().and_then(Result::err),
+            pins.unpin.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
@@ -277,39 +260,11 @@ fn PinRow(
         None => "No: retention may remove it (see the environment's Retention page).".to_string(),
     };
     let back = format!("/backups/{id}");
-    let fields = move || {
-        view! {
-            <input type="hidden" name="id" value=id.clone() />
-            <input type="hidden" name="back" value=back.clone() />
-            <input type="text" name="reason" required maxlength="500" placeholder="Reason" aria-label="Reason" />
-        }
-    };
-    let form = match (&pinned, operator, admin) {
-        (Some(_), _, true) => Some(
-            view! {
-                <ActionForm action=unpin attr:class="inline-form" attr:data-testid="pin-form">
-                    {fields()}
-                    <button type="submit">"Unpin"</button>
-                </ActionForm>
-            }
-            .into_any(),
-        ),
-        (None, true, _) => Some(
-            view! {
-                <ActionForm action=pin attr:class="inline-form" attr:data-testid="pin-form">
-                    {fields()}
-                    <button type="submit">"Pin"</button>
-                </ActionForm>
-            }
-            .into_any(),
-        ),
-        _ => None,
-    };
     view! {
         <dt>"Pinned"</dt>
         <dd data-testid="backup-pin">
             <div>{state}</div>
-            {form}
+            <PinForm id pinned=pinned.is_some() role back actions=pins />
             {move || error().map(|error| view! { <ErrorMessage error /> })}
         </dd>
     }

@@ -5,9 +5,9 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::{
     api::{
         environments::get_environment,
-        retention::{ApplyRetention, PinBackup, UnpinBackup, preview_retention},
+        retention::{ApplyRetention, preview_retention},
     },
-    components::{EnvBadge, ErrorMessage, PageError, current_path, require_role},
+    components::{EnvBadge, ErrorMessage, PageError, PinActions, PinForm, current_path, require_role},
     format::{bytes, utc},
     types::{EnvironmentSummary, RetentionRow, RetentionView, Role},
     use_current_user,
@@ -22,10 +22,7 @@ pub fn RetentionPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let environment = Resource::new(name, get_environment);
-    let pins = Pins {
-        pin: ServerAction::new(),
-        unpin: ServerAction::new(),
-    };
+    let pins = PinActions::new();
     let apply = ServerAction::<ApplyRetention>::new();
     let preview = Resource::new(
         move || (name(), pins.pin.version().get(), pins.unpin.version().get()),
@@ -65,19 +62,12 @@ pub fn RetentionPage() -> impl IntoView {
     }
 }
 
-/// Pinning and unpinning: two server functions, as they need different roles.
-#[derive(Clone, Copy)]
-struct Pins {
-    pin: ServerAction<PinBackup>,
-    unpin: ServerAction<UnpinBackup>,
-}
-
 #[component]
 fn RetentionView(
     env: EnvironmentSummary,
     view: RetentionView,
     role: Role,
-    pins: Pins,
+    pins: PinActions,
     apply: ServerAction<ApplyRetention>,
     here: String,
 ) -> impl IntoView {
@@ -160,42 +150,9 @@ fn RetentionView(
 }
 
 #[component]
-fn RetentionLine(row: RetentionRow, role: Role, pins: Pins, here: String) -> impl IntoView {
+fn RetentionLine(row: RetentionRow, role: Role, pins: PinActions, here: String) -> impl IntoView {
     let href = format!("/backups/{}", row.id);
     let verdict_class = if row.keep { "" } else { "verdict-remove" };
-    // Pinning keeps more (operators); unpinning lets retention remove it (admins).
-    let can = if row.pinned {
-        role >= Role::Admin
-    } else {
-        role >= Role::Operator
-    };
-    let (id, pinned) = (row.id.clone(), row.pinned);
-    let control = can.then(move || {
-        let fields = move |id: String, here: String| {
-            view! {
-                <input type="hidden" name="id" value=id />
-                <input type="hidden" name="back" value=here />
-                <input type="text" name="reason" required maxlength="500" placeholder="Reason" aria-label="Reason" />
-            }
-        };
-        if pinned {
-            view! {
-                <ActionForm action=pins.unpin attr:class="inline-form">
-                    {fields(id, here)}
-                    <button type="submit">"Unpin"</button>
-                </ActionForm>
-            }
-            .into_any()
-        } else {
-            view! {
-                <ActionForm action=pins.pin attr:class="inline-form">
-                    {fields(id, here)}
-                    <button type="submit">"Pin"</button>
-                </ActionForm>
-            }
-            .into_any()
-        }
-    });
     view! {
         <tr data-backup=row.id.clone() data-keep=row.keep.to_string()>
             <td><a href=href><code>{row.id.clone()}</code></a></td>
@@ -203,7 +160,7 @@ fn RetentionLine(row: RetentionRow, role: Role, pins: Pins, here: String) -> imp
             <td>{row.trigger}</td>
             <td class="num nowrap">{bytes(row.total_size)}</td>
             <td class=verdict_class data-testid="verdict">{row.verdict}</td>
-            <td>{control}</td>
+            <td><PinForm id=row.id.clone() pinned=row.pinned role back=here actions=pins /></td>
         </tr>
     }
 }
