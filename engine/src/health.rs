@@ -79,14 +79,7 @@ impl Engine {
         let now = now_ms();
         let other = |e: &dyn std::fmt::Display| HealthError::Other(e.to_string());
         let latest = self.latest_backup(environment).await.map_err(|e| other(&e))?;
-        let (stored_bytes, backup_count): (i64, i64) =
-            // PostgreSQL sums BIGINTs as NUMERIC: cast back for the Any driver.
-            sqlx::query_as(
-                "SELECT CAST(COALESCE(SUM(total_size), 0) AS BIGINT), COUNT(*) FROM backup WHERE environment = $1",
-            )
-                .bind(environment)
-                .fetch_one(self.db().pool())
-                .await?;
+        let (stored_bytes, backup_count) = crate::db::backups::usage(self.db().pool(), environment).await?;
         let last_proven = crate::db::backups::newest_proven_at(self.db().pool(), environment).await?;
         let recent: Vec<Job> = job_rows::list(self.db().pool(), environment, "", "", None, 20)
             .await?

@@ -462,15 +462,8 @@ impl Engine {
                 .await?;
             return Ok(());
         };
-        let paused = sqlx::query_as::<_, (Option<i64>,)>(
-            "SELECT paused_at FROM schedule_state WHERE environment = $1 AND schedule = $2",
-        )
-        .bind(&slot.environment)
-        .bind(&slot.schedule)
-        .fetch_optional(self.db().pool())
-        .await?
-        .and_then(|(at,)| at);
-        if paused.is_some() {
+        let paused = rows::is_paused(self.db().pool(), &slot.environment, &slot.schedule).await?;
+        if paused {
             self.end_slot(&slot, "skipped", None, "the schedule was paused").await?;
             return Ok(());
         }

@@ -308,6 +308,15 @@ pub async fn set_pinned<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// What an environment's backups take now: bytes and how many.
+pub async fn usage<'e>(executor: impl Executor<'e, Database = Any>, environment: &str) -> sqlx::Result<(i64, i64)> {
+    // PostgreSQL sums BIGINTs as NUMERIC: cast back for the Any driver.
+    sqlx::query_as("SELECT CAST(COALESCE(SUM(total_size), 0) AS BIGINT), COUNT(*) FROM backup WHERE environment = $1")
+        .bind(environment)
+        .fetch_one(executor)
+        .await
+}
+
 /// Records what the environment's backups take now (after a backup was added: `backup_id`).
 /// Run it in the transaction that changed the catalog.
 pub async fn record_usage<'e>(

@@ -114,6 +114,21 @@ pub async fn set_paused<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether a schedule is paused now.
+pub async fn is_paused<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    environment: &str,
+    schedule: &str,
+) -> sqlx::Result<bool> {
+    let paused: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT paused_at FROM schedule_state WHERE environment = $1 AND schedule = $2")
+            .bind(environment)
+            .bind(schedule)
+            .fetch_optional(executor)
+            .await?;
+    Ok(paused.is_some_and(|(at,)| at.is_some()))
+}
+
 /// The latest fire time claimed for a schedule.
 pub async fn last_fire<'e>(
     executor: impl Executor<'e, Database = Any>,
