@@ -952,6 +952,12 @@ impl Config {
                     Ok(ScheduledWork::Backup) if env.resources.is_empty() => {
                         return Err((key("what"), "this environment has no resources to back up".into()));
                     }
+                    Ok(ScheduledWork::Prune) if env.retention.is_none() => {
+                        return Err((
+                            key("what"),
+                            "this environment has no [environments.retention] rules, so a prune would remove nothing: add them, or remove this schedule".into(),
+                        ));
+                    }
                     Ok(_) => {}
                 }
                 if let Err(why) = schedule.cron() {
@@ -1191,6 +1197,26 @@ mod tests {
         assert_eq!(open.access.allow.len(), 2);
         let err = load("[access]\nallow = [\"10.0.0.300/8\"]\n").unwrap_err().to_string();
         assert!(err.contains("access.allow"), "{err}");
+    }
+
+    #[test]
+    fn schedules_are_checked_when_the_file_loads() {
+        let with = |schedule: &str| load(&format!("{GOOD}\n[environments.schedules.nightly]\n{schedule}\n"));
+        let err = with("what = \"prune\"\ncron = \"0 3 * * *\"").unwrap_err().to_string();
+        assert!(
+            err.contains("schedules.nightly.what") && err.contains("no [environments.retention]"),
+            "{err}"
+        );
+        let err = with("what = \"backup\"\ncron = \"0 3 * * *\"").unwrap_err().to_string();
+        assert!(err.contains("no resources to back up"), "{err}");
+        let err = with("what = \"action:nope\"\ncron = \"0 3 * * *\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("there is no action \"nope\""), "{err}");
+        let with_retention = load(&format!(
+            "{GOOD}\n[environments.schedules.nightly]\nwhat = \"prune\"\ncron = \"0 3 * * *\"\n[environments.retention]\nkeep_last = 3\n"
+        ));
+        assert!(with_retention.is_ok(), "{with_retention:?}");
     }
 
     #[test]
