@@ -43,8 +43,21 @@ pub struct Config {
     pub login: LoginConfig,
     pub jobs: JobsConfig,
     pub storage: StorageConfig,
+    /// Where Steward tells people that something went wrong, and when.
+    pub notifications: crate::notifications::NotificationsConfig,
+    /// The Prometheus endpoint `/metrics`.
+    pub metrics: MetricsConfig,
     /// The systems Steward looks after, e.g. dev, test and prod.
     pub environments: Vec<Environment>,
+}
+
+/// `[metrics]`: the Prometheus endpoint `/metrics`, behind the IP allowlist like every route.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, a scrape must send `Authorization: Bearer <token>` (e.g. Prometheus'
+    /// `authorization.credentials_file`); the token is read from here.
+    pub token: Option<SecretSource>,
 }
 
 /// The job queue and its workers.
@@ -488,7 +501,7 @@ impl<'de> Deserialize<'de> for SecretSource {
 }
 
 /// What loading says of a secret written into the file.
-const WRITTEN_SECRET: &str = "a secret is not written into the configuration file: give it as { env = \"VARIABLE\" } (an environment variable holds it) or { file = \"PATH\" } (the file's first line)";
+pub(crate) const WRITTEN_SECRET: &str = "a secret is not written into the configuration file: give it as { env = \"VARIABLE\" } (an environment variable holds it) or { file = \"PATH\" } (the file's first line)";
 
 impl SecretSource {
     /// The secret's value, or a message naming where it was looked for (never the value).
@@ -668,6 +681,8 @@ impl Default for Config {
             login: LoginConfig::default(),
             jobs: JobsConfig::default(),
             storage: StorageConfig::default(),
+            notifications: Default::default(),
+            metrics: MetricsConfig::default(),
             environments: Vec::new(),
         }
     }
@@ -840,6 +855,13 @@ impl Config {
                 return Err((key.into(), "must be at least 1".into()));
             }
         }
+        if self.metrics.token == Some(SecretSource::Written) {
+            return Err(("metrics.token".into(), WRITTEN_SECRET.into()));
+        }
+        let environments: Vec<&str> = self.environments.iter().map(|env| env.name.as_str()).collect();
+        self.notifications
+            .validate(&environments)
+            .map_err(|(key, why)| (format!("notifications.{key}"), why))?;
         let mut names = HashSet::new();
         for (i, env) in self.environments.iter().enumerate() {
             let key = |field: &str| format!("environments[{i}].{field}");
@@ -1077,7 +1099,7 @@ fn origin_of(figment: &Figment, key: &str, file: &Path, env_prefix: &str) -> Str
     }
 }
 
-fn is_slug(s: &str) -> bool {
+pub(crate) fn is_slug(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars()
