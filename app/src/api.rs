@@ -13,6 +13,7 @@ pub mod environments;
 pub mod guard;
 pub mod jobs;
 pub mod maintenance;
+pub mod notifications;
 pub mod restores;
 pub mod retention;
 pub mod schedules;

@@ -227,6 +227,17 @@ impl From<engine::schedules::ScheduleError> for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl From<engine::notifications::NotifyError> for AppError {
+    fn from(error: engine::notifications::NotifyError) -> Self {
+        use engine::notifications::NotifyError as E;
+        match error {
+            E::UnknownTarget(name) => AppError::not_found(format!("Notification target \"{name}\"")),
+            E::Db(_) => AppError::internal(error),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<engine::health::HealthError> for AppError {
     fn from(error: engine::health::HealthError) -> Self {
         use engine::health::HealthError as E;

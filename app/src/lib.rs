@@ -28,7 +28,7 @@ use crate::{
     error::AppError,
     pages::{
         AccountPage, AuditPage, BackupPage, BackupsPage, EnvironmentPage, EnvironmentsPage, JobPage, JobsPage,
-        LoginPage, NotFoundPage, RestorePage, RetentionPage, UsersPage,
+        LoginPage, NotFoundPage, NotificationsPage, RestorePage, RetentionPage, UsersPage,
     },
     types::{CurrentUser, EnvironmentSummary},
 };
@@ -111,6 +111,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -7,6 +7,7 @@ mod backup;
 mod environment;
 mod job;
 mod maintenance;
+mod notification;
 mod restore;
 mod schedule;
 mod user;
@@ -19,6 +20,10 @@ pub use backup::{
 pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};
 pub use maintenance::MaintenanceState;
+pub use notification::{
+    NotificationDelivery, NotificationEntry, NotificationHistory, NotificationRule, NotificationSettings,
+    NotificationTarget, TestNotificationResult,
+};
 pub use restore::{FailedRestore, RestorePreview, RestoredResource};
 pub use schedule::{EnvironmentHealth, RetentionRow, RetentionView, RunningJob, ScheduleSummary};
 pub use user::{CurrentUser, LockedName, Role, UserSummary};

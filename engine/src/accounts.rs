@@ -19,6 +19,7 @@ use crate::{
     Engine,
     audit::{self, NewEvent, Outcome},
     db::{now_ms, users as rows},
+    notifications::events,
     users::{self, Rejected, Role},
 };
 
@@ -172,6 +173,9 @@ impl Engine {
                 audit::record(&mut *tx, &actor.event("login", Some(username), Outcome::Ok))
                     .await
                     .map_err(db_err)?;
+                events::user_unlocked(&mut tx, self, username, "they signed in")
+                    .await
+                    .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(User::from(row))
             }
@@ -199,9 +203,14 @@ impl Engine {
                 tx.commit().await.map_err(db_err)?;
                 // The failure that reaches the limit locks at once, and says so.
                 if let Some(until_ms) = self.locked_until(username).await? {
-                    audit::record(pool, &actor.event("login.lock", Some(username), Outcome::Ok))
+                    let mut tx = self.db().begin_write().await.map_err(db_err)?;
+                    audit::record(&mut *tx, &actor.event("login.lock", Some(username), Outcome::Ok))
                         .await
                         .map_err(db_err)?;
+                    events::user_locked(&mut tx, self, username, client_ip, until_ms)
+                        .await
+                        .map_err(db_err)?;
+                    tx.commit().await.map_err(db_err)?;
                     return Err(LoginError::Locked {
                         until_ms,
                         minutes: minutes_until(until_ms, now),
@@ -390,6 +399,8 @@ impl Engine {
         let mut tx = self.db().pool().begin().await?;
         let cleared = rows::clear_failures(&mut *tx, username).await?;
         audit::record(&mut *tx, &actor.event("user.unlock", Some(username), Outcome::Ok)).await?;
+        let who = actor.username.as_deref().unwrap_or("an admin");
+        events::user_unlocked(&mut tx, self, username, &format!("{who} unlocked them")).await?;
         tx.commit().await?;
         Ok(cleared > 0)
     }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod backups;
 pub mod jobs;
 pub mod maintenance;
+pub mod notifications;
 pub mod schedules;
 pub mod users;
 

@@ -39,6 +39,7 @@ use crate::{
     jobs::{Job, JobError, JobRequest, JobSpec, JobState},
     kinds::{backup::Backup, command::Command, prune::Prune},
     manifest::{Trigger, new_backup_id},
+    notifications::events,
     text::MAX_REASON_CHARS,
 };
 
@@ -370,6 +371,10 @@ impl Engine {
                                 })),
                         )
                         .await?;
+                        if schedule.work() == Ok(ScheduledWork::Backup) {
+                            let missed = i64::try_from(missed).unwrap_or(i64::MAX);
+                            events::backup_slot_missed(&mut tx, self, &environment.name, name, fire_at, missed).await?;
+                        }
                         tx.commit().await?;
                     }
                 }
@@ -552,6 +557,15 @@ impl Engine {
                     })),
             )
             .await?;
+            let is_backup = self
+                .config()
+                .environment(&slot.environment)
+                .and_then(|env| env.schedules.get(&slot.schedule))
+                .is_some_and(|schedule| schedule.work() == Ok(ScheduledWork::Backup));
+            if is_backup {
+                events::backup_slot_skipped(&mut tx, self, &slot.environment, &slot.schedule, slot.fire_at, note)
+                    .await?;
+            }
             tracing::warn!(environment = %slot.environment, schedule = %slot.schedule, "scheduled run {state}: {note}");
         }
         tx.commit().await?;

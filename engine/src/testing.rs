@@ -184,3 +184,93 @@ pub async fn pid_in(path: &std::path::Path) -> i32 {
     }
     panic!("{} never got a process id", path.display());
 }
+
+/// A webhook receiver for notification tests: a real HTTP server on port 0 that records every
+/// request's JSON body and headers, and answers 503 to the first requests when told to.
+pub struct Receiver {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    fail_next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// One request a [`Receiver`] got, and whether it accepted it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: axum::http::HeaderMap,
+    pub body: serde_json::Value,
+    pub accepted: bool,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use std::sync::{Arc, Mutex, atomic::AtomicUsize};
+        let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let fail_next = Arc::new(AtomicUsize::new(0));
+        let (recorded, failing) = (requests.clone(), fail_next.clone());
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (recorded, failing) = (recorded.clone(), failing.clone());
+            async move {
+                use std::sync::atomic::Ordering;
+                let accepted = failing
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_err();
+                let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                recorded.lock().unwrap().push(Received {
+                    headers,
+                    body,
+                    accepted,
+                });
+                if accepted {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+        let url = format!("http://{}/hook", listener.local_addr().expect("local address"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url,
+            requests,
+            fail_next,
+            task,
+        }
+    }
+
+    /// Answers the next `n` requests with 503 Service Unavailable.
+    pub fn fail_next(&self, n: usize) {
+        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The bodies it accepted.
+    pub fn accepted(&self) -> Vec<serde_json::Value> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.accepted)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// Waits up to `seconds` until it accepted `count` requests; returns what it accepted.
+    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while self.accepted().len() < count && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.accepted()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -10,6 +10,7 @@ mod backups;
 mod demo;
 mod jobs;
 mod maintenance;
+mod notify;
 mod restores;
 mod schedules;
 mod verify;
@@ -110,6 +111,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Try a notification target, or list what was sent where and how it went
+    /// ([notifications] in the configuration).
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -194,6 +199,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Retention(command) => schedules::retention(config, command).await,
         Command::Prune { env, dry_run } => schedules::prune(config, &env, dry_run).await,
         Command::Maintenance(args) => maintenance::maintenance(config, args).await,
+        Command::Notify(command) => notify::notify(config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -246,6 +252,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let instance = format!("{}-{}", std::process::id(), engine::db::now_ms());
         tokio::spawn(async move { engine.run_scheduler(instance, stop).await })
     };
+    // Stops with the scheduler, after the last request: a job that ends during shutdown may
+    // still write a notification, which the next start (of any instance) delivers.
+    let notifier = {
+        let (engine, stop) = (engine.clone(), stop_claiming.clone());
+        let instance = format!("{}-{}", std::process::id(), engine::db::now_ms());
+        tokio::spawn(async move { engine.run_notifier(instance, stop).await })
+    };
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new jobs are started; running ones get time to finish");
@@ -255,6 +268,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::http::serve(listener, router, shutdown).await?;
     if let Err(e) = scheduler.await {
         tracing::warn!("the scheduler ended abnormally: {e}");
+    }
+    if let Err(e) = notifier.await {
+        tracing::warn!("the notification sender ended abnormally: {e}");
     }
     let grace = std::time::Duration::from_secs(u64::from(engine.config().jobs.shutdown_grace_seconds));
     workers.shutdown(grace).await;

@@ -394,6 +394,11 @@ const MATRIX: &[Row] = &[
         &[("id", "no-such-backup"), ("reason", "x")],
         Some(Role::Admin),
     ),
+    ("notifications/settings", &[], Some(Role::Admin)),
+    ("notifications/list", &[], Some(Role::Admin)),
+    ("notifications/recent", &[("environment", "dev")], Some(Role::Viewer)),
+    // No targets are configured here: an allowed caller is told the target does not exist.
+    ("notifications/test", &[("target", "no-such-target")], Some(Role::Admin)),
 ];
 
 async fn role_matrix(test: TestDb) {

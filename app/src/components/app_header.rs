@@ -45,7 +45,10 @@ fn SignedInHeader(user: CurrentUser, environments: Vec<EnvironmentSummary>) -> i
                 <li><A href="/environments">"Environments"</A></li>
                 <li><A href="/jobs">"Jobs"</A></li>
                 <li><A href="/audit">"Audit log"</A></li>
-                {is_admin.then(|| view! { <li><A href="/users">"Users"</A></li> })}
+                {is_admin.then(|| view! {
+                    <li><A href="/notifications">"Notifications"</A></li>
+                    <li><A href="/users">"Users"</A></li>
+                })}
             </ul>
         </nav>
         <EnvSwitcher list=environments />

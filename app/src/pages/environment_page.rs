@@ -13,8 +13,8 @@ use crate::{
         schedules::{PauseSchedule, RunSchedule, list_schedules},
     },
     components::{
-        BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, PageError, current_path,
-        require_role,
+        BackupNowForm, BackupStatusLine, EnvBadge, ErrorMessage, JobTable, MaintenanceBanner, PageError, RecentAlerts,
+        current_path, require_role,
     },
     format::{bytes, elapsed, utc},
     types::{
@@ -160,6 +160,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                                 <dd><code>{env.colour.clone()}</code></dd>
                             </dl>
                             {unattended}
+                            <RecentAlerts environment=env.name.clone() admin />
                             {switch}
                             {activity}
                         }
