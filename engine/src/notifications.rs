@@ -3,5 +3,6 @@
 //! Filled in step by step: the configuration first.
 
 pub mod config;
+pub mod send;
 
 pub use config::{NotificationsConfig, Rule, Severity, SmtpSecurity, Target};
