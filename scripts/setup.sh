@@ -5,12 +5,16 @@
 #   scripts/setup.sh            build tools: wasm target, cargo-leptos, wasm-bindgen, npm packages
 #   scripts/setup.sh --browser  also Debian's Chromium for the browser tests
 #
+# Every run also makes .tools/python, a Python venv with aiosmtpd: the SMTP server the engine's
+# mail notification tests start (Python 3 with its venv module is needed for that).
+#
 # Versions are pinned to what builds on Rust 1.95 without downloads from GitHub
 # (see shared/TOOLCHAIN.md). Sourced by run.sh and test.sh (it then changes no shell option of
 # theirs); safe to run by hand.
 
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
+AIOSMTPD_VERSION=1.4.6
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -54,6 +58,8 @@ steward_install() {
     cp "$repo/end2end/package-lock.json" "$stamp"
   fi
 
+  steward_install_smtp_server
+
   if [ "$browser" = yes ] && [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ]; then
       say "installing Debian's chromium for the browser tests"
@@ -64,6 +70,22 @@ steward_install() {
       return 1
     fi
   fi
+}
+
+# .tools/python: a venv with aiosmtpd, the real SMTP server the mail notification tests send to
+# (engine/src/notifications/send/tests.rs). The stamp names the version installed, so a new pin
+# reinstalls and an unchanged one does nothing.
+steward_install_smtp_server() {
+  local venv="$repo/.tools/python"
+  local wanted="aiosmtpd==$AIOSMTPD_VERSION"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.steward-stamp" 2>/dev/null)" = "$wanted" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null || { say "python3 is missing: install it (with its venv module) for the mail tests"; return 1; }
+  say "installing $wanted in .tools/python (the mail tests' SMTP server)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wanted"
+  echo "$wanted" >"$venv/.steward-stamp"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
