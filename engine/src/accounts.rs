@@ -17,9 +17,8 @@ use serde_json::json;
 
 use crate::{
     Engine,
-    audit::{self, NewEvent, Outcome},
+    audit::{self, Outcome},
     db::{now_ms, users as rows},
-    notifications::events,
     users::{self, Rejected, Role},
 };
 
@@ -28,34 +27,7 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub std::net::IpAddr);
 
-/// Who is acting, for the audit log.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Actor {
-    /// The signed-in username; `None` for the command line run by the machine's operator
-    /// (recorded as `cli`) or an anonymous client.
-    pub username: Option<String>,
-    pub client_ip: Option<String>,
-}
-
-impl Actor {
-    pub fn cli() -> Actor {
-        Actor {
-            username: Some("cli".into()),
-            client_ip: None,
-        }
-    }
-
-    pub(crate) fn event<'a>(&'a self, action: &'a str, target: Option<&'a str>, outcome: Outcome) -> NewEvent<'a> {
-        NewEvent {
-            actor: self.username.as_deref(),
-            client_ip: self.client_ip.as_deref(),
-            action,
-            target,
-            outcome,
-            detail: json!({}),
-        }
-    }
-}
+pub use crate::audit::Actor;
 
 /// A user as the rest of Steward sees it: no password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +145,7 @@ impl Engine {
                 audit::record(&mut *tx, &actor.event("login", Some(username), Outcome::Ok))
                     .await
                     .map_err(db_err)?;
-                events::user_unlocked(&mut tx, self, username, "they signed in")
+                user_unlocked(&mut tx, self, username, "they signed in")
                     .await
                     .map_err(db_err)?;
                 tx.commit().await.map_err(db_err)?;
@@ -207,7 +179,7 @@ impl Engine {
                     audit::record(&mut *tx, &actor.event("login.lock", Some(username), Outcome::Ok))
                         .await
                         .map_err(db_err)?;
-                    events::user_locked(&mut tx, self, username, client_ip, until_ms)
+                    user_locked(&mut tx, self, username, client_ip, until_ms)
                         .await
                         .map_err(db_err)?;
                     tx.commit().await.map_err(db_err)?;
@@ -400,7 +372,7 @@ impl Engine {
         let cleared = rows::clear_failures(&mut *tx, username).await?;
         audit::record(&mut *tx, &actor.event("user.unlock", Some(username), Outcome::Ok)).await?;
         let who = actor.username.as_deref().unwrap_or("an admin");
-        events::user_unlocked(&mut tx, self, username, &format!("{who} unlocked them")).await?;
+        user_unlocked(&mut tx, self, username, &format!("{who} unlocked them")).await?;
         tx.commit().await?;
         Ok(cleared > 0)
     }
@@ -553,4 +525,60 @@ mod tests {
             assert!(engine.ensure_first_admin().await.unwrap().is_none());
         }
     }
+}
+
+/// `username` was locked out after too many failed sign-ins.
+async fn user_locked(
+    conn: &mut sqlx::AnyConnection,
+    engine: &Engine,
+    username: &str,
+    client_ip: &str,
+    until_ms: i64,
+) -> sqlx::Result<()> {
+    let alert = crate::notifications::Alert {
+        kind: crate::notifications::Kind::UserLocked,
+        environment: None,
+        severity: crate::notifications::Severity::Warning,
+        summary: format!(
+            "{username} was locked out after {} failed sign-ins (the last from {client_ip}) until {} UTC",
+            engine.config().login.max_failures,
+            crate::text::hh_mm_utc(until_ms)
+        ),
+        detail: None,
+        link: "/users".into(),
+        job_id: None,
+    };
+    let key = format!("user:{username}");
+    crate::notifications::raise(
+        conn,
+        &engine.config().notifications,
+        &key,
+        alert,
+        crate::notifications::Repeat::Each,
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `username` signed in, or was unlocked by an admin: a lock-out is over.
+async fn user_unlocked(conn: &mut sqlx::AnyConnection, engine: &Engine, username: &str, how: &str) -> sqlx::Result<()> {
+    let key = format!("user:{username}");
+    crate::notifications::resolve(
+        conn,
+        &engine.config().notifications,
+        &key,
+        |_| crate::notifications::Alert {
+            kind: crate::notifications::Kind::Recovered,
+            environment: None,
+            severity: crate::notifications::Severity::Warning,
+            summary: format!("{username} is no longer locked out: {how}"),
+            detail: None,
+            link: "/users".into(),
+            job_id: None,
+        },
+        now_ms(),
+    )
+    .await?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ use figment::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod notifications;
+
 /// Where the configuration file is looked for when neither `--config` nor `STEWARD_CONFIG` says.
 pub const DEFAULT_CONFIG_FILE: &str = "steward.toml";
 
@@ -44,7 +46,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub storage: StorageConfig,
     /// Where Steward tells people that something went wrong, and when.
-    pub notifications: crate::notifications::NotificationsConfig,
+    pub notifications: notifications::NotificationsConfig,
     /// The Prometheus endpoint `/metrics`.
     pub metrics: MetricsConfig,
     /// The systems Steward looks after, e.g. dev, test and prod.

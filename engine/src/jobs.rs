@@ -11,6 +11,7 @@
 //! ([`Busy`]). Every request, refusal, cancel, retry and end is audited in the same transaction
 //! as the change.
 
+mod alerts;
 pub mod kind;
 pub mod log;
 pub mod worker;

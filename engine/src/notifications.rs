@@ -20,8 +20,7 @@
 //! killed after a target accepted a notification and before recording it delivers it again
 //! once its lease runs out: at least once, with a window of one request.
 
-pub mod config;
-pub(crate) mod events;
+mod checks;
 pub mod send;
 mod sender;
 
@@ -31,7 +30,7 @@ mod tests;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-pub use config::{NotificationsConfig, Rule, Severity, SmtpSecurity, Target};
+pub use crate::config::notifications::{NotificationsConfig, Rule, Severity, SmtpSecurity, Target};
 pub use sender::TestResult;
 
 use crate::{
@@ -285,7 +284,7 @@ impl Engine {
             .map(|(name, target)| TargetInfo {
                 name: name.clone(),
                 kind: target.kind(),
-                destination: target.destination(),
+                destination: destination(target),
             })
             .collect()
     }
@@ -385,6 +384,70 @@ impl Engine {
             None => format!("http://{}", self.config().server.listen),
         };
         format!("{base}{path}")
+    }
+}
+
+/// Where `target` delivers, as the console may show it: no secret, no query string, no password.
+pub fn destination(target: &Target) -> String {
+    match target {
+        Target::Webhook { url, secret_header } => {
+            let shown = url::Url::parse(url)
+                .map(|u| crate::http_client::shown(&u))
+                .unwrap_or_else(|_| "(invalid URL)".into());
+            match secret_header {
+                Some(header) => format!("POST {shown} (with header {})", header.name),
+                None => format!("POST {shown}"),
+            }
+        }
+        Target::Slack { url } => match url {
+            crate::config::SecretSource::Env(name) => format!("Slack webhook (URL from ${name})"),
+            crate::config::SecretSource::File(path) => format!("Slack webhook (URL from {})", path.display()),
+            crate::config::SecretSource::Written => "Slack webhook".into(),
+        },
+        Target::Email {
+            host,
+            port,
+            security,
+            to,
+            ..
+        } => format!(
+            "mail to {} via {host}:{} ({})",
+            to.join(", "),
+            port.unwrap_or(security.default_port()),
+            match security {
+                SmtpSecurity::Starttls => "STARTTLS",
+                SmtpSecurity::Tls => "TLS",
+                SmtpSecurity::None => "unencrypted",
+            }
+        ),
+    }
+}
+
+pub(crate) fn condition_backup(environment: &str) -> String {
+    format!("backup:{environment}")
+}
+
+/// When something began, in the environment's time zone: "Mon 30 Nov 02:00 CET".
+pub(crate) fn when(ms: i64, tz: chrono_tz::Tz) -> String {
+    crate::text::local(ms, tz, "%a %-d %b %H:%M %Z")
+}
+
+pub(crate) fn tz_of(engine: &Engine, environment: &str) -> chrono_tz::Tz {
+    engine
+        .config()
+        .environment(environment)
+        .map_or(chrono_tz::UTC, |env| env.tz())
+}
+
+/// "2 problems", "a failed backup", as the recovery of a condition says it.
+pub(crate) fn problems(condition: &rows::ConditionRow) -> String {
+    let first = condition.first_kind.as_deref().and_then(Kind::parse);
+    match (condition.occurrences, first) {
+        (n, _) if n > 1 => format!("{n} problems"),
+        (_, Some(Kind::BackupMissed)) => "a missed scheduled backup".into(),
+        (_, Some(Kind::BackupSkipped)) => "a skipped scheduled backup".into(),
+        (_, Some(Kind::BackupOverdue)) => "being overdue".into(),
+        _ => "a failure".into(),
     }
 }
 

@@ -23,8 +23,11 @@
 //! clocks go forward) runs at the first time after the gap, a fixed time that happens twice
 //! runs once (the first), and interval patterns (`*/5 …`) run by the wall clock.
 
-use chrono::{DateTime, TimeZone, Utc};
+pub use crate::text::local;
+use chrono::TimeZone;
 pub use chrono_tz::Tz;
+
+mod alerts;
 use serde_json::json;
 
 use crate::{
@@ -39,7 +42,6 @@ use crate::{
     jobs::{Job, JobError, JobRequest, JobSpec, JobState},
     kinds::{backup::Backup, command::Command, prune::Prune},
     manifest::{Trigger, new_backup_id},
-    notifications::events,
     text::MAX_REASON_CHARS,
 };
 
@@ -209,13 +211,6 @@ impl Slot {
     }
 }
 
-/// `ms` as local time in `tz`, formatted with chrono's `format`.
-pub fn local(ms: i64, tz: Tz, format: &str) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&tz).format(format).to_string())
-        .unwrap_or_default()
-}
-
 /// The fire time a schedule should run now, if any: the latest one in `(after_ms, now_ms]`,
 /// with how many earlier ones in that range were missed and the first of those.
 pub(crate) fn due(cron: &croner::Cron, tz: Tz, after_ms: i64, now_ms: i64) -> Option<(i64, u64, Option<i64>)> {
@@ -373,7 +368,7 @@ impl Engine {
                         .await?;
                         if schedule.work() == Ok(ScheduledWork::Backup) {
                             let missed = i64::try_from(missed).unwrap_or(i64::MAX);
-                            events::backup_slot_missed(&mut tx, self, &environment.name, name, fire_at, missed).await?;
+                            alerts::backup_slot_missed(&mut tx, self, &environment.name, name, fire_at, missed).await?;
                         }
                         tx.commit().await?;
                     }
@@ -563,7 +558,7 @@ impl Engine {
                 .and_then(|env| env.schedules.get(&slot.schedule))
                 .is_some_and(|schedule| schedule.work() == Ok(ScheduledWork::Backup));
             if is_backup {
-                events::backup_slot_skipped(&mut tx, self, &slot.environment, &slot.schedule, slot.fire_at, note)
+                alerts::backup_slot_skipped(&mut tx, self, &slot.environment, &slot.schedule, slot.fire_at, note)
                     .await?;
             }
             tracing::warn!(environment = %slot.environment, schedule = %slot.schedule, "scheduled run {state}: {note}");

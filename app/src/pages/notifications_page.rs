@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::notifications::{SendTestNotification, list_notifications, get_notification_settings},
+    api::notifications::{SendTestNotification, get_notification_settings, list_notifications},
     components::{AlertLine, ErrorMessage, FilterLinks, current_path, require_role},
     format::utc,
     types::{NotificationEntry, NotificationRule, NotificationSettings, NotificationTarget, Role},

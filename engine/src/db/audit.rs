@@ -190,3 +190,32 @@ mod tests {
         }
     }
 }
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The signed-in username; `None` for the command line run by the machine's operator
+    /// (recorded as `cli`) or an anonymous client.
+    pub username: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Actor {
+        Actor {
+            username: Some("cli".into()),
+            client_ip: None,
+        }
+    }
+
+    pub(crate) fn event<'a>(&'a self, action: &'a str, target: Option<&'a str>, outcome: Outcome) -> NewEvent<'a> {
+        NewEvent {
+            actor: self.username.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            action,
+            target,
+            outcome,
+            detail: serde_json::json!({}),
+        }
+    }
+}

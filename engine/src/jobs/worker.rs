@@ -145,8 +145,7 @@ impl Engine {
             )
             .await?;
             let job = Job::from(row.clone());
-            crate::notifications::events::job_ended(&mut tx, self, &job, JobState::Interrupted, Some(error), now_ms())
-                .await?;
+            super::alerts::job_ended(&mut tx, self, &job, JobState::Interrupted, Some(error), now_ms()).await?;
         }
         tx.commit().await?;
         for row in &interrupted {
@@ -408,7 +407,7 @@ async fn finish(
             &actor.event("job.finish", Some(&target), outcome).with_detail(detail),
         )
         .await?;
-        crate::notifications::events::job_ended(&mut tx, engine, job, state, error, now_ms()).await?;
+        super::alerts::job_ended(&mut tx, engine, job, state, error, now_ms()).await?;
     }
     tx.commit().await
 }

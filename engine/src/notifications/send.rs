@@ -57,7 +57,7 @@ use reqwest::{
 };
 use serde::Serialize;
 
-use super::config::{Severity, SmtpSecurity, Target};
+use super::{Severity, SmtpSecurity, Target};
 use crate::{
     config::{SecretHeader, SecretSource},
     http_client::{self, Endpoint},
@@ -128,7 +128,7 @@ pub async fn deliver(target: &Target, message: &Message, timeout: Duration) -> R
     if delivered.is_ok() {
         tracing::debug!(
             notification = message.id,
-            to = %target.destination(),
+            to = %super::destination(target),
             "notification delivered"
         );
     }

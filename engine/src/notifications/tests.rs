@@ -394,6 +394,16 @@ async fn a_failing_postgres_backup_notifies_with_pg_dumps_words_and_its_recovery
 }
 
 #[test]
+fn destinations_show_no_secret() {
+    let target = Target::Webhook {
+        url: "https://user:pw@hooks.example.com/in?token=abc".into(),
+        secret_header: None,
+    };
+    let shown = destination(&target);
+    assert!(!shown.contains("pw") && !shown.contains("abc"), "{shown}");
+}
+
+#[test]
 fn backoff_doubles_from_retry_seconds_up_to_an_hour() {
     let waits: Vec<i64> = (1..=9).map(|n| sender::backoff_ms(30, n) / 1000).collect();
     assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
