@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod kinds;
 pub mod maintenance;
 pub mod manifest;
+pub mod metrics;
 pub mod notifications;
 pub mod output;
 pub mod process;

@@ -233,8 +233,8 @@ pub struct Rule {
 
 impl Rule {
     pub fn matches(&self, environment: Option<&str>, severity: Severity) -> bool {
-        let environment_ok = self.environments.is_empty()
-            || environment.is_some_and(|env| self.environments.iter().any(|e| e == env));
+        let environment_ok =
+            self.environments.is_empty() || environment.is_some_and(|env| self.environments.iter().any(|e| e == env));
         environment_ok && self.min_severity.is_none_or(|min| severity >= min)
     }
 }
