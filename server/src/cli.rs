@@ -230,6 +230,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let engine = open_engine(config).await?;
+    // Before anything is printed: a configuration the router refuses (an unreadable
+    // `metrics.token`) stops start-up here.
+    let router = crate::http::router(engine.clone()).await?;
     if let Some((username, password)) = engine.ensure_first_admin().await? {
         // Standard output, once, never the log: the password is a secret.
         println!();
@@ -239,7 +242,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  This password is shown only now. Change it under Account after signing in.");
         println!();
     }
-    let router = crate::http::router(engine.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

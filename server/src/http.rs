@@ -1,4 +1,5 @@
-//! The HTTP side: one axum router for pages, server functions, static files and `/healthz`.
+//! The HTTP side: one axum router for pages, server functions, static files, `/healthz` and
+//! `/metrics` (Prometheus; [`crate::metrics`]).
 //!
 //! The router is served with `into_make_service_with_connect_info::<SocketAddr>()` so that
 //! the client address is known to every handler (the access issue builds the allowlist on it).
@@ -55,6 +56,7 @@ const START_PAGE: &str = "/environments";
 struct AppState {
     leptos_options: LeptosOptions,
     engine: Engine,
+    metrics: crate::metrics::Endpoint,
 }
 
 /// The Leptos settings derived from Steward's configuration (cargo-leptos' own variables are
@@ -72,8 +74,11 @@ pub fn leptos_options(engine: &Engine) -> LeptosOptions {
 
 /// Every route Steward answers, behind its layers. From the outside in: the IP allowlist (before
 /// anything else, on every route), request tracing, the cross-site write check, sessions.
+///
+/// Fails when `metrics.token` is configured but cannot be read (see [`crate::metrics`]).
 pub async fn router(engine: Engine) -> anyhow::Result<Router> {
-    let routes = routes(engine.clone());
+    let metrics = crate::metrics::Endpoint::new(&engine)?;
+    let routes = routes(engine.clone(), metrics);
     let routes = crate::sessions::layer(routes, &engine).await?;
     Ok(routes
         .layer(middleware::from_fn(crate::access::same_origin_writes))
@@ -84,7 +89,7 @@ pub async fn router(engine: Engine) -> anyhow::Result<Router> {
         )))
 }
 
-fn routes(engine: Engine) -> Router {
+fn routes(engine: Engine, metrics: crate::metrics::Endpoint) -> Router {
     let leptos_options = leptos_options(&engine);
     // `/` is a plain HTTP redirect (below), so it works without JavaScript and costs nothing to
     // render; the app keeps its own `/` route for navigation inside the hydrated app.
@@ -95,6 +100,7 @@ fn routes(engine: Engine) -> Router {
     let state = AppState {
         leptos_options: leptos_options.clone(),
         engine: engine.clone(),
+        metrics,
     };
     // Pages, server functions and the not-found page all render with the engine at hand.
     let context = move || provide_context(engine.clone());
@@ -102,6 +108,8 @@ fn routes(engine: Engine) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to(START_PAGE) }))
         .route("/healthz", get(healthz))
+        // Prometheus signs in with a bearer token, if any, never a session.
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/api/jobs/{id}/events", get(crate::job_feed::events))
         .route("/api/jobs/{id}/log.txt", get(crate::job_feed::download))
         .leptos_routes_with_context(&state, routes, context.clone(), {

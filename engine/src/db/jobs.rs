@@ -214,6 +214,18 @@ pub async fn any_queued<'e>(executor: impl Executor<'e, Database = Any>, kinds: 
     Ok(found.is_some())
 }
 
+/// How many jobs are running and queued, by kind: `(kind, state, count)`, only the pairs that
+/// have any (the metrics fill in the zeros).
+pub async fn active_counts<'e>(
+    executor: impl Executor<'e, Database = Any>,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "SELECT kind, state, COUNT(*) FROM job WHERE state IN ('queued', 'running') GROUP BY kind, state ORDER BY kind, state",
+    )
+    .fetch_all(executor)
+    .await
+}
+
 /// Takes the oldest queued job for `owner` until `lease_until`: one statement, so two workers
 /// (or two instances) never take the same job. PostgreSQL skips rows another claim has locked;
 /// SQLite runs it inside an immediate transaction, which serialises writers.

@@ -369,6 +369,7 @@ async fn run(engine: &Engine, job: Job, owner: &str) {
         tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
         attempt += 1;
     }
+    crate::metrics::job_finished(&job.kind, state.as_str(), started.elapsed());
     drop(heartbeat);
     if let Ok(mut running) = engine.signals().running.lock() {
         running.remove(&job.id);

@@ -204,6 +204,7 @@ async fn write(
 ) -> Result<(), Failure> {
     let (engine, job, log, stop) = (ctx.engine, ctx.job, ctx.log, ctx.stop);
     let started_at = now_ms();
+    let started = std::time::Instant::now();
     let staged = storage.stage(path).await.map_err(|e| {
         format!(
             "cannot create the backup's directory {}: {e}",
@@ -366,6 +367,7 @@ async fn write(
             manifest.id
         )
     })?;
+    crate::metrics::backup_stored(&environment.name, manifest.total_size(), started.elapsed());
     log.info(format!(
         "Backup {} is complete: {} in {} resource(s).",
         manifest.id,
