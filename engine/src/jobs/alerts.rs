@@ -93,12 +93,13 @@ pub(crate) async fn job_ended(
                 }
                 _ => format!("{env}: {title} #{} {state}", job.id),
             };
+            let detail = failure_detail(conn, job.id, error).await?;
             let alert = Alert {
                 kind,
                 environment: Some(env.to_string()),
                 severity,
                 summary,
-                detail: error.map(str::to_string),
+                detail,
                 link,
                 job_id: Some(job.id),
             };
@@ -107,4 +108,35 @@ pub(crate) async fn job_ended(
         JobState::Queued | JobState::Running | JobState::Cancelled => {}
     }
     Ok(())
+}
+
+/// How many of a failed job's last stderr lines a notification carries.
+const STDERR_LINES: usize = 10;
+
+/// A failure in the tool's own words: the job's error, and the last lines its programs wrote
+/// to stderr when the error does not already hold them ("backup.sh exited with status 3" says
+/// little; "disk full" says what is wrong).
+async fn failure_detail(conn: &mut AnyConnection, job_id: i64, error: Option<&str>) -> sqlx::Result<Option<String>> {
+    let tail = crate::db::jobs::log_tail(&mut *conn, job_id, 200).await?;
+    let stderr: Vec<&str> = tail
+        .iter()
+        .filter(|row| row.level == "stderr")
+        .map(|row| row.line.as_str())
+        .collect();
+    let last = &stderr[stderr.len().saturating_sub(STDERR_LINES)..];
+    let error = error.unwrap_or_default();
+    let unsaid: Vec<&str> = last
+        .iter()
+        .copied()
+        .filter(|line| !error.contains(line.trim()))
+        .collect();
+    Ok(match (error.is_empty(), unsaid.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(error.to_string()),
+        (_, false) => Some(
+            format!("{error}\n\nLast lines on stderr:\n{}", unsaid.join("\n"))
+                .trim()
+                .to_string(),
+        ),
+    })
 }
