@@ -94,6 +94,10 @@ if [ "$built" = yes ]; then
       -e "s|\"data/demo-shop/|\"$PWD/$e2e/data/demo-shop/|" \
       -e 's|^cron = "0 2 \* \* \*"|cron = "0 2 1 1 *"|' \
       steward.example.toml >"$e2e/steward.toml"
+  # A webhook target for the notification spec, whose receiver listens on this port.
+  hook_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf '\n[notifications]\nretry_seconds = 1\n[notifications.targets.e2e-hook]\ntype = "webhook"\nurl = "http://127.0.0.1:%s/hook"\n' \
+    "$hook_port" >>"$e2e/steward.toml"
   target/release/steward --config "$e2e/steward.toml" demo init "$e2e/data/demo-shop" >/dev/null
   target/release/steward --config "$e2e/steward.toml" serve >"$e2e/steward.log" 2>&1 &
   server_pid=$!
@@ -115,7 +119,7 @@ if [ "$built" = yes ]; then
     demo_shop="$PWD/$e2e/data/demo-shop"
     (cd end2end && rm -f results.json &&
       STEWARD_E2E_URL="http://127.0.0.1:$port" STEWARD_E2E_ADMIN_PASSWORD="$admin_password" \
-      STEWARD_E2E_DEMO_SHOP="$demo_shop" npx playwright test)
+      STEWARD_E2E_DEMO_SHOP="$demo_shop" STEWARD_E2E_HOOK_PORT="$hook_port" npx playwright test)
     if [ -f end2end/results.json ]; then
       read -r p f < <(node -e 'const s = require("./end2end/results.json").stats;
         console.log(s.expected + s.flaky, s.unexpected)')

@@ -1,18 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { adminPassword, hydrated, signIn, signOut } from './helpers';
-
-/** On the Users page (hydrated), adds a user and returns the generated password. */
-async function addUser(page: import('@playwright/test').Page, username: string, role: string) {
-  await page.goto('/users');
-  await hydrated(page);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Role', { exact: true }).selectOption(role);
-  await page.getByRole('button', { name: 'Add user' }).click();
-  const password = page.getByTestId('new-password');
-  await expect(password).toBeVisible();
-  await expect(page.locator(`tr[data-user="${username}"]`)).toBeVisible();
-  return (await password.textContent()) ?? '';
-}
+import { addUser, adminPassword, hydrated, signIn, signOut } from './helpers';
 
 test('a visitor is sent to the sign-in page, and wrong passwords are refused', async ({ page }) => {
   await page.goto('/environments');

@@ -26,3 +26,16 @@ export async function signOut(page: Page) {
   await expect(page).toHaveURL(/\/login/);
   await hydrated(page);
 }
+
+/** On the Users page (hydrated), adds a user and returns the generated password. */
+export async function addUser(page: Page, username: string, role: string) {
+  await page.goto('/users');
+  await hydrated(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Role', { exact: true }).selectOption(role);
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const password = page.getByTestId('new-password');
+  await expect(password).toBeVisible();
+  await expect(page.locator(`tr[data-user="${username}"]`)).toBeVisible();
+  return (await password.textContent()) ?? '';
+}

@@ -146,7 +146,6 @@ impl Engine {
         };
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let error = result.err();
-        crate::metrics::notification_delivery(target_name, error.is_none());
 
         let now = now_ms();
         let delivery = rows::delivery(self.db().pool(), id, target_name).await?;
@@ -164,6 +163,9 @@ impl Engine {
         let recorded =
             rows::after_attempt(&mut *tx, id, target_name, instance, state, next, error.as_deref(), now).await?;
         tx.commit().await?;
+        if state != "pending" {
+            crate::metrics::notification_delivery(target_name, state == "delivered");
+        }
         match (&error, state) {
             (None, _) => tracing::info!(
                 notification = id,
