@@ -93,7 +93,18 @@ pub(crate) async fn job_ended(
                 }
                 _ => format!("{env}: {title} #{} {state}", job.id),
             };
-            let detail = failure_detail(conn, job.id, error).await?;
+            let mut detail = failure_detail(conn, job.id, error).await?;
+            if kind == Kind::RestoreFailed {
+                // The way back, as the banner and the CLI offer it.
+                let undo = format!(
+                    "Undo (restores the safety backup taken before it): the Undo button on the environment page, or `steward restore --undo {} --reason …`.",
+                    job.id
+                );
+                detail = Some(match detail {
+                    Some(words) => format!("{words}\n\n{undo}"),
+                    None => undo,
+                });
+            }
             let alert = Alert {
                 kind,
                 environment: Some(env.to_string()),

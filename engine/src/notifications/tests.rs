@@ -290,6 +290,81 @@ crate::db_tests! {
     }
 }
 
+crate::db_tests! {
+    async fn the_checks_tell_an_overdue_backup_and_a_long_maintenance_once_and_the_end_of_maintenance(db) {
+        let receiver = Receiver::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = engine(db, &[("hook", &receiver)], &dir.path().join("ok"));
+        let mut config = engine.config().clone();
+        config.environments[0].backup_expected_within_hours = Some(1);
+        config.environments[0].resources = BTreeMap::from([(
+            "files".to_string(),
+            Resource::Directory { path: dir.path().to_path_buf(), include: vec![], exclude: vec![] },
+        )]);
+        config.notifications.maintenance_alert_minutes = 30;
+        engine = Engine::new(config, db.clone());
+        let t0 = 1_800_000_000_000;
+        // No backup yet: the clock starts at the first look.
+        engine.check_conditions(t0).await.unwrap();
+        engine.check_conditions(t0 + 50 * MINUTE).await.unwrap();
+        assert!(summaries(&engine).await.is_empty());
+        for hours in [2, 3, 30] {
+            engine.check_conditions(t0 + hours * 60 * MINUTE).await.unwrap();
+        }
+        let told = summaries(&engine).await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].starts_with("prod: backup overdue: no backup since Steward began watching at"), "{told:?}");
+
+        let entered = t0 + 40 * 60 * MINUTE;
+        crate::db::maintenance::insert(
+            engine.db().pool(),
+            &crate::db::maintenance::MaintenanceRow {
+                environment: "prod".into(),
+                since: entered,
+                entered_by: "bob".into(),
+                reason: "disk swap".into(),
+                hook_state: "null".into(),
+                job_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        engine.check_conditions(entered + 20 * MINUTE).await.unwrap();
+        engine.check_conditions(entered + 31 * MINUTE).await.unwrap();
+        engine.check_conditions(entered + 90 * MINUTE).await.unwrap();
+        crate::db::maintenance::delete(engine.db().pool(), "prod").await.unwrap();
+        engine.check_conditions(entered + 95 * MINUTE).await.unwrap();
+        engine.check_conditions(entered + 96 * MINUTE).await.unwrap();
+        let told = summaries(&engine).await;
+        assert_eq!(told.len(), 3, "{told:?}");
+        assert!(told[1].starts_with("prod has been in maintenance since"), "{told:?}");
+        assert!(told[1].ends_with("(31 minutes), entered by bob: disk swap"), "{told:?}");
+        assert!(told[2].starts_with("prod is out of maintenance"), "{told:?}");
+    }
+
+    async fn a_locked_out_user_is_told_and_so_is_the_unlock(db) {
+        let receiver = Receiver::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(db, &[("hook", &receiver)], &dir.path().join("ok"));
+        engine
+            .create_user(&Actor::cli(), "alice", "correct horse battery", crate::users::Role::Operator)
+            .await
+            .unwrap();
+        for _ in 0..engine.config().login.max_failures {
+            let _ = engine.login("alice", "wrong password!!", "10.0.0.7").await;
+        }
+        let told = summaries(&engine).await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].starts_with("alice was locked out after 5 failed sign-ins (the last from 10.0.0.7)"), "{told:?}");
+        let history = engine.notification_history(&HistoryFilter::default(), None, 1).await.unwrap();
+        assert_eq!((history[0].kind.as_str(), history[0].severity.as_str(), history[0].environment.as_deref()), ("user_locked", "warning", None));
+        let admin = Actor { username: Some("root".into()), client_ip: None };
+        engine.unlock(&admin, "alice").await.unwrap();
+        let told = summaries(&engine).await;
+        assert_eq!(told[1], "alice is no longer locked out: root unlocked them");
+    }
+}
+
 /// The acceptance case: a backup of the real PostgreSQL fails (its database is not there yet),
 /// each target is told within 5 s in pg_dump's own words; the next backup succeeds and each
 /// is told once that it is over.

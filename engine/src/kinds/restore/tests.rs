@@ -420,6 +420,19 @@ crate::db_tests! {
         assert!(engine.maintenance("shop").await.unwrap().is_none());
         assert!(engine.failed_restores("shop").await.unwrap().is_empty());
         assert!(audit_actions(db).await.contains(&("restore.undo".to_string(), Outcome::Ok)));
+        // Told: the restore's failure with the state it left and the way back, then its end.
+        let told = engine
+            .notification_history(&Default::default(), None, 10)
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = told.iter().rev().map(|n| n.kind.as_str()).collect();
+        assert_eq!(kinds, ["restore_failed", "recovered"]);
+        let failure = &told[1];
+        assert_eq!(failure.link, "/environments/shop");
+        let detail = failure.detail.clone().unwrap_or_default();
+        assert!(detail.contains("home page answers 502") && detail.contains("shop is still in maintenance."), "{detail}");
+        assert!(detail.contains(&format!("steward restore --undo {} --reason", job.id)), "{detail}");
+        assert!(told[0].summary.starts_with("shop: a restore succeeded again (undo #"), "{}", told[0].summary);
         // Undone once is enough.
         let again = engine.request_undo(&alice(), job.id, "").await.unwrap_err();
         assert!(matches!(again, RestoreError::AlreadyUndone { undo, .. } if undo == undo_id), "{again}");
