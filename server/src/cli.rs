@@ -390,12 +390,17 @@ fn database_description(config: &Config) -> String {
 async fn check_config(file: &std::path::Path, config: &Config) -> anyhow::Result<()> {
     print_config_summary(file, config);
     let resources: usize = config.environments.iter().map(|env| env.resources.len()).sum();
-    if resources == 0 {
-        return Ok(());
+    let mut problems = unreadable_secrets(config);
+    if resources > 0 {
+        let found = engine::checks::check_resources(config).await;
+        if found.is_empty() {
+            println!(
+                "  resources:    all {resources} ready (paths exist, database servers answer, programs installed)"
+            );
+        }
+        problems.extend(found.iter().map(ToString::to_string));
     }
-    let problems = engine::checks::check_resources(config).await;
     if problems.is_empty() {
-        println!("  resources:    all {resources} ready (paths exist, database servers answer, programs installed)");
         return Ok(());
     }
     for problem in &problems {
@@ -421,6 +426,35 @@ fn print_config_summary(file: &std::path::Path, config: &Config) {
             println!("      resource {name} ({})", resource.driver());
         }
     }
+    let targets = &config.notifications.targets;
+    if targets.is_empty() {
+        println!("  notifications: no targets (nobody is told when something goes wrong)");
+    } else {
+        println!("  notifications: {} target(s)", targets.len());
+        for (name, target) in targets {
+            println!("    {name:<12} {}", engine::notifications::destination(target));
+        }
+    }
+}
+
+/// The notification targets' and the metrics token's secrets that cannot be read now, by key
+/// (never a value).
+fn unreadable_secrets(config: &Config) -> Vec<String> {
+    let targets = config.notifications.targets.iter().flat_map(|(name, target)| {
+        target
+            .secret_sources()
+            .into_iter()
+            .map(move |(field, source)| (format!("notifications.targets.{name}.{field}"), source))
+    });
+    let token = config
+        .metrics
+        .token
+        .iter()
+        .map(|source| ("metrics.token".to_string(), source));
+    targets
+        .chain(token)
+        .filter_map(|(key, source)| source.read().err().map(|why| format!("{key}: {why}")))
+        .collect()
 }
 
 async fn shutdown_signal() {

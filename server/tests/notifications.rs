@@ -126,3 +126,33 @@ cron = "*/5 * * * * *"
     assert_eq!(receiver.accepted().len(), 2, "{:?}", receiver.accepted());
     drop(serve);
 }
+
+#[test]
+fn config_check_lists_the_targets_and_names_a_secret_it_cannot_read() {
+    let steward = Steward::new(
+        r#"
+[notifications.targets.team-chat]
+type = "slack"
+url = { env = "STEWARD_TEST_UNSET_SLACK_URL" }
+[notifications.targets.ops-hook]
+type = "webhook"
+url = "https://hooks.example.com/in?token=abc"
+"#,
+    );
+    let checked = steward.cli(&["config", "check"]);
+    assert_eq!(checked.code, Some(1), "{checked:?}");
+    assert!(checked.stdout.contains("notifications: 2 target(s)"), "{checked:?}");
+    assert!(
+        checked
+            .stdout
+            .contains("ops-hook     POST https://hooks.example.com/in"),
+        "{checked:?}"
+    );
+    assert!(!checked.stdout.contains("token=abc"), "{checked:?}");
+    assert!(
+        checked.stderr.contains(
+            "problem: notifications.targets.team-chat.url: the environment variable STEWARD_TEST_UNSET_SLACK_URL is not set"
+        ),
+        "{checked:?}"
+    );
+}
