@@ -399,6 +399,62 @@ fn minutes_until(until_ms: i64, now_ms: i64) -> i64 {
     ((until_ms - now_ms) + MINUTE_MS - 1).max(0) / MINUTE_MS
 }
 
+/// `username` was locked out after too many failed sign-ins.
+async fn user_locked(
+    conn: &mut sqlx::AnyConnection,
+    engine: &Engine,
+    username: &str,
+    client_ip: &str,
+    until_ms: i64,
+) -> sqlx::Result<()> {
+    let alert = crate::notifications::Alert {
+        kind: crate::notifications::Kind::UserLocked,
+        environment: None,
+        severity: crate::notifications::Severity::Warning,
+        summary: format!(
+            "{username} was locked out after {} failed sign-ins (the last from {client_ip}) until {} UTC",
+            engine.config().login.max_failures,
+            crate::text::hh_mm_utc(until_ms)
+        ),
+        detail: None,
+        link: "/users".into(),
+        job_id: None,
+    };
+    let key = format!("user:{username}");
+    crate::notifications::raise(
+        conn,
+        &engine.config().notifications,
+        &key,
+        alert,
+        crate::notifications::Repeat::Each,
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `username` signed in, or was unlocked by an admin: a lock-out is over.
+async fn user_unlocked(conn: &mut sqlx::AnyConnection, engine: &Engine, username: &str, how: &str) -> sqlx::Result<()> {
+    let key = format!("user:{username}");
+    crate::notifications::resolve(
+        conn,
+        &engine.config().notifications,
+        &key,
+        |_| crate::notifications::Alert {
+            kind: crate::notifications::Kind::Recovered,
+            environment: None,
+            severity: crate::notifications::Severity::Warning,
+            summary: format!("{username} is no longer locked out: {how}"),
+            detail: None,
+            link: "/users".into(),
+            job_id: None,
+        },
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,60 +581,4 @@ mod tests {
             assert!(engine.ensure_first_admin().await.unwrap().is_none());
         }
     }
-}
-
-/// `username` was locked out after too many failed sign-ins.
-async fn user_locked(
-    conn: &mut sqlx::AnyConnection,
-    engine: &Engine,
-    username: &str,
-    client_ip: &str,
-    until_ms: i64,
-) -> sqlx::Result<()> {
-    let alert = crate::notifications::Alert {
-        kind: crate::notifications::Kind::UserLocked,
-        environment: None,
-        severity: crate::notifications::Severity::Warning,
-        summary: format!(
-            "{username} was locked out after {} failed sign-ins (the last from {client_ip}) until {} UTC",
-            engine.config().login.max_failures,
-            crate::text::hh_mm_utc(until_ms)
-        ),
-        detail: None,
-        link: "/users".into(),
-        job_id: None,
-    };
-    let key = format!("user:{username}");
-    crate::notifications::raise(
-        conn,
-        &engine.config().notifications,
-        &key,
-        alert,
-        crate::notifications::Repeat::Each,
-        now_ms(),
-    )
-    .await?;
-    Ok(())
-}
-
-/// `username` signed in, or was unlocked by an admin: a lock-out is over.
-async fn user_unlocked(conn: &mut sqlx::AnyConnection, engine: &Engine, username: &str, how: &str) -> sqlx::Result<()> {
-    let key = format!("user:{username}");
-    crate::notifications::resolve(
-        conn,
-        &engine.config().notifications,
-        &key,
-        |_| crate::notifications::Alert {
-            kind: crate::notifications::Kind::Recovered,
-            environment: None,
-            severity: crate::notifications::Severity::Warning,
-            summary: format!("{username} is no longer locked out: {how}"),
-            detail: None,
-            link: "/users".into(),
-            job_id: None,
-        },
-        now_ms(),
-    )
-    .await?;
-    Ok(())
 }

@@ -40,6 +40,13 @@ pub fn sentence(s: &str) -> String {
     }
 }
 
+/// `ms` as local time in `tz`, formatted with chrono's `format`.
+pub fn local(ms: i64, tz: chrono_tz::Tz, format: &str) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&tz).format(format).to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,11 +60,4 @@ mod tests {
         assert_eq!(sentence("done"), "done.");
         assert_eq!(sentence("done."), "done.");
     }
-}
-
-/// `ms` as local time in `tz`, formatted with chrono's `format`.
-pub fn local(ms: i64, tz: chrono_tz::Tz, format: &str) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&tz).format(format).to_string())
-        .unwrap_or_default()
 }

@@ -152,7 +152,7 @@ impl Engine {
         let attempts = delivery.map_or(0, |d| d.attempts) + 1;
         let give_up = attempts >= i64::from(config.max_attempts)
             || row.kind == "test"
-            || config.targets.get(target_name).is_none();
+            || !config.targets.contains_key(target_name);
         let (state, next) = match &error {
             None => ("delivered", now),
             Some(_) if give_up => ("failed", now),
