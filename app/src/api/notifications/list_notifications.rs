@@ -2,8 +2,6 @@ use leptos::prelude::*;
 
 use crate::{error::AppError, types::NotificationHistory};
 
-const PAGE: i64 = 50;
-
 /// The delivery history, newest first, filtered (empty filters match everything) and paged by
 /// `before` (a notification id). Admins.
 #[server(prefix = "/api", endpoint = "notifications/list")]
@@ -14,6 +12,7 @@ pub async fn list_notifications(
     #[server(default)] target: String,
     #[server(default)] before: Option<i64>,
 ) -> Result<NotificationHistory, AppError> {
+    const PAGE: i64 = 50;
     crate::api::guard::require(engine::users::Role::Admin).await?;
     let engine = crate::api::engine()?;
     if !matches!(state.as_str(), "" | "pending" | "delivered" | "failed") {

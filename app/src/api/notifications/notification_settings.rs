@@ -1,9 +1,6 @@
 use leptos::prelude::*;
 
-use crate::{
-    error::AppError,
-    types::{NotificationRule, NotificationSettings, NotificationTarget},
-};
+use crate::{error::AppError, types::NotificationSettings};
 
 /// The notification targets (without their secrets) and rules. Admins.
 #[server(prefix = "/api", endpoint = "notifications/settings")]
@@ -15,7 +12,7 @@ pub async fn get_notification_settings() -> Result<NotificationSettings, AppErro
         targets: engine
             .notification_targets()
             .into_iter()
-            .map(|t| NotificationTarget {
+            .map(|t| crate::types::NotificationTarget {
                 name: t.name,
                 kind: t.kind.to_string(),
                 destination: t.destination,
@@ -24,7 +21,7 @@ pub async fn get_notification_settings() -> Result<NotificationSettings, AppErro
         rules: config
             .rules
             .iter()
-            .map(|rule| NotificationRule {
+            .map(|rule| crate::types::NotificationRule {
                 targets: rule.targets.clone(),
                 environments: rule.environments.clone(),
                 min_severity: rule.min_severity.map(|s| s.as_str().to_string()),
