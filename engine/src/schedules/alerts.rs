@@ -25,28 +25,10 @@ pub(crate) async fn backup_slot_missed(
     } else {
         when(fire_at, tz)
     };
-    let alert = Alert {
-        kind: Kind::BackupMissed,
-        environment: Some(environment.to_string()),
-        severity: Severity::Critical,
-        summary: format!(
-            "{environment}: the scheduled backup {schedule} missed {slots} while Steward was not running; it runs now, late"
-        ),
-        detail: None,
-        link: format!("/environments/{environment}"),
-        job_id: None,
-    };
-    let key = condition_backup(environment);
-    raise(
-        conn,
-        &engine.config().notifications,
-        &key,
-        alert,
-        Repeat::Each,
-        now_ms(),
-    )
-    .await?;
-    Ok(())
+    let summary = format!(
+        "{environment}: the scheduled backup {schedule} missed {slots} while Steward was not running; it runs now, late"
+    );
+    raise_backup(conn, engine, environment, Kind::BackupMissed, summary, None).await
 }
 
 /// A scheduled backup's slot ended without a backup: skipped (busy) or failed to start.
@@ -59,15 +41,37 @@ pub(crate) async fn backup_slot_skipped(
     note: &str,
 ) -> sqlx::Result<()> {
     let tz = tz_of(engine, environment);
+    let summary = format!(
+        "{environment}: the scheduled backup {schedule} of {} did not run",
+        when(fire_at, tz)
+    );
+    raise_backup(
+        conn,
+        engine,
+        environment,
+        Kind::BackupSkipped,
+        summary,
+        Some(note.to_string()),
+    )
+    .await
+}
+
+/// Raises the environment's backup condition with a problem of the schedule's; the environment
+/// page tells the slot's story.
+async fn raise_backup(
+    conn: &mut AnyConnection,
+    engine: &Engine,
+    environment: &str,
+    kind: Kind,
+    summary: String,
+    detail: Option<String>,
+) -> sqlx::Result<()> {
     let alert = Alert {
-        kind: Kind::BackupSkipped,
+        kind,
         environment: Some(environment.to_string()),
         severity: Severity::Critical,
-        summary: format!(
-            "{environment}: the scheduled backup {schedule} of {} did not run",
-            when(fire_at, tz)
-        ),
-        detail: Some(note.to_string()),
+        summary,
+        detail,
         link: format!("/environments/{environment}"),
         job_id: None,
     };
