@@ -25,7 +25,7 @@ pub use backup_status_line::BackupStatusLine;
 pub use backup_table::BackupTable;
 pub use env_badge::EnvBadge;
 pub use error_message::ErrorMessage;
-pub use filter_links::FilterLinks;
+pub use filter_links::{FilterLinks, ListFilter};
 pub use job_log::JobLog;
 pub use job_status_badge::JobStatusBadge;
 pub use job_table::JobTable;

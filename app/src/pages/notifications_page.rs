@@ -4,80 +4,14 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::notifications::{SendTestNotification, get_notification_settings, list_notifications},
-    components::{AlertLine, ErrorMessage, FilterLinks, current_path, require_role},
+    components::{AlertLine, ErrorMessage, ListFilter, current_path, require_role},
     format::utc,
     types::{NotificationEntry, NotificationRule, NotificationSettings, NotificationTarget, Role},
     use_current_user, use_environments,
 };
 
-/// The history's filter in the address: `/notifications?env=prod&state=failed&target=ops&kind=backup_failed&before=120`.
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Filter {
-    env: String,
-    state: String,
-    target: String,
-    kind: String,
-    before: Option<i64>,
-}
-
-impl Filter {
-    /// This filter with one key changed (and paging reset), as a link.
-    fn with(&self, key: &str, value: &str) -> String {
-        let mut next = Filter {
-            before: None,
-            ..self.clone()
-        };
-        match key {
-            "env" => next.env = value.into(),
-            "state" => next.state = value.into(),
-            "target" => next.target = value.into(),
-            _ => next.kind = value.into(),
-        }
-        next.href()
-    }
-
-    fn get(&self, key: &str) -> String {
-        match key {
-            "env" => self.env.clone(),
-            "state" => self.state.clone(),
-            "target" => self.target.clone(),
-            _ => self.kind.clone(),
-        }
-    }
-
-    fn href(&self) -> String {
-        let mut query: Vec<String> = [
-            ("env", &self.env),
-            ("state", &self.state),
-            ("target", &self.target),
-            ("kind", &self.kind),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-        if let Some(before) = self.before {
-            query.push(format!("before={before}"));
-        }
-        if query.is_empty() {
-            "/notifications".into()
-        } else {
-            format!("/notifications?{}", query.join("&"))
-        }
-    }
-
-    /// The row of links of one key of the filter.
-    fn links(&self, label: &'static str, key: &'static str, values: Vec<String>) -> impl IntoView + use<> {
-        let options = values
-            .into_iter()
-            .map(|value| {
-                let href = self.with(key, &value);
-                (value, href)
-            })
-            .collect();
-        view! { <FilterLinks label all_href=self.with(key, "") options selected=self.get(key) /> }
-    }
-}
+/// The history's filter keys in the address: `/notifications?env=prod&state=failed&target=ops&kind=backup_failed&before=120`.
+const FILTER_KEYS: [&str; 4] = ["env", "state", "target", "kind"];
 
 /// Notifications (admins): where Steward sends what goes wrong, which events go where, a test
 /// per target, and every notification with how its deliveries went. Plain forms and links: it
@@ -85,20 +19,12 @@ impl Filter {
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
     let query = use_query_map();
-    let filter = move || {
-        query.with(|q| Filter {
-            env: q.get("env").unwrap_or_default(),
-            state: q.get("state").unwrap_or_default(),
-            target: q.get("target").unwrap_or_default(),
-            kind: q.get("kind").unwrap_or_default(),
-            before: q.get("before").and_then(|b| b.parse().ok()),
-        })
-    };
+    let filter = move || query.with(|q| ListFilter::from_query("/notifications", &FILTER_KEYS, q));
     let test = ServerAction::<SendTestNotification>::new();
     let settings = Resource::new(|| (), |()| get_notification_settings());
     let history = Resource::new(
         move || (filter(), test.version().get()),
-        |(f, _)| list_notifications(f.env, f.kind, f.state, f.target, f.before),
+        |(f, _)| list_notifications(f.get("env"), f.get("kind"), f.get("state"), f.get("target"), f.before),
     );
     let environments = use_environments();
     let user = use_current_user();
@@ -129,7 +55,7 @@ pub fn NotificationsPage() -> impl IntoView {
                             view! { <p class="empty">"No notifications match."</p> }.into_any()
                         }
                         Ok(page) => {
-                            let older = page.older.map(|before| Filter { before: Some(before), ..current.clone() }.href());
+                            let older = page.older.map(|before| current.older(before));
                             view! {
                                 <HistoryTable entries=page.entries />
                                 {older.map(|href| view! { <p><a href=href>"Older notifications"</a></p> })}
