@@ -7,6 +7,8 @@
 //! users), the last job failed, the last backup is older than `backup_expected_within_hours`
 //! (or the latest scheduled backup was skipped or failed). Otherwise it is ok.
 
+mod metrics;
+
 use crate::{
     Engine,
     config::ScheduledWork,

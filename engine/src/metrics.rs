@@ -13,7 +13,7 @@
 //!   took ([`job_finished`], a histogram by kind and outcome), each backup's size and duration
 //!   ([`backup_stored`]), notification deliveries ([`notification_delivery`]). With several
 //!   instances on one PostgreSQL database each instance counts its own; sum them in queries.
-//! - **State** is read from the database when Prometheus scrapes ([`Engine::refresh_metrics`]):
+//! - **State** is read from the database when Prometheus scrapes ([`crate::Engine::refresh_metrics`], in `health`):
 //!   the last backup and the last proven test restore, storage used, maintenance mode, running
 //!   and queued jobs. The database is the truth, so these survive a restart and read the same
 //!   from every instance.
@@ -23,19 +23,9 @@
 //! for an environment that was never backed up, which is what such an alert is for. Only an
 //! environment with nothing to back up (no resources) and no backups has no timestamp series.
 
-use std::{
-    collections::BTreeSet,
-    sync::{LazyLock, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-
-use crate::{
-    Engine,
-    db::{backups as backup_rows, jobs as job_rows, maintenance as maintenance_rows},
-    jobs::kind::registry,
-};
 
 /// Histogram: how long jobs ran, from claim to end; labels `kind`, `outcome` (`succeeded`,
 /// `failed`, `cancelled`, `interrupted`).
@@ -75,13 +65,6 @@ pub const DURATION_SUFFIX: &str = "duration_seconds";
 pub const DURATION_BUCKETS: &[f64] = &[
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0,
 ];
-
-/// The job states [`JOBS`] counts.
-const ACTIVE_STATES: [&str; 2] = ["running", "queued"];
-
-/// Every `kind` [`JOBS`] has shown: a kind this build does not know (queued by a newer instance)
-/// is set back to 0 once its jobs are gone, rather than left at its last count.
-static SEEN_KINDS: LazyLock<Mutex<BTreeSet<String>>> = LazyLock::new(Mutex::default);
 
 /// Registers the help text and unit of every metric with the installed recorder. Call it once,
 /// after installing one.
@@ -154,66 +137,8 @@ pub fn notification_delivery(target: &str, delivered: bool) {
 }
 
 /// Unix milliseconds as the seconds Prometheus' `time()` counts in.
-fn seconds(ms: i64) -> f64 {
+pub(crate) fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
-}
-
-impl Engine {
-    /// Sets the gauges that come from the database (see the module docs), for every configured
-    /// environment. Called when `/metrics` is scraped, so the answer is as fresh as the
-    /// database; a few small queries per environment.
-    pub async fn refresh_metrics(&self) -> sqlx::Result<()> {
-        let pool = self.db().pool();
-        gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-        for environment in &self.config().environments {
-            let name = environment.name.clone();
-            let latest = backup_rows::latest(pool, &name).await?;
-            let (bytes, count) = backup_rows::usage(pool, &name).await?;
-            let proven = backup_rows::newest_proven_at(pool, &name).await?;
-            let in_maintenance = maintenance_rows::get(pool, &name).await?.is_some();
-
-            // Nothing to back up and nothing backed up: no age to alert on.
-            if !environment.resources.is_empty() || latest.is_some() {
-                let taken = latest.as_ref().map_or(0.0, |backup| seconds(backup.created_at));
-                gauge!(LAST_BACKUP, "environment" => name.clone()).set(taken);
-                let proven = proven.map_or(0.0, |(_, at)| seconds(at));
-                gauge!(LAST_TEST_RESTORE, "environment" => name.clone()).set(proven);
-            }
-            if let Some(backup) = &latest {
-                gauge!(BACKUP_SIZE, "environment" => name.clone()).set(backup.total_size as f64);
-            }
-            if let Some(hours) = environment.backup_expected_within_hours {
-                gauge!(BACKUP_EXPECTED_WITHIN, "environment" => name.clone()).set(f64::from(hours) * 3600.0);
-            }
-            gauge!(STORAGE_USED, "environment" => name.clone()).set(bytes as f64);
-            gauge!(BACKUPS, "environment" => name.clone()).set(count as f64);
-            gauge!(MAINTENANCE, "environment" => name).set(if in_maintenance { 1.0 } else { 0.0 });
-        }
-
-        // Targets nobody has notified yet read 0, so that `increase()` works from the start.
-        for target in self.config().notifications.targets.keys() {
-            counter!(NOTIFICATION_DELIVERIES, "target" => target.clone()).increment(0);
-            counter!(NOTIFICATION_FAILURES, "target" => target.clone()).increment(0);
-        }
-
-        let active = job_rows::active_counts(pool).await?;
-        let kinds: Vec<String> = {
-            let mut seen = SEEN_KINDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            seen.extend(registry().iter().map(|kind| kind.name.to_string()));
-            seen.extend(active.iter().map(|(kind, _, _)| kind.clone()));
-            seen.iter().cloned().collect()
-        };
-        for kind in kinds {
-            for state in ACTIVE_STATES {
-                let count = active
-                    .iter()
-                    .find(|(k, s, _)| *k == kind && s == state)
-                    .map_or(0, |(_, _, count)| *count);
-                gauge!(JOBS, "state" => state, "kind" => kind.clone()).set(count as f64);
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

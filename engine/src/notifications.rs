@@ -35,8 +35,7 @@ pub use sender::TestResult;
 
 use crate::{
     Engine,
-    accounts::Actor,
-    audit::{self, Outcome},
+    audit::{self, Actor, Outcome},
     db::{
         self,
         notifications::{self as rows, HistoryFilter, NewNotification},

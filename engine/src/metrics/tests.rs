@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder
 
 use super::*;
 use crate::{
-    Config,
+    Config, Engine,
     accounts::Actor,
     config::{Action, Environment, Resource},
     db::{
@@ -16,6 +16,7 @@ use crate::{
         maintenance::MaintenanceRow,
         now_ms,
     },
+    db::{backups as backup_rows, maintenance as maintenance_rows},
     jobs::{JobRequest, JobSpec},
     kinds::command::Command,
 };
