@@ -60,8 +60,9 @@ impl Engine {
         }
     }
 
-    /// Takes the deliveries that are due and delivers them, at the same time (a slow mail
-    /// server does not hold up a webhook). Returns how many were attempted.
+    /// Takes the deliveries that are due and delivers them: the targets at the same time (a slow
+    /// mail server does not hold up a webhook), each target's oldest first. Returns how many
+    /// were attempted.
     pub async fn deliver_due(&self, instance: &str) -> Result<usize, NotifyError> {
         let now = now_ms();
         let due = rows::due(self.db().pool(), now, BATCH).await?;
@@ -81,8 +82,20 @@ impl Engine {
             }
         }
         let count = claimed.len();
-        let attempts = claimed.iter().map(|(id, target)| self.attempt(instance, *id, target));
-        for result in futures::future::join_all(attempts).await {
+        // Targets at the same time; each target's notifications one after the other, oldest
+        // first, so that a problem never arrives after its own recovery.
+        let mut by_target: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+        for (id, target) in &claimed {
+            by_target.entry(target.as_str()).or_default().push(*id);
+        }
+        let per_target = by_target.into_iter().map(|(target, mut ids)| async move {
+            ids.sort_unstable();
+            for id in ids {
+                self.attempt(instance, id, target).await?;
+            }
+            Ok::<(), NotifyError>(())
+        });
+        for result in futures::future::join_all(per_target).await {
             result?;
         }
         Ok(count)
