@@ -164,6 +164,28 @@ pub async fn claim<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Extends `owner`'s lease on a delivery it holds to `lease_until`. False when it no longer
+/// holds it (its lease ran out and another sender claimed it) or the delivery is not pending.
+pub async fn renew<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    notification_id: i64,
+    target: &str,
+    owner: &str,
+    lease_until: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notification_delivery SET lease_until = $1
+         WHERE notification_id = $2 AND target = $3 AND lease_owner = $4 AND state = 'pending'",
+    )
+    .bind(lease_until)
+    .bind(notification_id)
+    .bind(target)
+    .bind(owner)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// How one attempt went, for the history.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_attempt<'e>(

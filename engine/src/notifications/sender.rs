@@ -133,6 +133,25 @@ impl Engine {
     /// next. Returns the error, if it failed, and how long it took.
     async fn attempt(&self, instance: &str, id: i64, target_name: &str) -> Result<(Option<String>, i64), NotifyError> {
         let config = &self.config().notifications;
+        // A full lease for this attempt: one waiting behind its target's earlier ones may have
+        // used up the lease it was claimed with, and another instance may have taken it since.
+        let now = now_ms();
+        if !rows::renew(
+            self.db().pool(),
+            id,
+            target_name,
+            instance,
+            self.delivery_lease_until(now),
+        )
+        .await?
+        {
+            tracing::info!(
+                notification = id,
+                target = target_name,
+                "another instance took this delivery over"
+            );
+            return Ok((None, 0));
+        }
         let Some(row) = rows::get(self.db().pool(), id).await? else {
             return Ok((None, 0));
         };

@@ -365,6 +365,24 @@ crate::db_tests! {
     }
 }
 
+crate::db_tests! {
+    async fn a_sender_whose_lease_ran_out_and_was_taken_over_does_not_send(db) {
+        let receiver = Receiver::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(db, &[("hook", &receiver)], &dir.path().join("ok"));
+        let mut tx = engine.db().begin_write().await.unwrap();
+        let id = write(&mut tx, &engine.config().notifications, &alert("prod: backup failed"), None, None, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let pool = engine.db().pool();
+        assert!(rows::claim(pool, id, "hook", "a", 0, 10).await.unwrap());
+        assert!(!rows::claim(pool, id, "hook", "b", 5, 50).await.unwrap(), "a holds the lease");
+        // a waited behind slow deliveries past its lease; b took it over.
+        assert!(rows::claim(pool, id, "hook", "b", 20, 50).await.unwrap());
+        assert!(!rows::renew(pool, id, "hook", "a", 100).await.unwrap());
+        assert!(rows::renew(pool, id, "hook", "b", 100).await.unwrap());
+    }
+}
+
 /// A backup of `resource` fails (`words` must be in what the targets are told, within 5 s),
 /// `fix` mends it, the next backup succeeds and each target is told once that it is over.
 async fn told_of_a_failing_backup_and_its_recovery(resource: Resource, words: &str, fix: impl AsyncFnOnce()) {
