@@ -50,6 +50,8 @@ pub struct DeliveryRow {
     pub finished_at: Option<i64>,
 }
 
+const CONDITION_COLUMNS: &str = "key, firing, since, occurrences, first_kind, notified_at, episode_notified, comebacks";
+
 const DELIVERY_COLUMNS: &str = "notification_id, target, state, attempts, next_attempt_at, last_error, finished_at";
 
 #[derive(Debug, Clone, FromRow)]
@@ -332,10 +334,9 @@ pub async fn condition<'e>(
     executor: impl Executor<'e, Database = Any>,
     key: &str,
 ) -> sqlx::Result<Option<ConditionRow>> {
-    sqlx::query_as(
-        "SELECT key, firing, since, occurrences, first_kind, notified_at, episode_notified, comebacks
-         FROM alert_condition WHERE key = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {CONDITION_COLUMNS} FROM alert_condition WHERE key = $1"
+    ))
     .bind(key)
     .fetch_optional(executor)
     .await
@@ -409,10 +410,9 @@ pub async fn end_episode<'e>(
     executor: impl Executor<'e, Database = Any>,
     key: &str,
 ) -> sqlx::Result<Option<ConditionRow>> {
-    sqlx::query_as(
-        "UPDATE alert_condition SET firing = 0 WHERE key = $1 AND firing = 1
-         RETURNING key, firing, since, occurrences, first_kind, notified_at, episode_notified, comebacks",
-    )
+    sqlx::query_as(&format!(
+        "UPDATE alert_condition SET firing = 0 WHERE key = $1 AND firing = 1 RETURNING {CONDITION_COLUMNS}"
+    ))
     .bind(key)
     .fetch_optional(executor)
     .await
@@ -420,10 +420,9 @@ pub async fn end_episode<'e>(
 
 /// The conditions firing now, by key.
 pub async fn firing<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<ConditionRow>> {
-    sqlx::query_as(
-        "SELECT key, firing, since, occurrences, first_kind, notified_at, episode_notified, comebacks
-         FROM alert_condition WHERE firing = 1 ORDER BY key",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {CONDITION_COLUMNS} FROM alert_condition WHERE firing = 1 ORDER BY key"
+    ))
     .fetch_all(executor)
     .await
 }
