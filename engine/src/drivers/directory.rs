@@ -810,16 +810,18 @@ fn copy_body(
 #[cfg(test)]
 mod tests {
     use std::{
-        collections::BTreeMap,
         os::unix::{
-            ffi::{OsStrExt, OsStringExt},
+            ffi::OsStrExt,
             fs::{PermissionsExt, symlink},
         },
         time::{Instant, UNIX_EPOCH},
     };
 
     use super::*;
-    use crate::drivers::{sha256_of, testing::Harness};
+    use crate::drivers::{
+        sha256_of,
+        testing::{Harness, tree_state as snapshot},
+    };
 
     /// Backs up `root` with the given globs into the harness's output directory.
     async fn backup_with(
@@ -842,31 +844,6 @@ mod tests {
     fn set_mtime(path: &Path, seconds: u64) {
         let time = UNIX_EPOCH + Duration::from_secs(seconds);
         File::open(path).unwrap().set_modified(time).unwrap();
-    }
-
-    /// Everything a restore must give back, per relative path: kind, mode, mtime, and the
-    /// content or link target. The root itself is left out.
-    fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, u32, i64, Vec<u8>)> {
-        fn visit(root: &Path, dir: &Path, found: &mut BTreeMap<PathBuf, (String, u32, i64, Vec<u8>)>) {
-            for child in fs::read_dir(dir).unwrap() {
-                let path = child.unwrap().path();
-                let meta = fs::symlink_metadata(&path).unwrap();
-                let rel = path.strip_prefix(root).unwrap().to_path_buf();
-                let mode = meta.mode() & 0o7777;
-                if meta.file_type().is_symlink() {
-                    let target = fs::read_link(&path).unwrap().into_os_string().into_vec();
-                    found.insert(rel, ("link".into(), 0, meta.mtime(), target));
-                } else if meta.is_dir() {
-                    visit(root, &path, found);
-                    found.insert(rel, ("dir".into(), mode, meta.mtime(), Vec::new()));
-                } else {
-                    found.insert(rel, ("file".into(), mode, meta.mtime(), fs::read(&path).unwrap()));
-                }
-            }
-        }
-        let mut found = BTreeMap::new();
-        visit(root, root, &mut found);
-        found
     }
 
     /// The entry names in an archive.

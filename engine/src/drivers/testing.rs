@@ -410,3 +410,36 @@ pub mod mysql {
         true
     }
 }
+
+/// Everything a restore must give back, per relative path: kind, mode, mtime, and the content
+/// or link target. The root itself is left out.
+pub fn tree_state(
+    root: &std::path::Path,
+) -> std::collections::BTreeMap<std::path::PathBuf, (String, u32, i64, Vec<u8>)> {
+    use std::{
+        collections::BTreeMap,
+        fs,
+        os::unix::{ffi::OsStringExt, fs::MetadataExt},
+        path::{Path, PathBuf},
+    };
+    fn visit(root: &Path, dir: &Path, found: &mut BTreeMap<PathBuf, (String, u32, i64, Vec<u8>)>) {
+        for child in fs::read_dir(dir).unwrap() {
+            let path = child.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).unwrap().into_os_string().into_vec();
+                found.insert(rel, ("link".into(), 0, meta.mtime(), target));
+            } else if meta.is_dir() {
+                visit(root, &path, found);
+                found.insert(rel, ("dir".into(), mode, meta.mtime(), Vec::new()));
+            } else {
+                found.insert(rel, ("file".into(), mode, meta.mtime(), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    visit(root, root, &mut found);
+    found
+}
