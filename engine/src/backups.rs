@@ -19,7 +19,7 @@ use crate::{
     },
     drivers,
     jobs::{JobError, JobSpec},
-    manifest::Manifest,
+    manifest::{Manifest, Stored},
     storage::{BackupPath, LocalStorage, Storage},
 };
 
@@ -372,20 +372,25 @@ impl Engine {
             .backup(id)
             .await?
             .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
-        let storage = self.storage();
-        let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
-        // The manifest in storage is the one checked against: the catalog's copy could differ
-        // only if someone edited one of them, and the files are what a restore reads.
-        let manifest = match storage.read_manifest(&path).await {
-            Ok(bytes) => Manifest::from_json(&bytes).map_err(BackupError::Storage)?,
-            Err(e) => {
-                return Err(BackupError::Storage(format!(
-                    "the manifest of {id} cannot be read from {}: {e}",
-                    storage.location(&path)
-                )));
-            }
+        let report = if backup.manifest.stored == Stored::Repository {
+            stored::check_in_repository(self, &backup.manifest).await
+        } else {
+            let storage = self.storage();
+            let path =
+                BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
+            // The manifest in storage is the one checked against: the catalog's copy could
+            // differ only if someone edited one of them, and the files are what a restore reads.
+            let manifest = match storage.read_manifest(&path).await {
+                Ok(bytes) => Manifest::from_json(&bytes).map_err(BackupError::Storage)?,
+                Err(e) => {
+                    return Err(BackupError::Storage(format!(
+                        "the manifest of {id} cannot be read from {}: {e}",
+                        storage.location(&path)
+                    )));
+                }
+            };
+            check_artifacts(&storage, &manifest).await?
         };
-        let report = check_artifacts(&storage, &manifest).await?;
         let summary = report.summary();
         let mut tx = self.db().begin_write().await?;
         rows::set_verified(
@@ -448,6 +453,22 @@ impl Engine {
                 found.push(manifest);
             }
         }
+        for stored in self.repository_backups().await? {
+            let place = format!(
+                "snapshot {} in {}",
+                &stored.snapshot[..8.min(stored.snapshot.len())],
+                self.repository_location()
+            );
+            match Manifest::from_json(&stored.manifest) {
+                Ok(manifest) if manifest.id == stored.backup_id && manifest.environment == stored.environment => {
+                    found.push((manifest, stored.manifest));
+                }
+                Ok(_) => report.unreadable.push(format!(
+                    "{place}: the manifest names another backup than the snapshot's tags"
+                )),
+                Err(why) => report.unreadable.push(format!("{place}: {why}")),
+            }
+        }
         let mut tx = self.db().begin_write().await?;
         let known = rows::all_ids(&mut *tx).await?;
         for (manifest, bytes) in &found {
@@ -473,6 +494,16 @@ impl Engine {
         .await?;
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// The backups in the repository; none when there is no repository yet. A repository that
+    /// cannot be read is an error (a reindex must not take that for "no backups").
+    pub async fn repository_backups(&self) -> Result<Vec<crate::repository::StoredBackup>, BackupError> {
+        match self.with_repository(false, |repo| repo.backups()).await {
+            Ok(backups) => Ok(backups),
+            Err(crate::repository::RepositoryError::Missing { .. }) => Ok(Vec::new()),
+            Err(e) => Err(BackupError::Storage(e.to_string())),
+        }
     }
 
     /// Pins backup `id` (retention never removes it) or unpins it; a reason is required either
@@ -574,5 +605,32 @@ fn log_unreadable(backup: Result<Backup, String>) -> Option<Backup> {
     backup.inspect_err(|why| tracing::warn!("{why}")).ok()
 }
 
+mod stored;
+
+pub use stored::check_repository;
+pub(crate) use stored::open_repository;
+
 #[cfg(test)]
 mod tests;
+
+/// What tests of several modules do to backups.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Flips a byte in the middle of every data pack of a local repository.
+    pub(crate) fn damage_packs(repository: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut damaged = 0;
+        for dir in std::fs::read_dir(repository.join("data")).unwrap() {
+            for pack in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let path = pack.unwrap().path();
+                let mut bytes = std::fs::read(&path).unwrap();
+                let middle = bytes.len() / 3;
+                bytes[middle] ^= 0xff;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+                std::fs::write(&path, bytes).unwrap();
+                damaged += 1;
+            }
+        }
+        assert!(damaged > 0, "no pack in {}", repository.display());
+    }
+}

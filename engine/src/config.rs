@@ -26,6 +26,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub mod notifications;
+pub mod storage;
+
+pub use storage::StorageConfig;
 
 /// Where the configuration file is looked for when neither `--config` nor `STEWARD_CONFIG` says.
 pub const DEFAULT_CONFIG_FILE: &str = "steward.toml";
@@ -63,14 +66,6 @@ pub struct MetricsConfig {
 }
 
 /// The job queue and its workers.
-/// Where backups are kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    /// A local directory; default `<data_dir>/backups`. Relative paths are relative to the file.
-    pub path: Option<PathBuf>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobsConfig {
@@ -766,9 +761,7 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
-        if let Some(path) = &mut config.storage.path {
-            *path = base.join(&*path);
-        }
+        config.storage.resolve_paths(base);
         config.server.site_root = base.join(&config.server.site_root);
         for env in &mut config.environments {
             for resource in env.resources.values_mut() {
@@ -807,7 +800,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Where backups are stored: `storage.path`, by default `<data_dir>/backups`.
+    /// Where the backups taken before the repository are: `storage.path`, by default
+    /// `<data_dir>/backups`.
     pub fn backup_root(&self) -> PathBuf {
         self.storage
             .path
@@ -860,6 +854,9 @@ impl Config {
         if self.metrics.token == Some(SecretSource::Written) {
             return Err(("metrics.token".into(), WRITTEN_SECRET.into()));
         }
+        self.storage
+            .validate()
+            .map_err(|(key, why)| (format!("storage.{key}"), why))?;
         let environments: Vec<&str> = self.environments.iter().map(|env| env.name.as_str()).collect();
         self.notifications
             .validate(&environments)

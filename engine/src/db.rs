@@ -17,6 +17,7 @@ pub mod backups;
 pub mod jobs;
 pub mod maintenance;
 pub mod notifications;
+pub mod repository_use;
 pub mod schedules;
 pub mod users;
 

@@ -135,7 +135,14 @@ pub(crate) enum Purpose {
 pub async fn restore(resource: &Resource, artifact: &Path, ctx: &Context<'_>) -> Result<(), DriverError> {
     match resource {
         Resource::Directory { path, include, exclude } => {
-            directory::restore_in_place(artifact, path, include, exclude, ctx).await
+            directory::restore_in_place(
+                directory::TreeSource::Archive(artifact.to_path_buf()),
+                path,
+                include,
+                exclude,
+                ctx,
+            )
+            .await
         }
         Resource::Postgres { url, password, .. } => postgres::restore(url, password.as_ref(), artifact, ctx).await,
         Resource::Mysql { url, password, .. } => mysql::restore(url, password.as_ref(), artifact, ctx).await,
@@ -200,6 +207,8 @@ pub async fn test_restore(
     ctx: &Context<'_>,
 ) -> Result<TestRestored, DriverError> {
     let checked = match (driver, resource) {
+        // A tree the repository restored into scratch (every blob checked as it was read).
+        ("directory", _) if artifact.is_dir() => directory::check_tree(artifact, details, ctx).await?,
         ("directory", _) => directory::test_restore(artifact, details, ctx).await?,
         ("sqlite", _) => sqlite::test_restore(artifact, details, ctx).await?,
         ("http", _) => {

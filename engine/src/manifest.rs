@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The manifest format; a reader refuses a newer one rather than misread it.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest format; a reader refuses a newer one rather than misread it. Version 2: the
+/// backup may be in the repository (`stored`) and an artifact may be a tree (`tree`).
+pub const MANIFEST_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -26,6 +27,20 @@ pub struct Manifest {
     pub facts: std::collections::BTreeMap<String, String>,
     /// Steward's version that wrote it.
     pub steward_version: String,
+    /// Where the backup's artifacts are.
+    #[serde(default)]
+    pub stored: Stored,
+}
+
+/// Where a backup's artifacts are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stored {
+    /// Files in a directory of their own (`storage.path`): backups taken before the repository.
+    #[default]
+    Files,
+    /// A snapshot in the repository, tagged `backup:<id>`.
+    Repository,
 }
 
 /// One resource's artifact.
@@ -42,6 +57,10 @@ pub struct ManifestArtifact {
     pub tool: Option<String>,
     #[serde(default)]
     pub details: serde_json::Value,
+    /// A directory tree (`file` is its folder in the backup; `size` the bytes of its files,
+    /// `sha256` empty: the repository checks every blob of it), not one file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tree: bool,
 }
 
 impl Manifest {
@@ -154,16 +173,18 @@ mod tests {
                 sha256: "ab".into(),
                 tool: None,
                 details: serde_json::Value::Null,
+                tree: false,
             }],
             facts: [("git".to_string(), "0123abc".to_string())].into(),
             steward_version: "0.1.0".into(),
+            stored: crate::manifest::Stored::Files,
         };
         let json = manifest.to_json().unwrap();
         assert_eq!(Manifest::from_json(&json).unwrap(), manifest);
         assert_eq!(manifest.total_size(), 10);
         let newer = String::from_utf8(json)
             .unwrap()
-            .replace("\"version\": 1", "\"version\": 99");
+            .replace("\"version\": 2", "\"version\": 99");
         assert!(Manifest::from_json(newer.as_bytes()).unwrap_err().contains("newer"));
         assert!(
             Manifest::from_json(b"{")

@@ -148,6 +148,20 @@ pub struct Written {
     pub unchanged_files: u64,
 }
 
+/// Backups [`Repository::forget`] removed, as they were.
+#[derive(Debug)]
+pub struct Forgotten(Vec<SnapshotFile>);
+
+impl Forgotten {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// What a prune gave back.
 #[derive(Debug, Clone, Default)]
 pub struct Pruned {
@@ -497,19 +511,25 @@ impl Repository {
     }
 
     /// Forgets backups (deletes their snapshots); their data goes at the next [`prune`].
+    /// Returns what was forgotten, which [`reinstate`] can put back.
     ///
     /// [`prune`]: Repository::prune
-    pub fn forget(&self, backup_ids: &[&str]) -> Result<usize, RepositoryError> {
+    /// [`reinstate`]: Repository::reinstate
+    pub fn forget(&self, backup_ids: &[&str]) -> Result<Forgotten, RepositoryError> {
         let wanted: HashSet<String> = backup_ids.iter().map(|id| format!("backup:{id}")).collect();
-        let ids: Vec<SnapshotId> = self
-            .steward_snapshots(|snap| snap.tags.iter().any(|tag| wanted.contains(tag)))?
-            .into_iter()
-            .map(|snap| snap.id)
-            .collect();
+        let snapshots = self.steward_snapshots(|snap| snap.tags.iter().any(|tag| wanted.contains(tag)))?;
+        let ids: Vec<SnapshotId> = snapshots.iter().map(|snap| snap.id).collect();
         self.open_repo()?
             .delete_snapshots(&ids)
             .map_err(failed("cannot forget the backups"))?;
-        Ok(ids.len())
+        Ok(Forgotten(snapshots))
+    }
+
+    /// Puts forgotten backups back (a removal whose catalog change failed).
+    pub fn reinstate(&self, forgotten: Forgotten) -> Result<(), RepositoryError> {
+        self.open_repo()?
+            .save_snapshots(forgotten.0)
+            .map_err(failed("cannot put the forgotten backups back"))
     }
 
     /// Removes the data no snapshot needs any more, at once: the caller makes sure no backup

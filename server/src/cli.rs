@@ -391,6 +391,10 @@ async fn check_config(file: &std::path::Path, config: &Config) -> anyhow::Result
     print_config_summary(file, config);
     let resources: usize = config.environments.iter().map(|env| env.resources.len()).sum();
     let mut problems = unreadable_secrets(config);
+    match engine::backups::check_repository(config).await {
+        Ok(line) => println!("  repository:   {line}"),
+        Err(why) => problems.push(why),
+    }
     if resources > 0 {
         let found = engine::checks::check_resources(config).await;
         if found.is_empty() {
@@ -437,7 +441,8 @@ fn print_config_summary(file: &std::path::Path, config: &Config) {
     }
 }
 
-/// The notification targets' and the metrics token's secrets that cannot be read now, by key
+/// The notification targets', the metrics token's and the repository's secrets that cannot be
+/// read now, by key
 /// (never a value).
 fn unreadable_secrets(config: &Config) -> Vec<String> {
     let targets = config.notifications.targets.iter().flat_map(|(name, target)| {
@@ -453,6 +458,7 @@ fn unreadable_secrets(config: &Config) -> Vec<String> {
         .map(|source| ("metrics.token".to_string(), source));
     targets
         .chain(token)
+        .chain(config.storage.secret_sources())
         .filter_map(|(key, source)| source.read().err().map(|why| format!("{key}: {why}")))
         .collect()
 }

@@ -82,6 +82,7 @@ async fn engine(db: &Db, root: &Path) -> Engine {
         },
         storage: StorageConfig {
             path: Some(root.join("backups")),
+            ..Default::default()
         },
         data_dir: root.to_path_buf(),
         ..Config::default()
@@ -143,6 +144,7 @@ crate::db_tests! {
             artifacts: Vec::new(),
             facts: BTreeMap::new(),
             steward_version: "test".into(),
+            stored: crate::manifest::Stored::Files,
         };
         for (id, at) in [("dev-20261201-0100-aaaa", 1_000), ("dev-20261201-0200-bbbb", 2_000), ("dev-20261201-0300-cccc", 3_000)] {
             let manifest = manifest(id, at);
@@ -207,28 +209,34 @@ crate::db_tests! {
         assert_eq!(backup.total_size, sizes);
         assert!(sizes > 0);
 
-        // The manifest on disk matches the files; each artifact is where it says.
-        let storage = engine.storage();
-        let dir = storage.backup_dir(&BackupPath::new("dev", &backup_id).unwrap());
-        for artifact in &backup.manifest.artifacts {
-            let (size, sha) = drivers::sha256_of(&dir.join(&artifact.file)).await.unwrap();
+        // The repository holds each file artifact as the manifest says, the tree as a tree.
+        assert_eq!(backup.manifest.stored, crate::manifest::Stored::Repository);
+        for artifact in backup.manifest.artifacts.iter().filter(|a| !a.tree) {
+            let (id, path) = (backup_id.clone(), format!("/{}", artifact.file));
+            let bytes = engine
+                .with_repository(false, move |repo| {
+                    let mut out = Vec::new();
+                    repo.read_file(&id, &path, &mut out).map(|()| out)
+                })
+                .await
+                .unwrap();
+            let (size, sha) = drivers::sha256_of_reader(&bytes[..]).await.unwrap();
             assert_eq!((size, sha.as_str()), (artifact.size, artifact.sha256.as_str()), "{}", artifact.file);
         }
+        let tree = backup.manifest.artifacts.iter().find(|a| a.resource == "files").unwrap();
+        assert!(tree.tree && tree.size > 0, "{tree:?}");
         assert_eq!(staging_entries(root.path()), 0, "nothing left in staging");
         let (page, total) = engine.backups("dev", Order::NewestFirst, 0, 10).await.unwrap();
         assert_eq!((page.len(), total), (1, 1));
         assert_eq!(engine.latest_backup("dev").await.unwrap().unwrap().id, backup_id);
 
-        // Verify: intact, then a tampered artifact is named.
+        // Verify: intact, then damage in the repository's data is found and named.
         assert!(engine.verify_backup(&alice(), &backup_id).await.unwrap().ok());
-        let target = dir.join("files/files.tar.zst");
-        let mut bytes = std::fs::read(&target).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&target, bytes).unwrap();
+        crate::backups::testing::damage_packs(&root.path().join("repository"));
         let report = engine.verify_backup(&alice(), &backup_id).await.unwrap();
         assert!(!report.ok());
-        assert!(report.summary().starts_with("files (files/files.tar.zst): checksum does not match"), "{}", report.summary());
+        assert!(report.summary().contains("cannot be read back from the repository"), "{}", report.summary());
+        assert!(report.summary().contains(&backup_id), "{}", report.summary());
         let backup = engine.backup(&backup_id).await.unwrap().unwrap();
         assert!(matches!(backup.verification, Verification::Failed { .. }), "{:?}", backup.verification);
         // The same as a read-only job (the console's Verify button): fails, naming the file.
@@ -236,7 +244,8 @@ crate::db_tests! {
         assert!(!verify.exclusive);
         let verify = wait_until_finished(&engine, verify.id).await;
         assert_eq!(verify.state, JobState::Failed);
-        assert!(log_text(&engine, verify.id).await.contains("FAILED: files/files.tar.zst (files): checksum does not match"));
+        let verify_log = log_text(&engine, verify.id).await;
+        assert!(verify_log.contains("cannot be read back from the repository"), "{verify_log}");
         assert!(engine.request_verify(&alice(), "dev-20260101-0000-none").await.is_err());
         let audit: Vec<(String, Outcome)> = audit::recent(db.pool(), None, 100).await.unwrap().into_iter().map(|e| (e.action, e.outcome)).collect();
         assert!(audit.contains(&("backup.create".to_string(), Outcome::Ok)), "{audit:?}");
@@ -322,8 +331,9 @@ crate::db_tests! {
         let strip = |b: &Backup| (b.id.clone(), b.created_at_ms, b.total_size, b.description.clone(), b.manifest.clone());
         assert_eq!(after.iter().map(strip).collect::<Vec<_>>(), before.iter().map(strip).collect::<Vec<_>>());
 
-        // A backup removed from storage leaves the catalog at the next reindex.
-        std::fs::remove_dir_all(root.path().join("backups/dev").join(&ids[0])).unwrap();
+        // A backup removed from the repository leaves the catalog at the next reindex.
+        let gone = ids[0].clone();
+        engine.with_repository(false, move |repo| repo.forget(&[&gone])).await.unwrap();
         let report = engine.reindex_backups(&alice()).await.unwrap();
         assert_eq!((report.indexed, report.removed), (1, 1));
         assert!(engine.backup(&ids[0]).await.unwrap().is_none());

@@ -169,6 +169,54 @@ pub async fn backup(
     })
 }
 
+/// What of a tree a backup into the repository takes: the relative paths the globs select
+/// (the directories leading to them included), counted as the archive would count them.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub paths: std::collections::HashSet<PathBuf>,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    /// Bytes of the regular files.
+    pub bytes: u64,
+    /// What was skipped (sockets, FIFOs, devices), for the job log.
+    pub notes: Vec<String>,
+}
+
+impl Selection {
+    /// The manifest's details of the tree, as [`backup`] writes them for an archive.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "files": self.files,
+            "directories": self.directories,
+            "symlinks": self.symlinks,
+            "bytes_in": self.bytes,
+        })
+    }
+}
+
+/// Walks the tree at `path` with the include and exclude globs (see the module docs) and says
+/// what a backup takes of it; `skip` (the staging area, should it lie inside the tree) is never
+/// taken. Blocking: call it from `spawn_blocking`.
+pub fn select(
+    path: &Path,
+    include: &[String],
+    exclude: &[String],
+    skip: &Path,
+    stop: &CancellationToken,
+) -> Result<Selection, DriverError> {
+    let filter = Filter::new(path, include, exclude)?;
+    let plan = Plan::walk(path, &filter, skip, stop)?;
+    Ok(Selection {
+        paths: plan.entries.into_iter().map(|entry| entry.rel).collect(),
+        files: plan.files,
+        directories: plan.directories,
+        symlinks: plan.symlinks,
+        bytes: plan.total,
+        notes: plan.notes,
+    })
+}
+
 /// Unpacks an archive written by [`backup`] into `into` (created if missing): contents, modes,
 /// mtimes and links. Blocking: call it from `spawn_blocking`. Ownership is not restored (the
 /// files belong to whoever runs the restore); entries that would land outside `into` (`..`,
@@ -247,6 +295,46 @@ pub async fn test_restore(
     ))
 }
 
+/// Test-restores a tree the repository restored into scratch: counts what is there and
+/// compares it with what the manifest's `details` say was selected, then removes it.
+pub async fn check_tree(tree: &Path, details: &serde_json::Value, ctx: &Context<'_>) -> Result<String, DriverError> {
+    let label = super::command::label(ctx);
+    let (root, stop) = (tree.to_path_buf(), ctx.stop.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let found = select(&root, &[], &[], Path::new("/nonexistent"), &stop);
+        let _ = remove::remove_tree(&root);
+        found
+    })
+    .await
+    .map_err(|e| DriverError::Failed(format!("{label}: counting the restored tree failed: {e}")))??;
+    let mut differences = Vec::new();
+    for (what, count) in [
+        ("files", found.files),
+        ("directories", found.directories),
+        ("symlinks", found.symlinks),
+    ] {
+        match details.get(what).and_then(serde_json::Value::as_u64) {
+            Some(expected) if expected != count => {
+                differences.push(format!("{count} {what} restored, the manifest says {expected}"))
+            }
+            _ => {}
+        }
+    }
+    if !differences.is_empty() {
+        return Err(DriverError::Failed(format!(
+            "{label}: the repository's tree does not hold what the manifest says: {}",
+            differences.join("; ")
+        )));
+    }
+    Ok(format!(
+        "{} files, {} directories, {} symbolic links ({}) restored from the repository and compared with the manifest",
+        found.files,
+        found.directories,
+        found.symlinks,
+        crate::text::human_bytes(found.bytes)
+    ))
+}
+
 /// Unpacks an archive written by [`backup`] into `into` and says what it wrote (see
 /// [`restore`]; the `command` driver's verify script reads its output this way).
 pub(crate) fn unpack_counting(
@@ -257,15 +345,24 @@ pub(crate) fn unpack_counting(
     unpack::unpack(archive, into, stop)
 }
 
-/// Restores the tree at `target` from an archive written by [`backup`] with the same globs,
-/// keeping the old tree until the new one is in place: the archive is unpacked beside
-/// `target` ([`unpack`]), what the backup did not select (excluded or not included) is carried
+/// Where a restore's new tree comes from.
+pub enum TreeSource {
+    /// A `files.tar.zst` written by [`backup`] (a backup taken before the repository).
+    Archive(PathBuf),
+    /// Writes the whole tree into the (new, empty) directory it is given and says how: the
+    /// repository's restore of the backup's tree. Blocking.
+    Fill(Box<dyn FnOnce(&Path) -> Result<String, DriverError> + Send>),
+}
+
+/// Restores the tree at `target` from an archive written by [`backup`] (or a tree the
+/// repository writes) with the same globs, keeping the old tree until the new one is in
+/// place: the archive is unpacked beside `target` ([`unpack`]), what the backup did not select (excluded or not included) is carried
 /// over from the old tree by hard links, the new tree is synced to disk (one `syncfs`), then
 /// two renames swap the trees (the parent directory is fsynced after them) and the old tree is
 /// removed ([`remove`], on several threads). A failure or a cancellation before the swap
 /// leaves `target` untouched and nothing beside it.
 pub async fn restore_in_place(
-    archive: &Path,
+    source: TreeSource,
     target: &Path,
     include: &[String],
     exclude: &[String],
@@ -286,15 +383,24 @@ pub async fn restore_in_place(
             target.display()
         ))
         .await;
-    let (archive_owned, target_owned, fresh_owned) = (archive.to_path_buf(), target.to_path_buf(), fresh.clone());
+    let (target_owned, fresh_owned) = (target.to_path_buf(), fresh.clone());
     let stop = ctx.stop.clone();
-    let (unpacked, carried) = tokio::task::spawn_blocking(move || -> Result<(unpack::Unpacked, usize), DriverError> {
+    let (unpacked, carried) = tokio::task::spawn_blocking(move || -> Result<(String, usize), DriverError> {
         if fresh_owned.exists() {
             remove::remove_tree(&fresh_owned)
                 .map_err(DriverError::io(format!("clearing {}", fresh_owned.display())))?;
         }
         let built = (|| {
-            let unpacked = unpack::unpack(&archive_owned, &fresh_owned, &stop)?;
+            let unpacked = match source {
+                TreeSource::Archive(archive) => {
+                    let unpacked = unpack::unpack(&archive, &fresh_owned, &stop)?;
+                    format!(
+                        "unpacked {} files ({} bytes), {} directories, {} symbolic links",
+                        unpacked.files, unpacked.bytes, unpacked.directories, unpacked.symlinks
+                    )
+                }
+                TreeSource::Fill(fill) => fill(&fresh_owned)?,
+            };
             let carried = if target_owned.exists() && !(filter.include.empty && filter.exclude.empty) {
                 carry_over(&target_owned, &fresh_owned, Path::new(""), false, &filter)?
             } else {
@@ -321,14 +427,7 @@ pub async fn restore_in_place(
     .await
     .map_err(|e| DriverError::Failed(format!("directory {}: unpacking failed: {e}", target.display())))??;
     ctx.log
-        .info(format!(
-            "directory {}: unpacked {} files ({} bytes), {} directories, {} symbolic links",
-            target.display(),
-            unpacked.files,
-            unpacked.bytes,
-            unpacked.directories,
-            unpacked.symlinks
-        ))
+        .info(format!("directory {}: {unpacked}", target.display()))
         .await;
     if carried > 0 {
         ctx.log
@@ -958,9 +1057,15 @@ mod tests {
         fs::write(site.join("cache/x.tmp"), "cached later").unwrap();
         let cache_now = fs::read(site.join("cache/x.tmp")).unwrap();
 
-        restore_in_place(&archive, &site, &[], &["cache".to_string()], &harness.ctx())
-            .await
-            .unwrap();
+        restore_in_place(
+            TreeSource::Archive(archive.clone()),
+            &site,
+            &[],
+            &["cache".to_string()],
+            &harness.ctx(),
+        )
+        .await
+        .unwrap();
         let mut restored = snapshot(&site);
         // The excluded cache is the one of now, not of the backup (which does not hold it).
         let cache = restored.remove(Path::new("cache/x.tmp")).unwrap();
@@ -985,7 +1090,7 @@ mod tests {
         fs::write(site.join("after.txt"), "after").unwrap();
         let before = snapshot(&site);
         assert!(
-            restore_in_place(&damaged, &site, &[], &[], &harness.ctx())
+            restore_in_place(TreeSource::Archive(damaged.clone()), &site, &[], &[], &harness.ctx())
                 .await
                 .is_err()
         );
@@ -1009,7 +1114,7 @@ mod tests {
         harness.stop.cancel();
 
         let error = restore_in_place(
-            &harness.out.path().join(&artifact.file),
+            TreeSource::Archive(harness.out.path().join(&artifact.file)),
             &site,
             &[],
             &[],

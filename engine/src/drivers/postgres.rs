@@ -1,9 +1,11 @@
-//! The `postgres` driver: a PostgreSQL database dumped with `pg_dump -Fc` into
+//! The `postgres` driver: a PostgreSQL database dumped with `pg_dump -Fc -Z0` into
 //! `database.dump`.
 //!
-//! The custom format is compressed by pg_dump itself and is what `pg_restore` reads (selective
-//! and parallel restores included), so the dump goes to the artifact as it is: pg_dump's
-//! standard output is streamed into the file and hashed on the way, never held in memory.
+//! The custom format is what `pg_restore` reads (selective and parallel restores included), so
+//! the dump goes to the artifact as it is: pg_dump's standard output is streamed into the file
+//! and hashed on the way, never held in memory. It is not compressed (`-Z0`): the repository
+//! compresses what it stores, and an uncompressed dump deduplicates against last night's where a
+//! compressed one differs from its first changed row on.
 //!
 //! **A restore leaves the database exactly as the backup had it**, objects created after the
 //! backup included. `pg_restore --clean` drops only what the dump contains, so a table created
@@ -70,7 +72,9 @@ pub async fn backup(
     let mut command = tool_command(PG_DUMP);
     command
         .envs(ctx.tool_env.iter().cloned())
-        .args(["--format=custom", "--no-password", "--dbname"])
+        // Uncompressed: the repository compresses, and an uncompressed dump deduplicates night
+        // to night where a compressed one differs from the first change on.
+        .args(["--format=custom", "--compress=0", "--no-password", "--dbname"])
         .arg(url)
         .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS)
         .env("PGAPPNAME", "steward-backup");

@@ -45,6 +45,7 @@ fn engine(db: &Db, root: &std::path::Path) -> Engine {
         }],
         storage: StorageConfig {
             path: Some(root.join("backups")),
+            ..Default::default()
         },
         data_dir: root.to_path_buf(),
         ..Config::default()

@@ -1,9 +1,11 @@
 //! The `backup` job kind: every resource of an environment into one backup.
 //!
-//! Steps: record the environment's facts (if any are configured), back up each resource with
-//! its driver into the staging area (`<resource>/<artifact>`), read every artifact back and
-//! compare its checksum, then write the manifest and publish the backup in one rename, and add
-//! it to the catalog. A failure or a cancel anywhere removes what was written: a backup is
+//! Steps: record the environment's facts (if any are configured), back up each resource — a
+//! directory by choosing what of its tree the globs take (the repository reads the tree
+//! itself), any other with its driver into the staging area (`<resource>/<artifact>`) — read
+//! every staged artifact back and compare its checksum, then store it all, with the manifest,
+//! as one snapshot in the repository ([`crate::repository`]), and add it to the catalog. A
+//! failure or a cancel anywhere leaves no snapshot and removes the staging area: a backup is
 //! either complete or absent.
 
 use std::{
@@ -11,7 +13,7 @@ use std::{
     path::Path,
     sync::{
         Arc,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -26,14 +28,15 @@ use crate::{
     accounts::Actor,
     audit::{self, Outcome},
     backups::row_of,
-    config::Environment,
-    db::{backups as backup_rows, jobs as rows, now_ms},
-    drivers::{self, Context, DriverError},
+    config::{Environment, Resource},
+    db::{backups as backup_rows, jobs as rows, now_ms, repository_use::Mode},
+    drivers::{self, Context, DriverError, directory},
     jobs::{self, Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Plan},
-    manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact, Trigger, new_backup_id},
+    manifest::{MANIFEST_VERSION, Manifest, ManifestArtifact, Stored, Trigger, new_backup_id},
     output::{JobLog, Level},
     process::{self, Ended, Program, Watch},
-    storage::{BackupPath, Storage},
+    repository::{self, BackupLabels, Part, RepositoryError},
+    storage::{BackupPath, MANIFEST, Storage},
     text::{MAX_REASON_CHARS, human_bytes},
 };
 
@@ -154,7 +157,7 @@ pub(crate) fn steps(environment: &Environment) -> Vec<String> {
         steps.push(format!("Back up {name} ({})", resource.driver()));
     }
     steps.push("Verify checksums".to_string());
-    steps.push("Publish".to_string());
+    steps.push("Store in the repository".to_string());
     steps
 }
 
@@ -180,17 +183,15 @@ pub(crate) async fn run(ctx: &JobContext<'_>, input: Input<'_>) -> Result<(), Fa
     let path = BackupPath::new(&job.environment, input.backup_id).map_err(|e| e.to_string())?;
     let storage = engine.storage();
     let result = write(ctx, environment, &storage, &path, &input).await;
-    if result.is_err() {
-        match storage.discard(&path).await {
-            Ok(()) => log.info("Removed what this backup had written so far.").await,
-            Err(e) => {
-                log.warn(format!(
-                    "Could not remove the partial backup in {}: {e}. It is removed at the next start.",
-                    storage.staging_location(&path)
-                ))
-                .await;
-            }
-        }
+    // The staging area held what the drivers wrote; the repository has it now, or nothing.
+    if let Err(e) = storage.discard(&path).await {
+        log.warn(format!(
+            "Could not remove the staging area {}: {e}. It is removed at the next start.",
+            storage.staging_location(&path)
+        ))
+        .await;
+    } else if result.is_err() {
+        log.info("Removed what this backup had written so far.").await;
     }
     result
 }
@@ -207,16 +208,16 @@ async fn write(
     let started = std::time::Instant::now();
     let staged = storage.stage(path).await.map_err(|e| {
         format!(
-            "cannot create the backup's directory {}: {e}",
+            "cannot create the backup's staging area {}: {e}",
             storage.staging_location(path)
         )
     })?;
     log.info(format!(
-        "Backup {} of {}: {} resource(s), to be kept in {}",
+        "Backup {} of {}: {} resource(s), into the repository {}",
         input.backup_id,
         environment.name,
         environment.resources.len(),
-        storage.location(path)
+        engine.repository_location()
     ))
     .await;
     let mut steps_done = 0;
@@ -232,84 +233,92 @@ async fn write(
         facts
     };
 
-    let tool_env = ctx.tool_env();
     let progress = Progress::start(engine.clone(), job.id);
     let mut artifacts = Vec::new();
+    let mut parts = Vec::new();
     for (name, resource) in &environment.resources {
         if stop.is_cancelled() {
             return Err(Failure::Stopped);
         }
         let driver = resource.driver();
         log.info(format!("Backing up {name} ({driver})…")).await;
-        let out_dir = staged.join(name);
-        let scratch = staged.join(format!(".scratch-{name}"));
-        for dir in [&out_dir, &scratch] {
-            tokio::fs::create_dir_all(dir)
+        if let Resource::Directory {
+            path: root,
+            include,
+            exclude,
+        } = resource
+        {
+            let selection = select_tree(root, include, exclude, &staged, stop)
                 .await
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let report = progress.reporter();
-        let ctx = Context {
-            environment: &environment.name,
-            resource: name,
-            backup_id: input.backup_id,
-            description: input.description,
-            log,
-            stop,
-            progress: &report,
-            scratch: &scratch,
-            tool_env,
-            grace: ctx.grace(),
-        };
-        let result = drivers::backup(resource, &out_dir, &ctx).await;
-        let _ = tokio::fs::remove_dir_all(&scratch).await;
-        let artifact = match result {
-            Ok(artifact) => artifact,
-            Err(DriverError::Cancelled) => return Err(Failure::Stopped),
-            Err(e) => {
-                let message = format!("{} / {name} ({driver}): {e}", environment.name);
-                log.error(&message).await;
-                return Err(message.into());
+                .map_err(|e| match e {
+                    DriverError::Cancelled => Failure::Stopped,
+                    e => {
+                        let message = format!("{} / {name} ({driver}): {e}", environment.name);
+                        Failure::from(message)
+                    }
+                })?;
+            for note in &selection.notes {
+                log.warn(note.clone()).await;
             }
-        };
-        progress.resource_done(artifact.size);
-        let file = Path::new(name).join(&artifact.file).display().to_string();
-        log.info(format!(
-            "{name}: {file}, {}, sha256 {}",
-            human_bytes(artifact.size),
-            &artifact.sha256[..12.min(artifact.sha256.len())]
-        ))
-        .await;
-        artifacts.push(ManifestArtifact {
-            resource: name.clone(),
-            driver: driver.to_string(),
-            file,
-            size: artifact.size,
-            sha256: artifact.sha256,
-            tool: artifact.tool,
-            details: artifact.details,
-        });
+            log.info(format!(
+                "directory {}: {} files ({}), {} directories, {} symbolic links; the repository reads what changed since the last backup",
+                root.display(),
+                selection.files,
+                human_bytes(selection.bytes),
+                selection.directories,
+                selection.symlinks
+            ))
+            .await;
+            artifacts.push(ManifestArtifact {
+                resource: name.clone(),
+                driver: driver.to_string(),
+                file: name.clone(),
+                size: selection.bytes,
+                sha256: String::new(),
+                tool: None,
+                details: selection.details(),
+                tree: true,
+            });
+            parts.push(Part {
+                name: name.clone(),
+                source: root.clone(),
+                keep: Some(selection.paths),
+            });
+        } else {
+            let out_dir = staged.join(name);
+            let artifact = run_driver(ctx, environment, name, resource, &out_dir, input, &progress).await?;
+            progress.resource_done(artifact.size);
+            let file = Path::new(name).join(&artifact.file).display().to_string();
+            log.info(format!(
+                "{name}: {file}, {}, sha256 {}",
+                human_bytes(artifact.size),
+                &artifact.sha256[..12.min(artifact.sha256.len())]
+            ))
+            .await;
+            artifacts.push(ManifestArtifact {
+                resource: name.clone(),
+                driver: driver.to_string(),
+                file,
+                size: artifact.size,
+                sha256: artifact.sha256,
+                tool: artifact.tool,
+                details: artifact.details,
+                tree: false,
+            });
+            parts.push(Part {
+                name: name.clone(),
+                source: out_dir,
+                keep: None,
+            });
+        }
         steps_done += 1;
         if input.own_steps {
             record_step(engine, job.id, steps_done).await;
         }
     }
-    // The last count, which the twice-a-second recorder may not have seen.
-    progress.stop();
-    let written: u64 = artifacts.iter().map(|a| a.size).sum();
-    if let Err(e) = rows::set_progress(
-        engine.db().pool(),
-        job.id,
-        i64::try_from(written).unwrap_or(i64::MAX),
-        0,
-    )
-    .await
-    {
-        tracing::warn!(job = job.id, error = %e, "recording progress failed");
-    }
 
-    // Read every artifact back: what is on disk is what the manifest will promise.
-    for artifact in &artifacts {
+    // Read every staged artifact back: what is on disk is what the manifest will promise.
+    for artifact in artifacts.iter().filter(|a| !a.tree) {
         if stop.is_cancelled() {
             return Err(Failure::Stopped);
         }
@@ -318,15 +327,15 @@ async fn write(
             .map_err(|e| format!("cannot read {} back: {e}", artifact.file))?;
         if size != artifact.size || sha256 != artifact.sha256 {
             return Err(format!(
-                "{} changed after it was written (read back {size} bytes with another checksum): the storage is not reliable",
+                "{} changed after it was written (read back {size} bytes with another checksum): the staging area is not reliable",
                 artifact.file
             )
             .into());
         }
     }
     log.info(format!(
-        "Read back all {} artifact(s): checksums match.",
-        artifacts.len()
+        "Read back the {} staged artifact(s): checksums match.",
+        artifacts.iter().filter(|a| !a.tree).count()
     ))
     .await;
     let verified_at = now_ms();
@@ -347,19 +356,32 @@ async fn write(
         artifacts,
         facts,
         steward_version: env!("CARGO_PKG_VERSION").to_string(),
+        stored: Stored::Repository,
     };
     let json = manifest
         .to_json()
         .map_err(|e| format!("cannot write the manifest: {e}"))?;
+    let manifest_file = staged.join(MANIFEST);
+    tokio::fs::write(&manifest_file, &json)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", manifest_file.display()))?;
     if stop.is_cancelled() {
         return Err(Failure::Stopped);
     }
-    storage
-        .publish(path, &json)
-        .await
-        .map_err(|e| format!("cannot publish the backup: {e}"))?;
-    // From here the backup exists in storage; only the catalog row is missing until the insert
-    // below. Should that fail, `steward backup reindex` adds it from the manifest.
+    log.info("Storing the backup in the repository…").await;
+    let written = store(ctx, &manifest, &json, parts, &manifest_file, &progress).await?;
+    progress.stop();
+    log.info(format!(
+        "Stored as snapshot {}: {} files, {} read, {} new in the repository after deduplication and compression ({} files unchanged since the last backup).",
+        &written.snapshot[..8.min(written.snapshot.len())],
+        written.files,
+        human_bytes(written.bytes),
+        human_bytes(written.added_bytes),
+        written.unchanged_files
+    ))
+    .await;
+    // From here the backup exists in the repository; only the catalog row is missing until the
+    // insert below. Should that fail, `steward backup reindex` adds it from the repository.
     let row = row_of(&manifest, &json, Some(job.id), Some(verified_at));
     catalog(engine, job, &row).await.map_err(|e| {
         format!(
@@ -376,6 +398,144 @@ async fn write(
     ))
     .await;
     Ok(())
+}
+
+/// Chooses what of a directory resource's tree the backup takes, on a blocking thread.
+async fn select_tree(
+    root: &Path,
+    include: &[String],
+    exclude: &[String],
+    staged: &Path,
+    stop: &CancellationToken,
+) -> Result<directory::Selection, DriverError> {
+    let (root, include, exclude, staged, stop) = (
+        root.to_path_buf(),
+        include.to_vec(),
+        exclude.to_vec(),
+        staged.to_path_buf(),
+        stop.clone(),
+    );
+    tokio::task::spawn_blocking(move || directory::select(&root, &include, &exclude, &staged, &stop))
+        .await
+        .map_err(|e| DriverError::Failed(format!("the walk stopped: {e}")))?
+}
+
+/// Runs a resource's driver into `out_dir` (its artifact file).
+async fn run_driver(
+    ctx: &JobContext<'_>,
+    environment: &Environment,
+    name: &str,
+    resource: &Resource,
+    out_dir: &Path,
+    input: &Input<'_>,
+    progress: &Progress,
+) -> Result<drivers::Artifact, Failure> {
+    let scratch = out_dir.with_file_name(format!(".scratch-{name}"));
+    for dir in [out_dir, scratch.as_path()] {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let report = progress.reporter();
+    let driver_ctx = Context {
+        environment: &environment.name,
+        resource: name,
+        backup_id: input.backup_id,
+        description: input.description,
+        log: ctx.log,
+        stop: ctx.stop,
+        progress: &report,
+        scratch: &scratch,
+        tool_env: ctx.tool_env(),
+        grace: ctx.grace(),
+    };
+    let result = drivers::backup(resource, out_dir, &driver_ctx).await;
+    let _ = tokio::fs::remove_dir_all(&scratch).await;
+    match result {
+        Ok(artifact) => Ok(artifact),
+        Err(DriverError::Cancelled) => Err(Failure::Stopped),
+        Err(e) => {
+            let message = format!("{} / {name} ({}): {e}", environment.name, resource.driver());
+            ctx.log.error(&message).await;
+            Err(message.into())
+        }
+    }
+}
+
+/// Writes the backup's snapshot (creating the repository on the very first backup), with the
+/// bytes read as the job's progress and the job's cancel passed on.
+async fn store(
+    ctx: &JobContext<'_>,
+    manifest: &Manifest,
+    json: &[u8],
+    parts: Vec<Part>,
+    manifest_file: &Path,
+    progress: &Progress,
+) -> Result<repository::Written, Failure> {
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(AtomicU64::new(0));
+    let relay = {
+        let (token, flag, read, current) = (
+            ctx.stop.clone(),
+            stop_flag.clone(),
+            read.clone(),
+            progress.current.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                current.store(
+                    i64::try_from(read.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+                    Ordering::Relaxed,
+                );
+                tokio::select! {
+                    () = token.cancelled() => { flag.store(true, Ordering::Relaxed); break; }
+                    () = tokio::time::sleep(PROGRESS_EVERY) => {}
+                }
+            }
+        })
+    };
+    let (environment, backup_id, json, manifest_file) = (
+        manifest.environment.clone(),
+        manifest.id.clone(),
+        json.to_vec(),
+        manifest_file.to_path_buf(),
+    );
+    let (flag, counter) = (stop_flag.clone(), read.clone());
+    if let Err(why) = ctx
+        .engine
+        .use_repository(ctx.job.id, Mode::Use, ctx.stop, ctx.log)
+        .await
+    {
+        relay.abort();
+        return Err(why.map_or(Failure::Stopped, Failure::from));
+    }
+    let written = ctx
+        .engine
+        .with_repository(true, move |repo| {
+            repo.write_backup(
+                &BackupLabels {
+                    environment: &environment,
+                    backup_id: &backup_id,
+                    manifest: &json,
+                },
+                parts,
+                &manifest_file,
+                &flag,
+                &counter,
+            )
+        })
+        .await;
+    ctx.engine.release_repository(ctx.job.id).await;
+    relay.abort();
+    match written {
+        Ok(written) => Ok(written),
+        Err(RepositoryError::Cancelled) => Err(Failure::Stopped),
+        Err(e) => {
+            let message = format!("{}: storing the backup failed: {e}", manifest.environment);
+            ctx.log.error(&message).await;
+            Err(message.into())
+        }
+    }
 }
 
 /// Adds the backup to the catalog, audited in the same transaction.

@@ -25,10 +25,10 @@ use crate::{
     audit::{self, Outcome as AuditOutcome},
     backups::{Backup, BackupError, Order},
     config::Environment,
-    db::{backups as backup_rows, jobs as job_rows, now_ms},
+    db::{backups as backup_rows, jobs as job_rows, now_ms, repository_use::Mode},
     jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Outcome, Plan},
     kinds::backup::record_step,
-    manifest::Trigger,
+    manifest::{Stored, Trigger},
     retention::{self, Candidate, Verdict},
     storage::{BackupPath, Storage},
     text::human_bytes,
@@ -59,6 +59,7 @@ impl JobKind for Prune {
             let mut steps = vec!["Decide what the retention rules keep".to_string()];
             if !self.dry_run {
                 steps.push("Remove the backups they do not keep".to_string());
+                steps.push("Reclaim their space in the repository".to_string());
             }
             Ok(Plan { exclusive: true, steps })
         })
@@ -210,6 +211,9 @@ impl Engine {
 
     /// Removes one backup from storage and catalog together, audited with `why`.
     async fn remove_backup(&self, actor: &Actor, backup: &Backup, why: &str) -> Result<(), BackupError> {
+        if backup.manifest.stored == Stored::Repository {
+            return self.forget_backup(actor, backup, why).await;
+        }
         let storage = self.storage();
         let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| BackupError::Storage(e.to_string()))?;
         storage.withdraw(&path).await.map_err(|e| {
@@ -219,6 +223,42 @@ impl Engine {
                 storage.location(&path)
             ))
         })?;
+        let recorded = self.uncatalog(actor, backup, why).await;
+        if let Err(e) = recorded {
+            // The catalog still has it: so must storage.
+            if let Err(back) = storage.reinstate(&path).await {
+                tracing::error!(backup = %backup.id, error = %back, "a withdrawn backup could not be put back");
+            }
+            return Err(e.into());
+        }
+        if let Err(e) = storage.purge_withdrawn(&path).await {
+            // Out of sight already; deleted at the next start.
+            tracing::warn!(backup = %backup.id, error = %e, "deleting a removed backup's files failed");
+        }
+        Ok(())
+    }
+
+    /// Removes a backup in the repository: its snapshot is forgotten (one file deleted), the
+    /// catalog row goes, and should that fail the snapshot is put back. Its data stays until
+    /// the repository is pruned.
+    async fn forget_backup(&self, actor: &Actor, backup: &Backup, why: &str) -> Result<(), BackupError> {
+        let id = backup.id.clone();
+        let forgotten = self
+            .with_repository(false, move |repo| repo.forget(&[&id]))
+            .await
+            .map_err(|e| BackupError::Storage(format!("cannot remove {} from the repository: {e}", backup.id)))?;
+        if let Err(e) = self.uncatalog(actor, backup, why).await {
+            let put_back = self.with_repository(false, move |repo| repo.reinstate(forgotten)).await;
+            if let Err(back) = put_back {
+                tracing::error!(backup = %backup.id, error = %back, "a forgotten backup could not be put back; `steward backup reindex` drops its catalog row");
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Deletes a backup's catalog row, audited as `backup.remove`.
+    async fn uncatalog(&self, actor: &Actor, backup: &Backup, why: &str) -> sqlx::Result<()> {
         let recorded = async {
             let mut tx = self.db().begin_write().await?;
             backup_rows::delete(&mut *tx, &backup.id).await?;
@@ -238,18 +278,7 @@ impl Engine {
             tx.commit().await
         }
         .await;
-        if let Err(e) = recorded {
-            // The catalog still has it: so must storage.
-            if let Err(back) = storage.reinstate(&path).await {
-                tracing::error!(backup = %backup.id, error = %back, "a withdrawn backup could not be put back");
-            }
-            return Err(e.into());
-        }
-        if let Err(e) = storage.purge_withdrawn(&path).await {
-            // Out of sight already; deleted at the next start.
-            tracing::warn!(backup = %backup.id, error = %e, "deleting a removed backup's files failed");
-        }
-        Ok(())
+        recorded
     }
 
     /// Finishes removals a crash interrupted: a withdrawn backup still in the catalog is put
@@ -329,7 +358,50 @@ async fn prune(ctx: &JobContext<'_>, dry_run: bool) -> Result<(), Failure> {
             .await;
     }
     record_step(engine, job.id, 2).await;
-    log.info(format!("Removed {}; {size} freed.", backups(count))).await;
+    log.info(format!("Removed {}.", backups(count))).await;
+    let in_repository = preview
+        .removals()
+        .filter(|backup| backup.manifest.stored == Stored::Repository)
+        .count();
+    if in_repository > 0 {
+        reclaim(ctx).await?;
+    } else if count > 0 {
+        log.info(format!("{size} freed.")).await;
+    }
+    record_step(engine, job.id, 3).await;
+    Ok(())
+}
+
+/// Prunes the repository: deletes the data no backup needs any more (repacking packs that
+/// hold some of it), alone — no backup, restore or verification of any environment on any
+/// instance uses the repository meanwhile.
+async fn reclaim(ctx: &JobContext<'_>) -> Result<(), Failure> {
+    let (engine, log, job) = (ctx.engine, ctx.log, ctx.job);
+    engine
+        .use_repository(job.id, Mode::Prune, ctx.stop, log)
+        .await
+        .map_err(|why| why.map_or(Failure::Stopped, Failure::from))?;
+    log.info("Pruning the repository: removing the data no backup needs any more…")
+        .await;
+    let result = engine
+        .with_repository(false, |repo| {
+            let before = repo.usage()?;
+            let pruned = repo.prune()?;
+            let after = repo.usage()?;
+            Ok((before, pruned, after))
+        })
+        .await;
+    engine.release_repository(job.id).await;
+    let (before, pruned, after) = result.map_err(|e| format!("pruning the repository failed: {e}"))?;
+    log.info(format!(
+        "The repository went from {} to {}: {} freed ({} packs deleted, {} repacked).",
+        human_bytes(before.bytes),
+        human_bytes(after.bytes),
+        human_bytes(before.bytes.saturating_sub(after.bytes)),
+        pruned.packs_removed,
+        human_bytes(pruned.bytes_repacked)
+    ))
+    .await;
     Ok(())
 }
 

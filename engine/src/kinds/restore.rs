@@ -29,14 +29,13 @@ use crate::{
     audit::{self, Outcome},
     backups::Backup as CatalogBackup,
     config::{Environment, Resource},
-    db::now_ms,
-    drivers::{self, Context, DriverError},
+    db::{now_ms, repository_use::Mode},
+    drivers::{self, Context, DriverError, directory},
     jobs::{self, Failure, Job, JobContext, JobError, JobKind, Plan},
     kinds::{backup, verify::log_report},
     maintenance::{HookCall, call_hook},
-    manifest::{Manifest, Trigger, new_backup_id},
+    manifest::{Manifest, ManifestArtifact, Trigger, new_backup_id},
     output::JobLog,
-    storage::BackupPath,
     text::{hh_mm_utc, human_bytes},
 };
 
@@ -293,10 +292,12 @@ async fn restore(
     progress.safety_backup_done = true;
     step_done(engine, actor, job, input, progress).await;
 
-    // 4. Each resource, from the backup's artifacts.
-    let storage = engine.storage();
-    let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| e.to_string())?;
-    let backup_dir = storage.backup_dir(&path);
+    // 4. Each resource, from the backup's artifacts. The repository is taken so that no prune
+    // repacks what is being read (given back after the loop, or when the job ends).
+    engine
+        .use_repository(job.id, Mode::Use, stop, log)
+        .await
+        .map_err(|why| why.map_or(Failure::Stopped, Failure::from))?;
     let scratch_root = scratch_dir(engine, job.id);
     let tool_env = ctx.tool_env();
     let report = |_done: u64, _total: Option<u64>| {};
@@ -331,7 +332,7 @@ async fn restore(
             tool_env,
             grace: ctx.grace(),
         };
-        let result = drivers::restore(resource, &backup_dir.join(&artifact.file), &ctx).await;
+        let result = restore_artifact(engine, &manifest, artifact, resource, &scratch, &ctx).await;
         let _ = tokio::fs::remove_dir_all(&scratch_root).await;
         match result {
             Ok(()) => {}
@@ -342,6 +343,8 @@ async fn restore(
         progress.restored.push(name.clone());
         step_done(engine, actor, job, input, progress).await;
     }
+
+    engine.release_repository(job.id).await;
 
     // 5. Smoke checks: is the restored system working?
     if !environment.smoke_checks.is_empty() {
@@ -415,12 +418,7 @@ async fn verify(
         ));
     }
     // The manifest checked is the one in storage; restore from exactly that.
-    let storage = engine.storage();
-    let path = BackupPath::new(&backup.environment, &backup.id).map_err(|e| e.to_string())?;
-    let bytes = crate::storage::Storage::read_manifest(&storage, &path)
-        .await
-        .map_err(|e| format!("the manifest of {backup_id} cannot be read: {e}"))?;
-    let manifest = Manifest::from_json(&bytes)?;
+    let manifest = engine.stored_manifest(&backup).await?;
     let problems = problems(environment, &manifest);
     if !problems.is_empty() {
         return Err(format!(
@@ -618,3 +616,31 @@ pub(crate) async fn clean_scratch_in(engine: &Engine, root: PathBuf) {
 }
 #[cfg(test)]
 mod tests;
+
+/// Restores one resource from its artifact: a tree straight from the repository into the
+/// directory driver's new tree beside the live one, a file fetched into scratch first (or read
+/// where it lies, for a backup taken before the repository) and given to its driver.
+async fn restore_artifact(
+    engine: &Engine,
+    manifest: &Manifest,
+    artifact: &ManifestArtifact,
+    resource: &Resource,
+    scratch: &std::path::Path,
+    ctx: &Context<'_>,
+) -> Result<(), DriverError> {
+    if let (true, Resource::Directory { path, include, exclude }) = (artifact.tree, resource) {
+        let (config, id, part) = (engine.config().clone(), manifest.id.clone(), artifact.resource.clone());
+        let fill = Box::new(move |into: &std::path::Path| -> Result<String, DriverError> {
+            crate::backups::open_repository(&config, false)
+                .and_then(|mut repo| repo.restore_part(&id, &part, into))
+                .map_err(|e| DriverError::Failed(format!("reading the tree from the repository: {e}")))?;
+            Ok("restored the tree from the repository".to_string())
+        });
+        return directory::restore_in_place(directory::TreeSource::Fill(fill), path, include, exclude, ctx).await;
+    }
+    let file = engine
+        .fetch_artifact(manifest, artifact, scratch, None)
+        .await
+        .map_err(DriverError::Failed)?;
+    drivers::restore(resource, &file, ctx).await
+}

@@ -29,13 +29,11 @@ use crate::{
     accounts::Actor,
     backups::{BackupError, VerifyReport},
     config::Environment,
-    db::backups as rows,
+    db::{backups as rows, repository_use::Mode},
     drivers::{self, Context, DriverError, TestRestored},
     jobs::{Failure, Job, JobContext, JobError, JobKind, JobRequest, JobSpec, Outcome, Plan},
     kinds::{backup, restore},
-    manifest::Manifest,
     output::JobLog,
-    storage::{BackupPath, Storage},
 };
 
 /// Verify backups: checksums and a test restore of each.
@@ -203,6 +201,17 @@ impl Engine {
 
 /// Verifies each backup in turn; fails when any failed (after trying them all).
 async fn verify_all(ctx: &JobContext<'_>, targets: &[&str]) -> Result<(), Failure> {
+    // No prune may repack what is being read (given back at the end, or when the job ends).
+    ctx.engine
+        .use_repository(ctx.job.id, Mode::Use, ctx.stop, ctx.log)
+        .await
+        .map_err(|why| why.map_or(Failure::Stopped, Failure::from))?;
+    let result = verify_each(ctx, targets).await;
+    ctx.engine.release_repository(ctx.job.id).await;
+    result
+}
+
+async fn verify_each(ctx: &JobContext<'_>, targets: &[&str]) -> Result<(), Failure> {
     let mut failed = Vec::new();
     for (done, id) in targets.iter().enumerate() {
         ctx.check_stop()?;
@@ -252,16 +261,13 @@ async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure
         .await;
     let mut checked = vec![format!("checksums: {}", report.summary())];
 
-    let storage = engine.storage();
-    let path = BackupPath::new(&job.environment, backup_id).map_err(|e| e.to_string())?;
-    let manifest = storage
-        .read_manifest(&path)
+    let cataloged = engine
+        .backup(backup_id)
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| Manifest::from_json(&bytes))
-        .map_err(|e| format!("the manifest of {backup_id} cannot be read: {e}"))?;
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("backup {backup_id} is not in the catalog"))?;
+    let manifest = engine.stored_manifest(&cataloged).await?;
     let environment = ctx.environment()?;
-    let backup_dir = storage.backup_dir(&path);
     let scratch_root = scratch_dir(engine, job.id);
     let report = |_done: u64, _total: Option<u64>| {};
     let mut failures = Vec::new();
@@ -292,15 +298,20 @@ async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure
             tool_env: ctx.tool_env(),
             grace: ctx.grace(),
         };
-        let result = drivers::test_restore(
-            &artifact.driver,
-            &artifact.details,
-            environment.resources.get(name),
-            &backup_dir.join(&artifact.file),
-            &scratch_database(job.id, name, &uuid::Uuid::new_v4().simple().to_string()[..6]),
-            &driver_ctx,
-        )
-        .await;
+        let result = match engine.fetch_artifact(&manifest, artifact, &scratch, None).await {
+            Ok(fetched) => {
+                drivers::test_restore(
+                    &artifact.driver,
+                    &artifact.details,
+                    environment.resources.get(name),
+                    &fetched,
+                    &scratch_database(job.id, name, &uuid::Uuid::new_v4().simple().to_string()[..6]),
+                    &driver_ctx,
+                )
+                .await
+            }
+            Err(e) => Err(DriverError::Failed(e)),
+        };
         let _ = tokio::fs::remove_dir_all(&scratch_root).await;
         match result {
             Ok(TestRestored::Checked(what)) => {

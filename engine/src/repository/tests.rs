@@ -268,7 +268,7 @@ fn forget_and_prune_give_the_space_back() {
     fixture.write(&mut repo, "prod-new");
     let before = repo.usage().unwrap();
 
-    assert_eq!(repo.forget(&["prod-old"]).unwrap(), 1);
+    assert_eq!(repo.forget(&["prod-old"]).unwrap().len(), 1);
     let pruned = repo.prune().unwrap();
     assert!(pruned.bytes_removed + pruned.bytes_repacked > 0, "{pruned:?}");
     let after = repo.usage().unwrap();

@@ -332,6 +332,7 @@ crate::db_tests! {
                 artifacts: Vec::new(),
                 facts: BTreeMap::new(),
                 steward_version: "test".into(),
+                stored: crate::manifest::Stored::Files,
             };
             let json = manifest.to_json().unwrap();
             crate::db::backups::upsert(engine.db().pool(), &crate::backups::row_of(&manifest, &json, None, None)).await.unwrap();
@@ -380,6 +381,7 @@ crate::db_tests! {
             }],
             storage: StorageConfig {
                 path: Some(root.path().join("backups")),
+                ..Default::default()
             },
             data_dir: root.path().to_path_buf(),
             ..Config::default()

@@ -36,6 +36,7 @@ fn engine(db: &Db, root: &Path, policy: Option<Policy>) -> Engine {
         },
         storage: StorageConfig {
             path: Some(root.join("backups")),
+            ..Default::default()
         },
         data_dir: root.to_path_buf(),
         ..Config::default()
@@ -67,9 +68,11 @@ async fn add_backup(engine: &Engine, id: &str, at_ms: i64, trigger: Trigger) {
             sha256,
             tool: None,
             details: serde_json::Value::Null,
+            tree: false,
         }],
         facts: Default::default(),
         steward_version: "test".into(),
+        stored: crate::manifest::Stored::Files,
     };
     let json = manifest.to_json().unwrap();
     storage.publish(&path, &json).await.unwrap();
@@ -104,7 +107,140 @@ fn policy() -> Policy {
     }
 }
 
+/// `prod` with one directory resource, `site`, and the retention rule keep-last 1.
+fn engine_with_site(db: &Db, root: &Path) -> Engine {
+    let mut engine_config = engine(
+        db,
+        root,
+        Some(Policy {
+            keep_last: Some(1),
+            ..Policy::default()
+        }),
+    )
+    .config()
+    .clone();
+    engine_config.environments[0].resources.insert(
+        "site".into(),
+        crate::config::Resource::Directory {
+            path: root.join("site"),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        },
+    );
+    Engine::new(engine_config, db.clone())
+}
+
+/// Fills `dir/data.bin` with `len` bytes that do not compress or deduplicate (`seed`).
+fn random_file(dir: &Path, seed: u64, len: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("data.bin"), bytes).unwrap();
+}
+
+async fn back_up(engine: &Engine) -> String {
+    let job = engine
+        .request_backup(&alice(), "prod", "", Trigger::Manual)
+        .await
+        .unwrap();
+    let id = job.spec.as_ref().and_then(|s| s.backup_id()).unwrap().to_string();
+    let job = wait_until_finished(engine, job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{}", log_text(engine, job.id).await);
+    id
+}
+
 crate::db_tests! {
+    async fn backups_in_the_repository_are_forgotten_and_their_space_reclaimed(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine_with_site(db, root.path());
+        let workers = engine.start_workers().await.unwrap();
+        let mut ids = Vec::new();
+        for seed in 1..=3 {
+            random_file(&root.path().join("site"), seed, 300_000);
+            ids.push(back_up(&engine).await);
+        }
+        let before = engine.with_repository(false, |repo| repo.usage()).await.unwrap();
+
+        let job = engine.request_prune(&alice(), "prod", false).await.unwrap();
+        let job = wait_until_finished(&engine, job.id).await;
+        let log = log_text(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Succeeded, "{log}");
+        assert!(log.contains("freed (") && log.contains("packs deleted"), "{log}");
+        let (left, _) = engine.backups("prod", Order::NewestFirst, 0, 10).await.unwrap();
+        assert_eq!(left.iter().map(|b| b.id.clone()).collect::<Vec<_>>(), [ids[2].clone()]);
+        let in_repository = engine.repository_backups().await.unwrap();
+        assert_eq!(in_repository.iter().map(|b| b.backup_id.clone()).collect::<Vec<_>>(), [ids[2].clone()]);
+        let after = engine.with_repository(false, |repo| repo.usage()).await.unwrap();
+        // Two of three incompressible 300 kB files are gone.
+        assert!(after.bytes + 500_000 < before.bytes, "{} → {}", before.bytes, after.bytes);
+        engine.with_repository(false, |repo| repo.check(true)).await.unwrap();
+        assert!(engine.verify_backup(&alice(), &ids[2]).await.unwrap().ok());
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
+    async fn a_prune_waits_while_another_job_uses_the_repository(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine_with_site(db, root.path());
+        let workers = engine.start_workers().await.unwrap();
+        for seed in 1..=2 {
+            random_file(&root.path().join("site"), seed, 50_000);
+            back_up(&engine).await;
+        }
+        // A backup of another environment (as another instance would run it) is writing.
+        let writer = rows::insert(
+            engine.db().pool(),
+            &rows::NewJobRow {
+                kind: "backup",
+                environment: "elsewhere",
+                input: "{}",
+                exclusive_key: None,
+                requested_by: "bob",
+                reason: "",
+                created_at: now_ms(),
+                attempt: 1,
+                parent_id: None,
+                retry_of: None,
+                steps: "[]",
+                slot_key: None,
+            },
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE job SET state = 'running' WHERE id = $1").bind(writer.id).execute(engine.db().pool()).await.unwrap();
+        sqlx::query("INSERT INTO repository_use (job_id, mode, since) VALUES ($1, 'use', $2)")
+            .bind(writer.id)
+            .bind(now_ms())
+            .execute(engine.db().pool())
+            .await
+            .unwrap();
+
+        let job = engine.request_prune(&alice(), "prod", false).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !log_text(&engine, job.id).await.contains("Waiting for the repository") {
+            assert!(std::time::Instant::now() < deadline, "{}", log_text(&engine, job.id).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let waiting = engine.job(job.id).await.unwrap().unwrap();
+        assert_eq!(waiting.state, JobState::Running, "the prune waits for the writer");
+        assert!(!log_text(&engine, job.id).await.contains("Pruning the repository"));
+
+        // The writer finishes: the prune goes on.
+        sqlx::query("UPDATE job SET state = 'succeeded' WHERE id = $1").bind(writer.id).execute(engine.db().pool()).await.unwrap();
+        let job = wait_until_finished(&engine, job.id).await;
+        let log = log_text(&engine, job.id).await;
+        assert_eq!(job.state, JobState::Succeeded, "{log}");
+        assert!(log.contains("Pruning the repository"), "{log}");
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
     async fn a_prune_removes_exactly_what_the_preview_said_from_storage_and_catalog(db) {
         let root = tempfile::tempdir().unwrap();
         let engine = engine(db, root.path(), Some(policy()));

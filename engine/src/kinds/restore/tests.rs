@@ -168,6 +168,7 @@ impl Site {
             },
             storage: StorageConfig {
                 path: Some(self.path().join("backups")),
+                ..Default::default()
             },
             data_dir: self.path().join("steward"),
             ..Config::default()
@@ -345,18 +346,14 @@ crate::db_tests! {
         change_files_and_sqlite(&site).await;
         let changed = (site.tree(), sqlite_rows(&site.sqlite()).await);
 
-        // One flipped byte in the directory's archive.
-        let artifact = site.path().join("backups/shop").join(&backup_id).join("files/files.tar.zst");
-        let mut bytes = std::fs::read(&artifact).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&artifact, bytes).unwrap();
+        // One flipped byte in each of the repository's data packs.
+        crate::backups::testing::damage_packs(&site.path().join("steward/repository"));
 
         let job = restore(&engine, &backup_id).await;
         assert_eq!(job.state, JobState::Failed);
         let error = job.error.clone().unwrap();
         assert!(error.starts_with("Step 1 of"), "{error}");
-        assert!(error.contains("checksum does not match"), "{error}");
+        assert!(error.contains("cannot be read back from the repository"), "{error}");
         assert!(error.contains("nothing was touched"), "{error}");
         assert!(error.ends_with("Nothing of shop was changed by this restore. shop is not in maintenance."), "{error}");
         assert!(site.hook_calls().is_empty(), "maintenance was never entered");
@@ -633,6 +630,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         sha256: String::new(),
         tool: None,
         details: serde_json::Value::Null,
+        tree: false,
     };
     let manifest = Manifest {
         version: 1,
@@ -651,6 +649,7 @@ fn a_backup_whose_resources_changed_driver_or_went_away_cannot_be_restored() {
         ],
         facts: BTreeMap::new(),
         steward_version: "0".into(),
+        stored: crate::manifest::Stored::Files,
     };
     let mut resources = BTreeMap::new();
     resources.insert(

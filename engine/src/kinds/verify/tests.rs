@@ -15,6 +15,7 @@ use crate::{
     db::Db,
     drivers::testing::{mysql, postgres},
     jobs::{JobState, Trigger},
+    manifest::Manifest,
     testing::{log_text, wait_until_finished},
 };
 
@@ -346,7 +347,7 @@ verify = ["sh", "-c", "grep -q 'sku;qty' \"$STEWARD_INPUT_DIR/export.csv\" && ec
             "checksums: all 5 artifacts match their checksums",
             "export: 1 files unpacked; the verify script sh passed",
             "files: 2 files, 2 directories, 1 symbolic links",
-            "unpacked and compared with the manifest",
+            "restored from the repository and compared with the manifest",
             "orders: restored into a scratch database (1 tables), 2 verify queries returned rows",
             "shop-db: restored into a temporary file (",
             "1 tables), PRAGMA integrity_check: ok",
@@ -580,6 +581,7 @@ async fn back_up_files_only(engine: &Engine, site: &Site) -> String {
                 sha256: files.sha256,
                 tool: files.tool,
                 details: files.details,
+                tree: false,
             },
             ManifestArtifact {
                 resource: "remote".into(),
@@ -589,10 +591,12 @@ async fn back_up_files_only(engine: &Engine, site: &Site) -> String {
                 sha256,
                 tool: None,
                 details: serde_json::Value::Null,
+                tree: false,
             },
         ],
         facts: BTreeMap::new(),
         steward_version: "test".into(),
+        stored: crate::manifest::Stored::Files,
     };
     std::fs::write(dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
     let report = engine.reindex_backups(&alice()).await.unwrap();
