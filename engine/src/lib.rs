@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod output;
 pub mod process;
+pub mod repository;
 pub mod restores;
 pub mod retention;
 pub mod schedules;
