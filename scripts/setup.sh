@@ -83,14 +83,18 @@ steward_install() {
 steward_install_test_servers() {
   local venv="$repo/.tools/python"
   local wanted=("aiosmtpd==$AIOSMTPD_VERSION" "moto[server]==$MOTO_VERSION")
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.steward-stamp" 2>/dev/null)" = "${wanted[*]}" ]; then
+  local stamp="$venv/.steward-stamp"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${wanted[*]}" ]; then
     return 0
   fi
-  command -v python3 >/dev/null || { say "python3 is missing: install it (with its venv module) for the mail and S3 tests"; return 1; }
+  command -v python3 >/dev/null || {
+    say "python3 is missing: install it (with its venv module) for the mail and S3 tests"
+    return 1
+  }
   say "installing ${wanted[*]} in .tools/python (the tests' SMTP and S3 servers)"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
-  echo "${wanted[*]}" >"$venv/.steward-stamp"
+  echo "${wanted[*]}" >"$stamp"
 }
 
 # Debian's restic and borg: the repository tests check that restic reads what Steward wrote, and
@@ -105,7 +109,8 @@ steward_install_backup_tools() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    say "the repository tests and the bench need ${missing[*]}: run 'sudo apt-get install ${missing[*]}'"
+    say "the repository tests and the bench need Debian's ${missing[*]}:" \
+      "run 'sudo apt-get install ${missing[*]}'"
     return 1
   fi
 }

@@ -17,13 +17,14 @@
 //! dropped (dropping a runtime inside async code panics). Calling a backend method from async
 //! code panics likewise: wrap repository work in `spawn_blocking`.
 //!
-//! Failures: transient ones (connection refused or reset, 5xx, throttling) are retried a few
-//! times over a few seconds, so an endpoint that is down is reported in seconds, not minutes;
-//! a connection attempt gives up after [`CONNECT_TIMEOUT`]. Every error names the repository's
-//! location and says in an operator's words what went wrong (could not reach, refused the
-//! credentials, no such bucket…). Credentials never appear in `Debug` output, in errors or in
-//! logs: the endpoint may not carry any, and the keys are masked in any text an error quotes
-//! from the server (S3 echoes the access key id when it does not know it).
+//! Failures: transient ones (connection refused or reset, 5xx, throttling, a request timing
+//! out) are retried a few times over a few seconds, so an endpoint that is down is reported in
+//! about 4 s, not minutes; a connection attempt gives up after [`CONNECT_TIMEOUT`], so an
+//! address that drops packets takes four of those (about 45 s). Every error names the
+//! repository's location and says in an operator's words what went wrong (could not reach,
+//! refused the credentials, no such bucket…). Credentials never appear in `Debug` output, in
+//! errors or in logs: the endpoint may not carry any, and the keys are masked in any text an
+//! error quotes from the server (S3 echoes the access key id when it does not know it).
 
 use std::{error::Error as _, fmt, sync::OnceLock, time::Duration};
 
