@@ -5,8 +5,10 @@
 #   scripts/setup.sh            build tools: wasm target, cargo-leptos, wasm-bindgen, npm packages
 #   scripts/setup.sh --browser  also Debian's Chromium for the browser tests
 #
-# Every run also makes .tools/python, a Python venv with aiosmtpd: the SMTP server the engine's
-# mail notification tests start (Python 3 with its venv module is needed for that).
+# Every run also makes .tools/python, a Python venv with aiosmtpd and moto: the SMTP server the
+# engine's mail notification tests start and the S3 server its repository tests write to (Python 3
+# with its venv module is needed for that), and installs Debian's restic and borgbackup, which the
+# repository tests and the bench run to read what Steward wrote.
 #
 # Versions are pinned to what builds on Rust 1.95 without downloads from GitHub
 # (see shared/TOOLCHAIN.md). Sourced by run.sh and test.sh (it then changes no shell option of
@@ -15,6 +17,7 @@
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
 AIOSMTPD_VERSION=1.4.6
+MOTO_VERSION=5.2.6
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -58,7 +61,8 @@ steward_install() {
     cp "$repo/end2end/package-lock.json" "$stamp"
   fi
 
-  steward_install_smtp_server
+  steward_install_test_servers
+  steward_install_backup_tools
 
   if [ "$browser" = yes ] && [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -73,19 +77,42 @@ steward_install() {
 }
 
 # .tools/python: a venv with aiosmtpd, the real SMTP server the mail notification tests send to
-# (engine/src/notifications/send/tests.rs). The stamp names the version installed, so a new pin
+# (engine/src/notifications/send/tests.rs), and moto, the S3 server the repository tests write to
+# (engine/src/testing/s3_server.rs). The stamp names the versions installed, so a new pin
 # reinstalls and an unchanged one does nothing.
-steward_install_smtp_server() {
+steward_install_test_servers() {
   local venv="$repo/.tools/python"
-  local wanted="aiosmtpd==$AIOSMTPD_VERSION"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.steward-stamp" 2>/dev/null)" = "$wanted" ]; then
+  local wanted=("aiosmtpd==$AIOSMTPD_VERSION" "moto[server]==$MOTO_VERSION")
+  local stamp="$venv/.steward-stamp"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${wanted[*]}" ]; then
     return 0
   fi
-  command -v python3 >/dev/null || { say "python3 is missing: install it (with its venv module) for the mail tests"; return 1; }
-  say "installing $wanted in .tools/python (the mail tests' SMTP server)"
+  command -v python3 >/dev/null || {
+    say "python3 is missing: install it (with its venv module) for the mail and S3 tests"
+    return 1
+  }
+  say "installing ${wanted[*]} in .tools/python (the tests' SMTP and S3 servers)"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wanted"
-  echo "$wanted" >"$venv/.steward-stamp"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
+  echo "${wanted[*]}" >"$stamp"
+}
+
+# Debian's restic and borg: the repository tests check that restic reads what Steward wrote, and
+# the bench compares both with Steward. Installed only when missing, as Chromium is.
+steward_install_backup_tools() {
+  local missing=()
+  command -v restic >/dev/null || missing+=(restic)
+  command -v borg >/dev/null || missing+=(borgbackup)
+  [ "${#missing[@]}" = 0 ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's ${missing[*]} for the repository tests and the bench"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "the repository tests and the bench need Debian's ${missing[*]}:" \
+      "run 'sudo apt-get install ${missing[*]}'"
+    return 1
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -97,11 +97,17 @@ fn failed(what: &str) -> impl FnOnce(Box<RusticError>) -> RepositoryError + '_ {
     move |e| RepositoryError::Failed(format!("{what}: {}", one_line(&e)))
 }
 
-/// rustic's errors are multi-line reports; the first paragraph is the message.
+/// rustic's errors are multi-line reports; the operator needs the message and its cause on one
+/// line, without rustic's kind and code.
 fn one_line(error: &RusticError) -> String {
-    let text = error.to_string();
-    let first = text.split("\n\n").next().unwrap_or(&text);
-    first.split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = error.display_log();
+    let text = text.strip_prefix("Error: ").unwrap_or(&text);
+    let text = match (text.find(" (kind: related to"), text.find(')')) {
+        (Some(start), Some(end)) if end > start => format!("{}{}", &text[..start], &text[end + 1..]),
+        _ => text.to_string(),
+    };
+    let text = text.replace(": caused by: ", ": ").replace(" : (source: ", " (");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An open repository.
@@ -194,10 +200,9 @@ pub fn open(
             })?;
             Arc::new(LocalBackend::new(path, []).map_err(failed("the repository path"))?)
         }
-        Location::S3(s3) => s3::backend(s3).map_err(|reason| RepositoryError::Unreachable {
-            location: described.clone(),
-            reason,
-        })?,
+        Location::S3(s3) => {
+            Arc::new(s3::S3Backend::new(s3).map_err(|e| RepositoryError::Failed(format!("storage.s3: {e}")))?)
+        }
     };
     let backends = RepositoryBackends::new(backend, None);
     let mut options = RepositoryOptions::default();
@@ -214,14 +219,12 @@ pub fn open(
     let exists = repo.config_id().map_err(unreachable)?.is_some();
     let inner = if exists {
         repo.open(&credentials).map_err(|e| {
-            let text = one_line(&e);
-            let lower = text.to_lowercase();
-            if lower.contains("password") || lower.contains("credential") || lower.contains("no suitable key") {
+            if e.is_incorrect_password() {
                 RepositoryError::WrongPassword {
                     location: described.clone(),
                 }
             } else {
-                RepositoryError::Failed(format!("cannot open the repository {described}: {text}"))
+                RepositoryError::Failed(format!("cannot open the repository {described}: {}", one_line(&e)))
             }
         })?
     } else if create {

@@ -5,10 +5,15 @@
 //! When PostgreSQL cannot be reached the PostgreSQL half of a test is skipped with a loud
 //! message on a developer's machine, and fails when `CI=true`: CI must never pass by not
 //! testing.
+//!
+//! Also real servers that tests talk to: a webhook [`Receiver`], and an S3 store
+//! ([`s3_server::S3Server`], moto) for the restic-format repository.
 
 use std::path::PathBuf;
 
 use crate::db::Db;
+
+pub mod s3_server;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
