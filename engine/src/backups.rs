@@ -611,8 +611,6 @@ pub use stored::check_repository;
 pub(crate) use stored::open_repository;
 
 #[cfg(test)]
-mod s3_tests;
-#[cfg(test)]
 mod tests;
 
 /// What tests of several modules do to backups.

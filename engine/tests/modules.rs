@@ -3,7 +3,7 @@
 //! maintenance know nothing of jobs).
 //!
 //! A module's imports are the `crate::NAME` paths its files name outside comments and outside
-//! their test modules (`tests.rs`, `testing.rs` and `mod tests { … }`). `lib.rs` is the crate
+//! their test modules (`tests.rs`, `*_tests.rs`, `testing.rs` and `mod tests { … }`). `lib.rs` is the crate
 //! root that declares the modules and builds the [`engine::Engine`] every module is handed:
 //! the composition root, not a node of the graph.
 
@@ -109,7 +109,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let module = module_of(file);
-        if module == "lib" || name == "tests.rs" || name == "testing.rs" || module == "testing" {
+        if module == "lib" || name == "tests.rs" || name.ends_with("_tests.rs") || name == "testing.rs" || module == "testing" {
             continue;
         }
         let code = code_of(&std::fs::read_to_string(file).unwrap());

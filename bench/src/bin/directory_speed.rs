@@ -352,7 +352,7 @@ async fn measure(args: &Args, report: &mut Report) -> anyhow::Result<()> {
             for side in sides(run) {
                 let restored = if side == Side::Driver {
                     let clock = Clock::start();
-                    directory::restore_in_place(&archive, &driver_target, &[], &[], &quiet.ctx("files"))
+                    directory::restore_in_place(directory::TreeSource::Archive(archive.clone()), &driver_target, &[], &[], &quiet.ctx("files"))
                         .await
                         .with_context(|| format!("restore driver, run {}", run + 1))?;
                     runs.record(side, clock.read());
@@ -387,7 +387,7 @@ async fn measure(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         // Production's case, once, last: the live tree is there, moved aside and removed.
         fs::rename(kept.join("0-driver"), &driver_target)?;
         let clock = Clock::start();
-        directory::restore_in_place(&archive, &driver_target, &[], &[], &quiet.ctx("files"))
+        directory::restore_in_place(directory::TreeSource::Archive(archive.clone()), &driver_target, &[], &[], &quiet.ctx("files"))
             .await
             .context("restore driver over the tree")?;
         let over = clock.read().0;

@@ -351,8 +351,11 @@ pub enum TreeSource {
     Archive(PathBuf),
     /// Writes the whole tree into the (new, empty) directory it is given and says how: the
     /// repository's restore of the backup's tree. Blocking.
-    Fill(Box<dyn FnOnce(&Path) -> Result<String, DriverError> + Send>),
+    Fill(Fill),
 }
+
+/// What [`TreeSource::Fill`] calls with the new tree's directory; says what it wrote.
+pub type Fill = Box<dyn FnOnce(&Path) -> Result<String, DriverError> + Send>;
 
 /// Restores the tree at `target` from an archive written by [`backup`] (or a tree the
 /// repository writes) with the same globs, keeping the old tree until the new one is in

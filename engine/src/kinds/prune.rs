@@ -259,7 +259,7 @@ impl Engine {
 
     /// Deletes a backup's catalog row, audited as `backup.remove`.
     async fn uncatalog(&self, actor: &Actor, backup: &Backup, why: &str) -> sqlx::Result<()> {
-        let recorded = async {
+        async {
             let mut tx = self.db().begin_write().await?;
             backup_rows::delete(&mut *tx, &backup.id).await?;
             backup_rows::record_usage(&mut *tx, &backup.environment, now_ms(), None).await?;
@@ -277,8 +277,7 @@ impl Engine {
             .await?;
             tx.commit().await
         }
-        .await;
-        recorded
+        .await
     }
 
     /// Finishes removals a crash interrupted: a withdrawn backup still in the catalog is put

@@ -615,6 +615,8 @@ pub(crate) async fn clean_scratch_in(engine: &Engine, root: PathBuf) {
     }
 }
 #[cfg(test)]
+mod shared_bucket_tests;
+#[cfg(test)]
 mod tests;
 
 /// Restores one resource from its artifact: a tree straight from the repository into the

@@ -4,9 +4,10 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use super::*;
 use crate::{
-    Config,
+    Config, Engine,
+    accounts::Actor,
+    backups::Order,
     config::{Environment, JobsConfig, Resource, SecretSource, StorageConfig, storage::S3Config},
     db::Db,
     drivers::testing::tree_state,
