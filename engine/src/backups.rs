@@ -607,8 +607,8 @@ fn log_unreadable(backup: Result<Backup, String>) -> Option<Backup> {
 
 mod stored;
 
-pub use stored::check_repository;
 pub(crate) use stored::open_repository;
+pub use stored::{EnvironmentUsage, StorageUsage, check_repository};
 
 #[cfg(test)]
 mod tests;

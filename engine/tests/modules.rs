@@ -109,7 +109,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let module = module_of(file);
-        if module == "lib" || name == "tests.rs" || name.ends_with("_tests.rs") || name == "testing.rs" || module == "testing" {
+        if module == "lib"
+            || name == "tests.rs"
+            || name.ends_with("_tests.rs")
+            || name == "testing.rs"
+            || module == "testing"
+        {
             continue;
         }
         let code = code_of(&std::fs::read_to_string(file).unwrap());

@@ -13,6 +13,7 @@ mod maintenance;
 mod notify;
 mod restores;
 mod schedules;
+mod storage;
 mod verify;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -115,6 +116,9 @@ pub enum Command {
     /// ([notifications] in the configuration).
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// The backup repository: what each environment's backups take in it, and its check.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -200,6 +204,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Prune { env, dry_run } => schedules::prune(config, &env, dry_run).await,
         Command::Maintenance(args) => maintenance::maintenance(config, args).await,
         Command::Notify(command) => notify::notify(config, command).await,
+        Command::Storage(command) => storage::storage(config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,6 +214,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether Steward generates the repository's password (none is configured, the repository is
+/// local) — the first start says where it will be.
+fn config_password_generated(config: &Config) -> bool {
+    config.storage.password.is_none() && config.storage.s3.is_none()
 }
 
 fn config_error(e: &ConfigError) -> ExitCode {
@@ -240,6 +251,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("    username: {username}");
         println!("    password: {password}");
         println!("  This password is shown only now. Change it under Account after signing in.");
+        if config_password_generated(engine.config()) {
+            println!();
+            println!(
+                "  Backups go to the repository {}; its password will be written to",
+                engine.repository_location()
+            );
+            println!(
+                "    {} with the first backup.",
+                engine
+                    .config()
+                    .data_dir
+                    .join(engine::config::storage::GENERATED_PASSWORD_FILE)
+                    .display()
+            );
+            println!("  Keep a copy of that file somewhere safe: without it no backup can be read.");
+        }
         println!();
     }
     let listener = tokio::net::TcpListener::bind(listen)

@@ -230,7 +230,13 @@ fn ArtifactTable(artifacts: Vec<BackupArtifact>) -> impl IntoView {
                                 <td>{artifact.driver}</td>
                                 <td><code>{artifact.file}</code></td>
                                 <td class="num nowrap">{bytes(artifact.size)}</td>
-                                <td><code class="sha" title=artifact.sha256>{short} "…"</code></td>
+                                <td>
+                                    {if artifact.sha256.is_empty() {
+                                        view! { <span class="muted">"a tree: each block checked"</span> }.into_any()
+                                    } else {
+                                        view! { <code class="sha" title=artifact.sha256>{short} "…"</code> }.into_any()
+                                    }}
+                                </td>
                                 <td>{artifact.tool.unwrap_or_else(|| "—".to_string())}</td>
                             </tr>
                             {remote}

@@ -70,7 +70,7 @@ pub struct BackupArtifact {
     /// Path inside the backup's directory.
     pub file: String,
     pub size: u64,
-    /// Lowercase hex SHA-256.
+    /// Lowercase hex SHA-256; empty for a directory tree (the repository checks each block).
     pub sha256: String,
     /// The program and version that wrote it, when the driver used one.
     pub tool: Option<String>,
@@ -312,7 +312,8 @@ mod from_engine {
                             .map(|report| report.to_string()),
                         resource: a.resource,
                         driver: a.driver,
-                        file: a.file,
+                        // A tree has no checksum of its own: the repository checks its blocks.
+                        file: if a.tree { format!("{}/", a.file) } else { a.file },
                         size: a.size,
                         sha256: a.sha256,
                         tool: a.tool,

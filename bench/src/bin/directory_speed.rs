@@ -352,9 +352,15 @@ async fn measure(args: &Args, report: &mut Report) -> anyhow::Result<()> {
             for side in sides(run) {
                 let restored = if side == Side::Driver {
                     let clock = Clock::start();
-                    directory::restore_in_place(directory::TreeSource::Archive(archive.clone()), &driver_target, &[], &[], &quiet.ctx("files"))
-                        .await
-                        .with_context(|| format!("restore driver, run {}", run + 1))?;
+                    directory::restore_in_place(
+                        directory::TreeSource::Archive(archive.clone()),
+                        &driver_target,
+                        &[],
+                        &[],
+                        &quiet.ctx("files"),
+                    )
+                    .await
+                    .with_context(|| format!("restore driver, run {}", run + 1))?;
                     runs.record(side, clock.read());
                     driver_target.clone()
                 } else {
@@ -387,9 +393,15 @@ async fn measure(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         // Production's case, once, last: the live tree is there, moved aside and removed.
         fs::rename(kept.join("0-driver"), &driver_target)?;
         let clock = Clock::start();
-        directory::restore_in_place(directory::TreeSource::Archive(archive.clone()), &driver_target, &[], &[], &quiet.ctx("files"))
-            .await
-            .context("restore driver over the tree")?;
+        directory::restore_in_place(
+            directory::TreeSource::Archive(archive.clone()),
+            &driver_target,
+            &[],
+            &[],
+            &quiet.ctx("files"),
+        )
+        .await
+        .context("restore driver over the tree")?;
         let over = clock.read().0;
         report.restore_over_existing_s.push(over);
         eprintln!("restore: driver over the existing tree {over:.2} s");

@@ -309,3 +309,70 @@ pub async fn check_repository(config: &Config) -> Result<String, String> {
         Err(e) => Err(format!("storage: {e}")),
     }
 }
+
+/// What one environment's backups take in the repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvironmentUsage {
+    pub environment: String,
+    pub backups: usize,
+    /// What the backups hold: what they would take as full copies, before deduplication and
+    /// compression.
+    pub full_bytes: u64,
+    /// What the backups added to the repository when they were written (new data after
+    /// deduplication and compression): their share of it. Data a removed backup added and a
+    /// kept one still needs is counted nowhere, so the sum may be below the repository's size.
+    pub stored_bytes: u64,
+}
+
+/// The repository's use: per environment, and as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct StorageUsage {
+    pub location: String,
+    pub environments: Vec<EnvironmentUsage>,
+    /// Every file of the repository (packs, index, snapshots, keys).
+    pub repository_bytes: u64,
+}
+
+impl Engine {
+    /// The space each environment's backups take in the repository, and what they would take
+    /// without deduplication; empty before the first backup created the repository.
+    pub async fn storage_usage(&self) -> Result<StorageUsage, RepositoryError> {
+        let listed = self
+            .with_repository(false, |repo| Ok((repo.backups()?, repo.usage()?)))
+            .await;
+        let (backups, usage) = match listed {
+            Ok(found) => found,
+            Err(RepositoryError::Missing { .. }) => (Vec::new(), repository::Usage::default()),
+            Err(e) => return Err(e),
+        };
+        let mut environments: Vec<EnvironmentUsage> = Vec::new();
+        for backup in backups {
+            let index = match environments.iter().position(|e| e.environment == backup.environment) {
+                Some(index) => index,
+                None => {
+                    environments.push(EnvironmentUsage {
+                        environment: backup.environment.clone(),
+                        ..EnvironmentUsage::default()
+                    });
+                    environments.len() - 1
+                }
+            };
+            let entry = &mut environments[index];
+            entry.backups += 1;
+            entry.full_bytes += backup.full_bytes;
+            entry.stored_bytes += backup.added_bytes;
+        }
+        environments.sort_by(|a, b| a.environment.cmp(&b.environment));
+        Ok(StorageUsage {
+            location: self.repository_location(),
+            environments,
+            repository_bytes: usage.bytes,
+        })
+    }
+
+    /// The repository's own check (`read_data`: every pack read and authenticated too):
+    /// `Ok` with its warnings, `Err` naming the damage.
+    pub async fn check_repository(&self, read_data: bool) -> Result<Vec<String>, RepositoryError> {
+        self.with_repository(false, move |repo| repo.check(read_data)).await
+    }
+}

@@ -5,8 +5,10 @@
 //! `--routines`, `--events` and `--triggers` keep the database's code with its data,
 //! `--hex-blob` keeps binary columns intact, and `--no-tablespaces` spares the account the
 //! PROCESS privilege. The database is dumped without `CREATE DATABASE`/`USE`, so it can be
-//! restored into a database of any name. SQL text compresses well: the dump is zstd-compressed
-//! while it streams (in blocking work, never on the async threads) and hashed as it is written.
+//! restored into a database of any name. The dump is written as plain SQL and hashed as it is
+//! written: the repository compresses what it stores, and plain SQL deduplicates night to night
+//! where a compressed stream differs from its first changed row on. (Backups taken before the
+//! repository hold `database.sql.zst`; a restore reads either.)
 //!
 //! **A restore leaves the database exactly as the backup had it.** The dump drops and recreates
 //! only its own tables, so a table, view, routine or event created after the backup would
@@ -28,12 +30,12 @@ use std::{path::Path, time::Duration};
 
 use super::{
     Artifact, Context, DriverError, HashingWriter, Purpose,
-    command::{Watched, ZSTD_LEVEL, label, restore_result, run_tool, stream_stdout, tool_command, tool_version},
+    command::{Watched, label, restore_result, run_tool, stream_stdout, tool_command, tool_version},
 };
 use crate::{config::SecretSource, process::Program};
 
 /// The artifact's file name.
-pub const ARTIFACT: &str = "database.sql.zst";
+pub const ARTIFACT: &str = "database.sql";
 
 /// The dump tools, in order of preference.
 const TOOLS: [&str; 2] = ["mysqldump", "mariadb-dump"];
@@ -107,8 +109,7 @@ pub async fn backup(
     let path = out_dir.join(ARTIFACT);
     let file = std::fs::File::create(&path).map_err(DriverError::io(format!("creating {}", path.display())))?;
     let (watched, counter) = Watched::new(file, ctx.stop.clone());
-    let encoder = zstd::Encoder::new(HashingWriter::new(watched), ZSTD_LEVEL)
-        .map_err(DriverError::io("starting the zstd compressor"))?;
+    let writer = HashingWriter::new(watched);
     let server = match (&target.host, target.port) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.clone(),
@@ -124,9 +125,9 @@ pub async fn backup(
         command,
         program,
         &secrets,
-        encoder,
-        |encoder| {
-            let (watched, size, sha256) = encoder.finish()?.finish();
+        writer,
+        |writer| {
+            let (watched, size, sha256) = writer.finish();
             watched.into_inner().sync_all()?;
             Ok((size, sha256))
         },
@@ -135,10 +136,7 @@ pub async fn backup(
     )
     .await?;
     ctx.log
-        .info(format!(
-            "{label}: dumped database {} ({size} bytes compressed)",
-            target.database
-        ))
+        .info(format!("{label}: dumped database {} ({size} bytes)", target.database))
         .await;
     Ok(Artifact {
         file: ARTIFACT.into(),
@@ -149,7 +147,6 @@ pub async fn backup(
             "database": target.database,
             "host": target.host,
             "port": target.port,
-            "compression": "zstd",
         }),
     })
 }
@@ -206,7 +203,8 @@ async fn restore_for(
         .to_string();
 
     // The client reads the statements that empty the database and then the dump from one file
-    // (decompressed here: blocking work, off the async threads).
+    // (copied here, decompressed if it is an older `.sql.zst`: blocking work, off the async
+    // threads).
     let dump = ctx.scratch.join("database.sql");
     let prelude = format!(
         "DROP DATABASE {name};\n{create};\nUSE {name};\n",
@@ -217,16 +215,17 @@ async fn restore_for(
         use std::io::Write;
         let mut out = std::fs::File::create(&to)?;
         out.write_all(prelude.as_bytes())?;
-        let mut decoder = zstd::Decoder::new(std::fs::File::open(&from)?)?;
-        std::io::copy(&mut decoder, &mut out)?;
+        let dump = std::fs::File::open(&from)?;
+        if from.extension().is_some_and(|e| e == "zst") {
+            std::io::copy(&mut zstd::Decoder::new(dump)?, &mut out)?;
+        } else {
+            std::io::copy(&mut std::io::BufReader::new(dump), &mut out)?;
+        }
         Ok(())
     })
     .await
-    .map_err(|e| DriverError::Failed(format!("{label}: decompressing the dump failed: {e}")))?
-    .map_err(DriverError::io(format!(
-        "{label}: decompressing {}",
-        artifact.display()
-    )))?;
+    .map_err(|e| DriverError::Failed(format!("{label}: preparing the dump failed: {e}")))?
+    .map_err(DriverError::io(format!("{label}: reading {}", artifact.display())))?;
 
     let mut command = vec![client.to_string(), "--batch".to_string()];
     command.extend(client_options(&target));
@@ -690,7 +689,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_database_is_dumped_compressed_and_restores() {
+    async fn a_database_is_dumped_and_restores() {
         if !available().await {
             return;
         }
@@ -722,7 +721,7 @@ mod tests {
         .unwrap();
         eprintln!("mysqldump of 5000 rows took {:?}", started.elapsed());
         let path = harness.out.path().join(&artifact.file);
-        assert_eq!(artifact.file, Path::new("database.sql.zst"));
+        assert_eq!(artifact.file, Path::new("database.sql"));
         assert_eq!(
             sha256_of(&path).await.unwrap(),
             (artifact.size, artifact.sha256.clone())
@@ -732,13 +731,7 @@ mod tests {
             "{artifact:?}"
         );
 
-        let dump = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
-        assert!(
-            artifact.size < dump.len() as u64 / 2,
-            "{} of {}",
-            artifact.size,
-            dump.len()
-        );
+        let dump = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&dump);
         assert!(text.contains("CREATE TABLE `items`"), "{text}");
         assert!(text.contains("INSERT INTO `items` VALUES"), "{text}");

@@ -219,18 +219,31 @@ async fn show(engine: &Engine, id: &str) -> anyhow::Result<()> {
     if let Some(job) = backup.job_id {
         println!("  job:          #{job}");
     }
-    if let Ok(path) = BackupPath::new(&backup.environment, &backup.id) {
+    if manifest.stored == engine::manifest::Stored::Repository {
+        println!(
+            "  location:     snapshot tagged backup:{} in the repository {}",
+            backup.id,
+            engine.repository_location()
+        );
+    } else if let Ok(path) = BackupPath::new(&backup.environment, &backup.id) {
         println!("  location:     {}", engine.storage().location(&path));
     }
     println!("  artifacts:");
     for artifact in &manifest.artifacts {
+        let (file, checksum) = if artifact.tree {
+            (
+                format!("{}/", artifact.file),
+                "a tree: every block checked by the repository".to_string(),
+            )
+        } else {
+            (artifact.file.clone(), format!("sha256 {}", artifact.sha256))
+        };
         println!(
-            "    {:<14} {:<10} {:<32} {:>9}  sha256 {}",
+            "    {:<14} {:<10} {:<32} {:>9}  {checksum}",
             artifact.resource,
             artifact.driver,
-            artifact.file,
+            file,
             human_bytes(artifact.size),
-            artifact.sha256
         );
         if let Some(tool) = &artifact.tool {
             println!("    {:<14} tool: {tool}", "");
