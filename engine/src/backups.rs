@@ -605,11 +605,16 @@ fn log_unreadable(backup: Result<Backup, String>) -> Option<Backup> {
     backup.inspect_err(|why| tracing::warn!("{why}")).ok()
 }
 
+mod export;
 mod stored;
+
+pub use export::Exported;
 
 pub(crate) use stored::open_repository;
 pub use stored::{EnvironmentUsage, StorageUsage, check_repository};
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod tests;
 

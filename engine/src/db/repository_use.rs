@@ -6,6 +6,9 @@ use sqlx::{Any, Transaction};
 
 use super::Backend;
 
+/// A use outside any job (negative id) older than this is stale: six hours.
+const NON_JOB_STALE_MS: i64 = 6 * 3_600_000;
+
 /// How a job uses the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -24,7 +27,8 @@ impl Mode {
     }
 }
 
-/// Takes the repository for `job_id` unless a running job's use conflicts: returns the
+/// Takes the repository for `job_id` (a job's id, or a negative id for work outside a job)
+/// unless a running job's use conflicts: returns the
 /// conflicting jobs (empty: taken). Stale rows (their job no longer runs) are removed first.
 /// Call in a write transaction; on PostgreSQL the table is locked for the transaction so two
 /// instances cannot both see it free.
@@ -40,9 +44,15 @@ pub async fn try_take(
             .execute(&mut **tx)
             .await?;
     }
-    sqlx::query("DELETE FROM repository_use WHERE job_id NOT IN (SELECT id FROM job WHERE state = 'running')")
-        .execute(&mut **tx)
-        .await?;
+    // A job's use ends when the job does; a use outside any job (an import, negative ids) is
+    // given back by its own code, or taken as stale after NON_JOB_STALE_MS (its process died).
+    sqlx::query(
+        "DELETE FROM repository_use WHERE (job_id > 0 AND job_id NOT IN (SELECT id FROM job WHERE state = 'running'))
+             OR (job_id < 0 AND since < $1)",
+    )
+    .bind(now_ms - NON_JOB_STALE_MS)
+    .execute(&mut **tx)
+    .await?;
     let others: Vec<(i64, String)> = sqlx::query_as("SELECT job_id, mode FROM repository_use WHERE job_id <> $1")
         .bind(job_id)
         .fetch_all(&mut **tx)

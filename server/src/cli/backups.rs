@@ -75,9 +75,29 @@ pub enum BackupCommand {
         #[arg(long, short)]
         reason: String,
     },
-    /// Rebuild the backup catalog from the manifests in storage (after losing or restoring
-    /// the database): adds backups found in storage, removes entries whose files are gone.
+    /// Rebuild the backup catalog from the repository and the older backups' manifests (after
+    /// losing or restoring the database): adds backups found, removes entries whose backup is
+    /// gone.
     Reindex,
+    /// Write a backup to one portable file: a tar of the manifest (with checksums) and the
+    /// artifacts in standard formats (files.tar.zst, database.dump, database.sql, …), readable
+    /// without Steward or restic.
+    Export {
+        /// The backup's id.
+        id: String,
+        /// The file to write (it appears only when complete).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Store an exported backup in this instance's repository and catalog, after checking every
+    /// checksum (one that differs refuses the whole file).
+    Import {
+        /// The file `steward backup export` wrote.
+        file: std::path::PathBuf,
+        /// The environment it belongs to here (default: the one it was taken of).
+        #[arg(long, short)]
+        environment: Option<String>,
+    },
 }
 
 pub(super) async fn backup(config: Config, command: BackupCommand) -> anyhow::Result<()> {
@@ -101,6 +121,28 @@ pub(super) async fn backup(config: Config, command: BackupCommand) -> anyhow::Re
         BackupCommand::Reindex => reindex(&engine).await,
         BackupCommand::Pin { id, reason } => pin(&engine, &id, true, &reason).await,
         BackupCommand::Unpin { id, reason } => pin(&engine, &id, false, &reason).await,
+        BackupCommand::Export { id, to } => {
+            let exported = engine.export_backup(&Actor::cli(), &id, &to).await?;
+            println!(
+                "Exported {id} to {}: {} artifact(s), {}.",
+                exported.file.display(),
+                exported.artifacts,
+                human_bytes(exported.bytes)
+            );
+            Ok(())
+        }
+        BackupCommand::Import { file, environment } => {
+            let manifest = engine
+                .import_backup(&Actor::cli(), &file, environment.as_deref())
+                .await?;
+            println!(
+                "Imported {} into {}: {} artifact(s), every checksum matched.",
+                manifest.id,
+                manifest.environment,
+                manifest.artifacts.len()
+            );
+            Ok(())
+        }
     };
     engine.db().close().await;
     result
