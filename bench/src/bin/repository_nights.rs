@@ -331,6 +331,17 @@ impl Repos {
         Ok(repos)
     }
 
+    /// Steward's repository, opened.
+    fn steward(&self) -> anyhow::Result<repository::Repository> {
+        repository::open(
+            &repository::Location::Local(self.dir(Tool::Steward)),
+            PASSWORD,
+            Some(&self.root.join("steward-cache")),
+            false,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     fn dir(&self, tool: Tool) -> PathBuf {
         self.root.join(format!("repo-{}", tool.name()))
     }
@@ -377,13 +388,7 @@ impl Repos {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let manifest = self.root.join("manifest.json");
                 fs::write(&manifest, format!("{{\"night\":{night}}}"))?;
-                let mut repo = repository::open(
-                    &repository::Location::Local(self.dir(Tool::Steward)),
-                    PASSWORD,
-                    Some(&self.root.join("steward-cache")),
-                    false,
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut repo = self.steward()?;
                 repo.write_backup(
                     &repository::BackupLabels {
                         environment: "bench",
@@ -420,13 +425,7 @@ impl Repos {
         let started = Instant::now();
         match tool {
             Tool::Steward => {
-                let mut repo = repository::open(
-                    &repository::Location::Local(self.dir(Tool::Steward)),
-                    PASSWORD,
-                    Some(&self.root.join("steward-cache")),
-                    false,
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut repo = self.steward()?;
                 repo.restore_part(&format!("bench-night-{last_night}"), "tree", into)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }

@@ -255,19 +255,11 @@ pub async fn test_restore(
         Err(_) if ctx.stop.is_cancelled() => return Err(DriverError::Cancelled),
         other => other?,
     };
-    let mut differences = Vec::new();
-    for (what, found) in [
-        ("files", unpacked.files),
-        ("directories", unpacked.directories),
-        ("symlinks", unpacked.symlinks),
-    ] {
-        match details.get(what).and_then(serde_json::Value::as_u64) {
-            Some(expected) if expected != found => {
-                differences.push(format!("{found} {what} unpacked, the manifest says {expected}"))
-            }
-            _ => {}
-        }
-    }
+    let differences = differences(
+        details,
+        [unpacked.files, unpacked.directories, unpacked.symlinks],
+        "unpacked",
+    );
     if !differences.is_empty() {
         return Err(DriverError::Failed(format!(
             "{label}: the archive does not hold what the manifest says: {}",
@@ -295,6 +287,23 @@ pub async fn test_restore(
     ))
 }
 
+/// How the files, directories and symbolic links found differ from what the manifest's
+/// `details` say, in words ("3 files restored, the manifest says 4").
+fn differences(details: &serde_json::Value, found: [u64; 3], how: &str) -> Vec<String> {
+    ["files", "directories", "symlinks"]
+        .into_iter()
+        .zip(found)
+        .filter_map(
+            |(what, count)| match details.get(what).and_then(serde_json::Value::as_u64) {
+                Some(expected) if expected != count => {
+                    Some(format!("{count} {what} {how}, the manifest says {expected}"))
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
 /// Test-restores a tree the repository restored into scratch: counts what is there and
 /// compares it with what the manifest's `details` say was selected, then removes it.
 pub async fn check_tree(tree: &Path, details: &serde_json::Value, ctx: &Context<'_>) -> Result<String, DriverError> {
@@ -307,19 +316,7 @@ pub async fn check_tree(tree: &Path, details: &serde_json::Value, ctx: &Context<
     })
     .await
     .map_err(|e| DriverError::Failed(format!("{label}: counting the restored tree failed: {e}")))??;
-    let mut differences = Vec::new();
-    for (what, count) in [
-        ("files", found.files),
-        ("directories", found.directories),
-        ("symlinks", found.symlinks),
-    ] {
-        match details.get(what).and_then(serde_json::Value::as_u64) {
-            Some(expected) if expected != count => {
-                differences.push(format!("{count} {what} restored, the manifest says {expected}"))
-            }
-            _ => {}
-        }
-    }
+    let differences = differences(details, [found.files, found.directories, found.symlinks], "restored");
     if !differences.is_empty() {
         return Err(DriverError::Failed(format!(
             "{label}: the repository's tree does not hold what the manifest says: {}",

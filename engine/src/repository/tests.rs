@@ -289,19 +289,7 @@ fn a_damaged_pack_is_named_by_verify() {
     let mut repo = fixture.open();
     fixture.write(&mut repo, "prod-damaged");
     // Damage every data pack a little, in the middle (headers stay readable).
-    let mut damaged = 0;
-    for dir in fs::read_dir(fixture.repo_path.join("data")).unwrap() {
-        for pack in fs::read_dir(dir.unwrap().path()).unwrap() {
-            let path = pack.unwrap().path();
-            let mut bytes = fs::read(&path).unwrap();
-            let middle = bytes.len() / 3;
-            bytes[middle] ^= 0xff;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-            fs::write(&path, bytes).unwrap();
-            damaged += 1;
-        }
-    }
-    assert!(damaged > 0);
+    crate::backups::testing::damage_packs(&fixture.repo_path);
     let mut repo = fixture.open();
     let error = repo
         .verify_backup("prod-damaged", |_, _| {}, &AtomicBool::new(false))
