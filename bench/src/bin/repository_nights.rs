@@ -110,10 +110,16 @@ impl Tool {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut tools = BTreeMap::new();
-    for program in ["restic", "borg", "tar", "zstd"] {
+    for program in ["borg", "tar", "zstd"] {
         let version = run::version(program).map_err(anyhow::Error::msg)?;
         tools.insert(program, version);
     }
+    // restic has no --version.
+    let restic = Command::new("restic")
+        .arg("version")
+        .output()
+        .context("restic cannot be run")?;
+    tools.insert("restic", String::from_utf8_lossy(&restic.stdout).trim().to_string());
     let load = run::load_average();
     let work = tempfile::Builder::new().prefix("steward-repo-bench-").tempdir()?;
     let tree = work.path().join("tree");
@@ -175,7 +181,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|tool| Ok((tool.name(), du(&repos.dir(tool))?)))
         .collect::<anyhow::Result<_>>()?;
 
-    // Restores of the last backup into empty directories.
+    // Restores of the last backup into empty directories, each checked against the tree as
+    // the last night left it.
+    let last = directory::select(&tree, &[], &[], Path::new("/nonexistent"), &CancellationToken::new())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut restore_seconds = BTreeMap::new();
     for tool in [Tool::Restic, Tool::Steward] {
         let into = work.path().join(format!("restored-{}", tool.name()));
@@ -183,13 +192,13 @@ async fn main() -> anyhow::Result<()> {
         let restored = directory::select(&into, &[], &[], Path::new("/nonexistent"), &CancellationToken::new())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         ensure!(
-            restored.files == selection.files && restored.bytes == selection.bytes,
+            restored.files == last.files && restored.bytes == last.bytes,
             "{} restored {} files ({} bytes), the tree has {} ({} bytes)",
             tool.name(),
             restored.files,
             restored.bytes,
-            selection.files,
-            selection.bytes
+            last.files,
+            last.bytes
         );
         restore_seconds.insert(tool.name(), took);
         fs::remove_dir_all(&into)?;
@@ -389,22 +398,30 @@ impl Repos {
                 let manifest = self.root.join("manifest.json");
                 fs::write(&manifest, format!("{{\"night\":{night}}}"))?;
                 let mut repo = self.steward()?;
-                repo.write_backup(
-                    &repository::BackupLabels {
-                        environment: "bench",
-                        backup_id: &format!("bench-night-{night}"),
-                        manifest: b"{}",
-                    },
-                    vec![repository::Part {
-                        name: "tree".into(),
-                        source: tree.to_path_buf(),
-                        keep: Some(selection.paths),
-                    }],
-                    &manifest,
-                    &Arc::new(AtomicBool::new(false)),
-                    &Arc::new(AtomicU64::new(0)),
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let written = repo
+                    .write_backup(
+                        &repository::BackupLabels {
+                            environment: "bench",
+                            backup_id: &format!("bench-night-{night}"),
+                            manifest: b"{}",
+                        },
+                        vec![repository::Part {
+                            name: "tree".into(),
+                            source: tree.to_path_buf(),
+                            keep: Some(selection.paths),
+                        }],
+                        &manifest,
+                        &Arc::new(AtomicBool::new(false)),
+                        &Arc::new(AtomicU64::new(0)),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                // What the repository did: how many files the parent spared, what was new.
+                eprintln!(
+                    "  steward: {} files, {} unchanged since the parent, {:.1} MB new",
+                    written.files,
+                    written.unchanged_files,
+                    written.added_bytes as f64 / MB
+                );
             }
             Tool::Restic => self.tool(tool, &["backup", &tree.display().to_string()])?,
             Tool::Borg => self.tool(
