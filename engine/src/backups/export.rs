@@ -150,7 +150,8 @@ impl Engine {
                     )));
                 }
             }
-            let _ = directory::remove_tree(&scratch);
+            // A restored tree can be large: removed off the async threads.
+            let _ = tokio::task::spawn_blocking(move || directory::remove_tree(&scratch)).await;
             exported.push(artifact);
         }
         let portable = Manifest {
