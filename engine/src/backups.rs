@@ -274,8 +274,8 @@ pub(crate) fn row_of(manifest: &Manifest, json: &[u8], job_id: Option<i64>, veri
 }
 
 impl Engine {
-    /// Where this instance keeps backups: the local backend, the only one so far (an object
-    /// store would be chosen here, by configuration).
+    /// The staging area, and the backups taken before the repository (plain files under
+    /// `storage.path`).
     pub fn storage(&self) -> LocalStorage {
         LocalStorage::new(self.config().backup_root())
     }

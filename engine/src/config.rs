@@ -519,7 +519,7 @@ impl SecretSource {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "driver", rename_all = "lowercase")]
 pub enum Resource {
-    /// A directory tree, archived as tar + zstd.
+    /// A directory tree, stored as a tree in the repository (tar + zstd when exported).
     Directory {
         path: PathBuf,
         /// Globs relative to `path`; empty means everything.
@@ -528,7 +528,7 @@ pub enum Resource {
         #[serde(default)]
         exclude: Vec<String>,
     },
-    /// A PostgreSQL database, dumped with `pg_dump -Fc`.
+    /// A PostgreSQL database, dumped with `pg_dump -Fc -Z0`.
     Postgres {
         /// `postgres://USER@HOST:PORT/DB`, without the password.
         url: String,
@@ -538,7 +538,7 @@ pub enum Resource {
         #[serde(default)]
         verify_sql: Vec<String>,
     },
-    /// A MySQL or MariaDB database, dumped with `mysqldump --single-transaction`, compressed.
+    /// A MySQL or MariaDB database, dumped with `mysqldump --single-transaction` as plain SQL.
     Mysql {
         /// `mysql://USER@HOST:PORT/DB`, without the password.
         url: String,

@@ -1,6 +1,7 @@
 //! Drivers: how each kind of resource (a directory, a PostgreSQL or MySQL database, a SQLite
-//! file, an operator's script, a remote system reached over HTTP) becomes one artifact file of
-//! a backup.
+//! file, an operator's script, a remote system reached over HTTP) becomes one artifact of a
+//! backup. A directory going into the repository is read there as a tree
+//! ([`directory::select`] chooses what); the archive writer [`backup`] serves exports.
 //!
 //! A driver writes into a directory the storage gives it (a staging area; the storage publishes
 //! the finished backup) and reports what it wrote as an [`Artifact`]: the file, its size and its

@@ -1,6 +1,9 @@
-//! Where backups live: a [`Storage`] seam with a local-directory backend.
+//! The staging area every backup is written into, and the backups taken before the repository
+//! (plain files under `storage.path`): still listed, read, verified and removed here. New backups
+//! live in the repository ([`crate::repository`]); their non-tree artifacts pass through
+//! [`Storage::stage`] on the way.
 //!
-//! A backup is written into a *staging* area first and *published* in one step when every
+//! A files backup was written into a *staging* area first and *published* in one step when every
 //! artifact and, last, its manifest are complete, so a backup that is visible is whole. What an
 //! interrupted backup left in staging is removed by [`LocalStorage::clean_staging`] at start and
 //! is never seen as restorable.
@@ -19,10 +22,8 @@
 //! ([`Storage::purge_withdrawn`]). A removal interrupted half-way is finished or undone at the
 //! next start, by whether the catalog still has the row.
 //!
-//! The [`Storage`] trait is the seam, shaped after object_store (paths, put, list, get): an
-//! object-store backend can take the local one's place, with staging a local directory that
-//! publishing uploads, manifest last. Everything outside this module reaches backups through the
-//! trait; [`LocalStorage`] is the one backend so far.
+//! The [`Storage`] trait, shaped after object_store (paths, put, list, get), has one backend,
+//! [`LocalStorage`]; the repository took the object-store role it was kept open for.
 
 use std::{
     io,

@@ -113,7 +113,7 @@ impl Engine {
             let scratch = work.0.join("scratch").join(&artifact.resource);
             fs::create_dir_all(&scratch).map_err(|e| failed(format!("cannot create {}: {e}", scratch.display())))?;
             let fetched = self
-                .fetch_artifact(&manifest, artifact, &scratch, None)
+                .fetch_artifact(&manifest, artifact, &scratch)
                 .await
                 .map_err(failed)?;
             let mut artifact = artifact.clone();

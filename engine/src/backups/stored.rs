@@ -63,14 +63,13 @@ impl Engine {
 
     /// Puts artifact `artifact` of backup `manifest` where a driver can read it: the file's
     /// path, or the tree's directory. A backup in files is read where it lies; one in the
-    /// repository is restored into `scratch` (or, for a tree, into `tree_into` when given: a
-    /// directory restore builds the new tree beside the live one).
+    /// repository is restored into `scratch`. (A directory restore does not come here: the
+    /// repository writes its tree straight beside the live one, see `kinds::restore`.)
     pub async fn fetch_artifact(
         &self,
         manifest: &Manifest,
         artifact: &ManifestArtifact,
         scratch: &Path,
-        tree_into: Option<&Path>,
     ) -> Result<PathBuf, String> {
         match manifest.stored {
             Stored::Files => {
@@ -79,18 +78,14 @@ impl Engine {
             }
             Stored::Repository => {
                 let part = artifact.resource.clone();
-                let into = match (artifact.tree, tree_into) {
-                    (true, Some(dir)) => dir.to_path_buf(),
-                    (true, None) => scratch.join(&part),
-                    (false, _) => scratch.join(&part),
-                };
+                let into = scratch.join(&part);
                 let fetched = if artifact.tree {
                     into.clone()
                 } else {
                     into.join(Path::new(&artifact.file).file_name().unwrap_or_default())
                 };
-                let (id, into_owned) = (manifest.id.clone(), into.clone());
-                self.with_repository(false, move |repo| repo.restore_part(&id, &part, &into_owned))
+                let id = manifest.id.clone();
+                self.with_repository(false, move |repo| repo.restore_part(&id, &part, &into))
                     .await
                     .map_err(|e| format!("cannot read {} from the repository: {e}", artifact.file))?;
                 Ok(fetched)

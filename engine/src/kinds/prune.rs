@@ -7,11 +7,15 @@
 //! passed a test restore; the safety backup of a failed restore nobody has undone or
 //! dismissed; a backup a queued or running job reads (a restore, a verification).
 //!
-//! Each removal is withdrawn from storage (one rename), deleted from the catalog with its audit
-//! event (`backup.remove`) in one transaction, and only then are its files deleted; a removal
-//! that fails half-way is put back, and one a crash interrupted is finished or undone at start
-//! ([`JobKind::recover`]). The job holds the environment's slot, so no backup or restore runs
-//! beside it.
+//! A backup in the repository is forgotten (its snapshot deleted), then its catalog row goes
+//! with its audit event (`backup.remove`) in one transaction — the snapshot is written back if
+//! that fails — and once every removal is done the repository is pruned, alone (the
+//! `repository_use` lock: no backup, restore or verification of any environment on any instance
+//! meanwhile), and the space given back is logged. A backup taken before the repository is
+//! withdrawn from storage (one rename), uncatalogued, and only then are its files deleted; a
+//! removal that fails half-way is put back, and one a crash interrupted is finished or undone at
+//! start ([`JobKind::recover`]). The job holds the environment's slot, so no backup or restore of
+//! its environment runs beside it.
 
 use std::collections::HashMap;
 

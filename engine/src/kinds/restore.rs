@@ -641,7 +641,7 @@ async fn restore_artifact(
         return directory::restore_in_place(directory::TreeSource::Fill(fill), path, include, exclude, ctx).await;
     }
     let file = engine
-        .fetch_artifact(manifest, artifact, scratch, None)
+        .fetch_artifact(manifest, artifact, scratch)
         .await
         .map_err(DriverError::Failed)?;
     drivers::restore(resource, &file, ctx).await

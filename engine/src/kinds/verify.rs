@@ -298,7 +298,7 @@ async fn verify_one(ctx: &JobContext<'_>, backup_id: &str) -> Result<(), Failure
             tool_env: ctx.tool_env(),
             grace: ctx.grace(),
         };
-        let result = match engine.fetch_artifact(&manifest, artifact, &scratch, None).await {
+        let result = match engine.fetch_artifact(&manifest, artifact, &scratch).await {
             Ok(fetched) => {
                 drivers::test_restore(
                     &artifact.driver,
