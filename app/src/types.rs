@@ -15,7 +15,7 @@ mod user;
 pub use audit::AuditEntry;
 pub use backup::{
     BackupArtifact, BackupDetail, BackupList, BackupSort, BackupSummary, BackupTestRestore, BackupVerification,
-    EnvironmentBackupStatus, ResourceSummary, SizePoint, is_overdue,
+    EnvironmentBackupStatus, EnvironmentStorage, ResourceSummary, SizePoint, is_overdue,
 };
 pub use environment::EnvironmentSummary;
 pub use job::{ActionSummary, EnvironmentActivity, JobDetail, JobLogLine, JobPage, JobStatus, JobSummary};

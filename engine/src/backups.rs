@@ -605,7 +605,7 @@ fn log_unreadable(backup: Result<Backup, String>) -> Option<Backup> {
     backup.inspect_err(|why| tracing::warn!("{why}")).ok()
 }
 
-mod export;
+pub(crate) mod export;
 mod stored;
 
 pub use export::Exported;

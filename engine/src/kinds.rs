@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod command;
+pub mod import;
 pub mod maintenance;
 pub mod prune;
 pub mod restore;
@@ -27,6 +28,7 @@ pub static ALL: &[KindEntry] = &[
     KindEntry::of::<restore::Restore>(),
     KindEntry::of::<maintenance::Maintenance>(),
     KindEntry::of::<prune::Prune>(),
+    KindEntry::of::<import::Import>(),
     #[cfg(test)]
     KindEntry::of::<nothing::Nothing>(),
 ];

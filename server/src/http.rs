@@ -78,7 +78,7 @@ pub fn leptos_options(engine: &Engine) -> LeptosOptions {
 /// Fails when `metrics.token` is configured but cannot be read (see [`crate::metrics`]).
 pub async fn router(engine: Engine) -> anyhow::Result<Router> {
     let metrics = crate::metrics::Endpoint::new(&engine)?;
-    let routes = routes(engine.clone(), metrics);
+    let routes = routes(engine.clone(), metrics).merge(uploads(engine.clone()));
     let routes = crate::sessions::layer(routes, &engine).await?;
     Ok(routes
         .layer(middleware::from_fn(crate::access::same_origin_writes))
@@ -112,6 +112,7 @@ fn routes(engine: Engine, metrics: crate::metrics::Endpoint) -> Router {
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/jobs/{id}/events", get(crate::job_feed::events))
         .route("/api/jobs/{id}/log.txt", get(crate::job_feed::download))
+        .route("/api/backups/{id}/export.tar", get(crate::transfer::download))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let leptos_options = leptos_options.clone();
             move || app::shell(leptos_options.clone())
@@ -127,6 +128,15 @@ fn routes(engine: Engine, metrics: crate::metrics::Endpoint) -> Router {
         // and is refused by the other.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The one route whose body may be large: an uploaded export, streamed to disk under its own
+/// limit (`storage.upload_limit_mib`, see [`crate::transfer`]) instead of [`MAX_BODY_BYTES`].
+fn uploads(engine: Engine) -> Router {
+    Router::new()
+        .route("/api/backups/import", axum::routing::post(crate::transfer::upload))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(engine)
 }
 
 /// Gives a failed server function's answer the status its error means (see the module docs)

@@ -217,8 +217,18 @@ pub async fn download(
 
 /// Signed in with at least the viewer role, or the response to send instead.
 async fn authorise(engine: &Engine, session: &Session, client_ip: Option<String>) -> Result<(), Response> {
+    signed_in_as(engine, session, client_ip, Role::Viewer).await.map(drop)
+}
+
+/// The caller, signed in with at least `role`, or the response to send instead (401, 403).
+pub(crate) async fn signed_in_as(
+    engine: &Engine,
+    session: &Session,
+    client_ip: Option<String>,
+    role: Role,
+) -> Result<guard::Caller, Response> {
     match guard::caller_in(engine, session, client_ip).await {
-        Ok(Some(caller)) if caller.user.role.allows(Role::Viewer) => Ok(()),
+        Ok(Some(caller)) if caller.user.role.allows(role) => Ok(caller),
         Ok(Some(_)) => Err((StatusCode::FORBIDDEN, "not allowed\n").into_response()),
         Ok(None) => Err((StatusCode::UNAUTHORIZED, "please sign in\n").into_response()),
         Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()),

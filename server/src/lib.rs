@@ -13,3 +13,4 @@ pub mod job_feed;
 pub mod logging;
 pub mod metrics;
 pub mod sessions;
+pub mod transfer;

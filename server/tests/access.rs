@@ -337,6 +337,7 @@ const MATRIX: &[Row] = &[
     ("backups/list", &[("environment", "dev")], Some(Role::Viewer)),
     ("backups/get", &[("id", "no-such-backup")], Some(Role::Viewer)),
     ("backups/status", &[("environment", "dev")], Some(Role::Viewer)),
+    ("backups/storage", &[("environment", "dev")], Some(Role::Viewer)),
     // dev has no resources: an allowed caller gets the refusal that says so, nothing runs.
     (
         "backups/start",

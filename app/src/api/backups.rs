@@ -3,11 +3,13 @@
 
 mod get_backup;
 mod get_backup_status;
+mod get_storage_usage;
 mod list_backups;
 mod start_backup;
 
 pub use get_backup::*;
 pub use get_backup_status::*;
+pub use get_storage_usage::*;
 pub use list_backups::*;
 pub use start_backup::*;
 

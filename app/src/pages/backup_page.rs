@@ -83,6 +83,20 @@ fn BackupView(detail: BackupDetail, operator: bool, role: Role, pins: PinActions
             </div>
         }
     });
+    // The portable file, for operators (the same file `steward backup export` writes).
+    let download = operator.then(|| {
+        let href = format!("/api/backups/{}/export.tar", backup.id);
+        view! {
+            <div class="restore-offer" data-testid="download-offer">
+                <a class="button-link" href=href download="">"Download"</a>
+                <span class="muted">
+                    " One .tar file: the manifest with checksums and each artifact in a standard format (tar.zst, pg_restore's dump, SQL), readable without Steward. Another Steward imports it: Upload on its Backups page, or "
+                    <code>"steward backup import"</code>
+                    "."
+                </span>
+            </div>
+        }
+    });
     // A backup of an environment no longer configured is shown in neutral grey.
     let colour = environment
         .as_ref()
@@ -117,6 +131,7 @@ fn BackupView(detail: BackupDetail, operator: bool, role: Role, pins: PinActions
         </div>
         {banner}
         {restore}
+        {download}
         <dl class="facts" data-testid="backup-facts">
             <dt>"Taken"</dt>
             <dd>

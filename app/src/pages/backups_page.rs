@@ -4,7 +4,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::{
     api::{
-        backups::{StartBackup, get_backup_status, list_backups},
+        backups::{StartBackup, get_backup_status, get_storage_usage, list_backups},
         environments::get_environment,
         maintenance::get_maintenance,
     },
@@ -13,7 +13,10 @@ use crate::{
         current_path, require_role,
     },
     error::AppError,
-    types::{BackupList, BackupSort, EnvironmentBackupStatus, EnvironmentSummary, MaintenanceState, Role},
+    format::bytes,
+    types::{
+        BackupList, BackupSort, EnvironmentBackupStatus, EnvironmentStorage, EnvironmentSummary, MaintenanceState, Role,
+    },
     use_current_user,
 };
 
@@ -36,7 +39,9 @@ fn backups_href(environment: &str, sort: BackupSort, page: u32) -> String {
 }
 
 /// An environment's backups: how they are doing, "Back up now", their sizes over time, and the
-/// list, ordered by time or size (`?sort=`), 25 a page (`?page=`).
+/// list, ordered by time or size (`?sort=`), 25 a page (`?page=`); the space they take in the
+/// repository, and for admins the form that imports an exported backup (a refused upload comes
+/// back here with `?import_error=`).
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let params = use_params_map();
@@ -46,6 +51,8 @@ pub fn BackupsPage() -> impl IntoView {
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
     let environment = Resource::new(name, get_environment);
     let status = Resource::new(name, get_backup_status);
+    let storage = Resource::new(name, get_storage_usage);
+    let import_error = move || query.read().get("import_error");
     let maintenance = Resource::new(name, get_maintenance);
     let list = Resource::new(
         move || (name(), sort(), page()),
@@ -73,6 +80,7 @@ pub fn BackupsPage() -> impl IntoView {
                         Err(refusal) => return refusal,
                     };
                     let operator = user.role >= Role::Operator;
+                    let admin = user.role >= Role::Admin;
                     let env = match environment.await {
                         Ok(env) => env,
                         Err(error) => {
@@ -82,7 +90,9 @@ pub fn BackupsPage() -> impl IntoView {
                     let (status, list) = (status.await, list.await);
                     // A failure to read the mode is not worth hiding the backups for.
                     let maintenance = maintenance.await.ok().flatten();
-                    view! { <BackupsView env status list maintenance operator start /> }.into_any()
+                    let import_error = import_error();
+                    view! { <BackupsView env status list maintenance operator start /> <StoragePanel storage admin import_error /> }
+                        .into_any()
                 })
             }}
         </Suspense>
@@ -129,6 +139,120 @@ fn BackupsView(
             {status}
             {list}
         </div>
+    }
+}
+
+/// Where the environment's backups are kept and the space they take; for admins the Upload form.
+#[component]
+fn StoragePanel(
+    storage: Resource<Result<EnvironmentStorage, AppError>>,
+    admin: bool,
+    import_error: Option<String>,
+) -> impl IntoView {
+    view! {
+        <section class="panel storage-panel" data-testid="storage">
+            <h2>"Storage"</h2>
+            {import_error
+                .map(|why| {
+                    view! {
+                        <p class="error" role="alert" data-testid="import-error">
+                            {format!("The upload was not imported: {why}")}
+                        </p>
+                    }
+                })}
+            <Suspense fallback=|| view! { <p class="muted">"Reading the repository…"</p> }>
+                {move || Suspend::new(async move {
+                    match storage.await {
+                        Ok(storage) => {
+                            let limit = storage.upload_limit_bytes;
+                            let upload = admin.then(|| view! { <UploadForm limit /> });
+                            view! { <StorageLine storage /> {upload} }.into_any()
+                        }
+                        Err(error) => view! { <ErrorMessage error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// "12 backups take 310 MB in the repository; as full copies they would take 5.1 GB."
+#[component]
+fn StorageLine(storage: EnvironmentStorage) -> impl IntoView {
+    let EnvironmentStorage {
+        location,
+        backups,
+        full_bytes,
+        stored_bytes,
+        repository_bytes,
+        problem,
+        ..
+    } = storage;
+    if let Some(problem) = problem {
+        return view! {
+            <p class="error" data-testid="storage-line">
+                {format!("The repository ({location}) could not be read: {problem}")}
+            </p>
+        }
+        .into_any();
+    }
+    let line = match backups {
+        0 => "No backups of this environment in the repository yet.".to_string(),
+        n => {
+            let counted = if n == 1 {
+                "1 backup takes".to_string()
+            } else {
+                format!("{n} backups take")
+            };
+            let saving = if stored_bytes > 0 && full_bytes > stored_bytes {
+                format!(" ({:.0}× less)", full_bytes as f64 / stored_bytes as f64)
+            } else {
+                String::new()
+            };
+            format!(
+                "{counted} {} in the repository; as full copies they would take {}{saving}.",
+                bytes(stored_bytes),
+                bytes(full_bytes)
+            )
+        }
+    };
+    view! {
+        <p data-testid="storage-line">{line}</p>
+        <p class="muted">
+            {format!("The repository, every environment: {} at ", bytes(repository_bytes))}
+            <code>{location}</code>
+            "."
+        </p>
+    }
+    .into_any()
+}
+
+/// Upload an export (admins): a plain form; the server sends the browser to the import job.
+#[component]
+fn UploadForm(limit: u64) -> impl IntoView {
+    let params = use_params_map();
+    let environment = move || params.read().get("name").unwrap_or_default();
+    view! {
+        <form
+            method="post"
+            action="/api/backups/import"
+            enctype="multipart/form-data"
+            class="upload-form"
+            data-testid="upload-form"
+        >
+            <input type="hidden" name="environment" value=environment />
+            <label>
+                "Import a backup exported by another Steward"
+                <input type="file" name="file" accept=".tar,application/x-tar" required />
+            </label>
+            <button type="submit">"Upload and import"</button>
+            <p class="muted">
+                {format!(
+                    "Up to {}. Every file is checked against the export's manifest first: one that differs refuses the whole import. The import runs as a job.",
+                    bytes(limit)
+                )}
+            </p>
+        </form>
     }
 }
 

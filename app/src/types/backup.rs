@@ -209,6 +209,25 @@ impl EnvironmentBackupStatus {
     }
 }
 
+/// An environment's backups in the repository (the backups page's storage line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentStorage {
+    /// Where the repository is (a path or `s3:…`; never a credential).
+    pub location: String,
+    /// The environment's backups in the repository (older ones kept as plain files are not).
+    pub backups: u64,
+    /// What they would take as full copies.
+    pub full_bytes: u64,
+    /// What they added to the repository after deduplication and compression.
+    pub stored_bytes: u64,
+    /// The whole repository, every environment.
+    pub repository_bytes: u64,
+    /// The largest export the console accepts as an upload.
+    pub upload_limit_bytes: u64,
+    /// Why the repository could not be read, if it could not.
+    pub problem: Option<String>,
+}
+
 /// Whether the latest backup (taken at `latest_ms`) is older than the expectation.
 pub fn is_overdue(latest_ms: Option<i64>, expected_within_hours: Option<u32>, now_ms: i64) -> bool {
     match (expected_within_hours, latest_ms) {

@@ -15,6 +15,7 @@
 
 use std::{
     fs,
+    io::Write,
     path::{Component, Path, PathBuf},
     sync::{
         Arc,
@@ -23,6 +24,7 @@ use std::{
 };
 
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{BackupError, row_of};
 use crate::{
@@ -77,7 +79,7 @@ async fn with_context<T>(scratch: &Path, backup_id: &str, work: impl AsyncFnOnce
             tracing::debug!(level = level.as_str(), "{line}");
         }
     });
-    let stop = tokio_util::sync::CancellationToken::new();
+    let stop = CancellationToken::new();
     let ignore = |_: u64, _: Option<u64>| {};
     let ctx = Context {
         environment: "",
@@ -101,25 +103,99 @@ impl Engine {
     /// Writes backup `id` to `to` as one portable tar file (see the module docs), audited as
     /// `backup.export`. `to` appears only when complete.
     pub async fn export_backup(&self, actor: &Actor, id: &str, to: &Path) -> Result<Exported, BackupError> {
+        let partial = to.with_extension("partial");
+        let file =
+            fs::File::create(&partial).map_err(|e| failed(format!("cannot write {}: {e}", partial.display())))?;
+        let written = self
+            .export_backup_into(actor, id, std::io::BufWriter::new(file), &to.display().to_string())
+            .await;
+        let (file, artifacts) = match written {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        let keep = || {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            fs::rename(&partial, to)?;
+            fs::metadata(to).map(|m| m.len())
+        };
+        match keep() {
+            Ok(bytes) => Ok(Exported {
+                file: to.to_path_buf(),
+                bytes,
+                artifacts,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                Err(failed(format!("cannot write {}: {e}", to.display())))
+            }
+        }
+    }
+
+    /// Writes backup `id` as one portable tar (see the module docs) into `sink` as it goes:
+    /// each artifact as soon as it is fetched (and a tree packed), the manifest last. Audited
+    /// as `backup.export` to `destination` once complete. Returns the sink and the number of
+    /// artifacts; on an error the sink holds an incomplete archive that must not be kept.
+    pub async fn export_backup_into<W: Write + Send + 'static>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        sink: W,
+        destination: &str,
+    ) -> Result<(W, usize), BackupError> {
         let backup = self
             .backup(id)
             .await?
             .ok_or_else(|| BackupError::NotFound(id.to_string()))?;
         let manifest = self.stored_manifest(&backup).await.map_err(failed)?;
+        // No prune may take the packs away while they are read.
+        let user = (manifest.stored == Stored::Repository).then(synthetic_use_id);
+        if let Some(user) = user {
+            self.use_repository(user, Mode::Use, &CancellationToken::new(), &JobLog::channel().0)
+                .await
+                .map_err(|why| failed(why.unwrap_or_else(|| "stopped".into())))?;
+        }
+        let written = self.write_export(id, &manifest, sink).await;
+        if let Some(user) = user {
+            self.release_repository(user).await;
+        }
+        let (sink, bytes, artifacts) = written?;
+        audit::record(
+            self.db().pool(),
+            &actor.event("backup.export", Some(id), Outcome::Ok).with_detail(json!({
+                "environment": backup.environment,
+                "file": destination,
+                "bytes": bytes,
+            })),
+        )
+        .await?;
+        Ok((sink, artifacts))
+    }
+
+    /// The tar itself: returns the sink, the bytes written and the number of artifacts.
+    async fn write_export<W: Write + Send + 'static>(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        sink: W,
+    ) -> Result<(W, u64, usize), BackupError> {
         let work = Work::new(self, "export")?;
-        let out = work.0.join("out");
+        let mut tar = Tar::new(sink);
         let mut exported = Vec::new();
         for artifact in &manifest.artifacts {
             let scratch = work.0.join("scratch").join(&artifact.resource);
             fs::create_dir_all(&scratch).map_err(|e| failed(format!("cannot create {}: {e}", scratch.display())))?;
             let fetched = self
-                .fetch_artifact(&manifest, artifact, &scratch)
+                .fetch_artifact(manifest, artifact, &scratch)
                 .await
                 .map_err(failed)?;
             let mut artifact = artifact.clone();
-            if artifact.tree {
+            let file = if artifact.tree {
                 // A tree leaves as the archive the directory driver writes.
-                let into = out.join(&artifact.resource);
+                let into = work.0.join("packed").join(&artifact.resource);
                 fs::create_dir_all(&into).map_err(|e| failed(format!("cannot create {}: {e}", into.display())))?;
                 let packed = with_context(&scratch, id, async |ctx| {
                     directory::backup(&fetched, &[], &[], &into, ctx).await
@@ -131,16 +207,9 @@ impl Engine {
                 artifact.sha256 = packed.sha256;
                 artifact.tool = packed.tool;
                 artifact.tree = false;
+                into.join(&packed.file)
             } else {
-                let target = out.join(&artifact.file);
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent)
-                        .map_err(|e| failed(format!("cannot create {}: {e}", parent.display())))?;
-                }
-                tokio::fs::copy(&fetched, &target)
-                    .await
-                    .map_err(|e| failed(format!("cannot copy {}: {e}", artifact.file)))?;
-                let (size, sha256) = drivers::sha256_of(&target)
+                let (size, sha256) = drivers::sha256_of(&fetched)
                     .await
                     .map_err(|e| failed(format!("cannot read {} back: {e}", artifact.file)))?;
                 if size != artifact.size || sha256 != artifact.sha256 {
@@ -149,40 +218,26 @@ impl Engine {
                         artifact.file
                     )));
                 }
-            }
+                fetched
+            };
+            tar = tar.append_file(file, format!("{id}/{}", artifact.file)).await?;
             // A restored tree can be large: removed off the async threads.
-            let _ = tokio::task::spawn_blocking(move || directory::remove_tree(&scratch)).await;
+            let parts = [scratch, work.0.join("packed").join(&artifact.resource)];
+            let _ =
+                tokio::task::spawn_blocking(move || parts.iter().for_each(|p| drop(directory::remove_tree(p)))).await;
             exported.push(artifact);
         }
         let portable = Manifest {
             artifacts: exported,
             stored: Stored::Files,
             version: MANIFEST_VERSION,
-            ..manifest
+            ..manifest.clone()
         };
         let json = portable
             .to_json()
             .map_err(|e| failed(format!("cannot write the manifest: {e}")))?;
-        fs::write(out.join(MANIFEST), &json).map_err(|e| failed(format!("cannot write the manifest: {e}")))?;
-        let (out_owned, to_owned, id_owned) = (out.clone(), to.to_path_buf(), id.to_string());
-        let bytes = tokio::task::spawn_blocking(move || write_tar(&out_owned, &id_owned, &to_owned))
-            .await
-            .map_err(|e| failed(format!("writing {} stopped: {e}", to.display())))?
-            .map_err(|e| failed(format!("cannot write {}: {e}", to.display())))?;
-        audit::record(
-            self.db().pool(),
-            &actor.event("backup.export", Some(id), Outcome::Ok).with_detail(json!({
-                "environment": backup.environment,
-                "file": to.display().to_string(),
-                "bytes": bytes,
-            })),
-        )
-        .await?;
-        Ok(Exported {
-            file: to.to_path_buf(),
-            bytes,
-            artifacts: portable.artifacts.len(),
-        })
+        let (sink, bytes) = tar.finish(format!("{id}/{MANIFEST}"), json).await?;
+        Ok((sink, bytes, portable.artifacts.len()))
     }
 
     /// Imports an export into this instance's repository and catalog, into `environment` (by
@@ -194,15 +249,41 @@ impl Engine {
         from: &Path,
         environment: Option<&str>,
     ) -> Result<Manifest, BackupError> {
+        let quiet = JobLog::channel().0;
+        self.import_backup_with(
+            actor,
+            from,
+            environment,
+            &Importer {
+                job_id: None,
+                log: &quiet,
+                name: None,
+            },
+        )
+        .await
+    }
+
+    /// [`Engine::import_backup`] as a job's step: the repository is used under the job's id,
+    /// and the log says what was found and stored.
+    pub(crate) async fn import_backup_with(
+        &self,
+        actor: &Actor,
+        from: &Path,
+        environment: Option<&str>,
+        importer: &Importer<'_>,
+    ) -> Result<Manifest, BackupError> {
+        let log = importer.log;
+        // How messages name the file: its name on the uploader's machine, or its path here.
+        let named = importer.name.map_or_else(|| from.display().to_string(), str::to_string);
         let work = Work::new(self, "import")?;
         let (from_owned, into) = (from.to_path_buf(), work.0.join("in"));
         let top = tokio::task::spawn_blocking(move || read_tar(&from_owned, &into))
             .await
-            .map_err(|e| failed(format!("reading {} stopped: {e}", from.display())))?
-            .map_err(|e| failed(format!("{} is not a Steward export: {e}", from.display())))?;
+            .map_err(|e| failed(format!("reading {named} stopped: {e}")))?
+            .map_err(|e| failed(format!("{named} is not a Steward export: {e}")))?;
         let root = work.0.join("in").join(&top);
-        let bytes = fs::read(root.join(MANIFEST))
-            .map_err(|e| failed(format!("{} holds no {top}/{MANIFEST}: {e}", from.display())))?;
+        let bytes =
+            fs::read(root.join(MANIFEST)).map_err(|e| failed(format!("{named} holds no {top}/{MANIFEST}: {e}")))?;
         let mut manifest = Manifest::from_json(&bytes).map_err(failed)?;
         if manifest.id != top {
             return Err(failed(format!(
@@ -211,6 +292,14 @@ impl Engine {
             )));
         }
         BackupPath::new(&manifest.environment, &manifest.id).map_err(|e| failed(e.to_string()))?;
+        log.info(format!(
+            "The file holds backup {} of {}, taken {}: {} artifact(s).",
+            manifest.id,
+            manifest.environment,
+            crate::text::local(manifest.started_at_ms, chrono_tz::UTC, "%Y-%m-%d %H:%M UTC"),
+            manifest.artifacts.len()
+        ))
+        .await;
         // Every artifact as the manifest says, or nothing is imported.
         let mut problems = Vec::new();
         for artifact in &manifest.artifacts {
@@ -227,10 +316,11 @@ impl Engine {
         if !problems.is_empty() {
             return Err(failed(format!(
                 "{} was not imported, it does not match its manifest: {}",
-                from.display(),
+                named,
                 problems.join("; ")
             )));
         }
+        log.info("Every file matches the manifest's size and SHA-256.").await;
         let environment = environment.unwrap_or(&manifest.environment).to_string();
         if self.config().environment(&environment).is_none() {
             return Err(failed(format!(
@@ -281,9 +371,8 @@ impl Engine {
         fs::write(&manifest_file, &json).map_err(|e| failed(format!("cannot write the manifest: {e}")))?;
         // No prune may run while the import writes (it would take the new data, not yet in any
         // snapshot, for garbage): the import uses the repository as a backup job does.
-        let user = -i64::from(uuid::Uuid::new_v4().as_u128() as u32 >> 1).max(1);
-        let (log, _lines) = JobLog::channel();
-        self.use_repository(user, Mode::Use, &tokio_util::sync::CancellationToken::new(), &log)
+        let user = importer.job_id.unwrap_or_else(synthetic_use_id);
+        self.use_repository(user, Mode::Use, &CancellationToken::new(), log)
             .await
             .map_err(|why| failed(why.unwrap_or_else(|| "stopped".into())))?;
         let (labels_env, labels_id, labels_json) = (environment.clone(), manifest.id.clone(), json.clone());
@@ -303,7 +392,14 @@ impl Engine {
             })
             .await;
         self.release_repository(user).await;
-        written.map_err(|e| failed(format!("storing the imported backup failed: {e}")))?;
+        let written = written.map_err(|e| failed(format!("storing the imported backup failed: {e}")))?;
+        log.info(format!(
+            "Stored in the repository as snapshot {}: {} file(s), {} new after deduplication.",
+            &written.snapshot[..written.snapshot.len().min(8)],
+            written.files,
+            crate::text::human_bytes(written.added_bytes)
+        ))
+        .await;
         let row = row_of(&manifest, &json, None, Some(now_ms()));
         let mut tx = self.db().begin_write().await?;
         rows::upsert(&mut *tx, &row).await?;
@@ -315,7 +411,7 @@ impl Engine {
                 .with_detail(json!({
                     "environment": environment,
                     "exported_from": original_environment,
-                    "file": from.display().to_string(),
+                    "file": named,
                     "size": row.total_size,
                 })),
         )
@@ -323,6 +419,14 @@ impl Engine {
         tx.commit().await?;
         Ok(manifest)
     }
+}
+
+/// Who imports: a job (its id holds the repository, its log tells) or the command line.
+pub(crate) struct Importer<'a> {
+    pub job_id: Option<i64>,
+    pub log: &'a JobLog,
+    /// The file's name in messages, when not its path (an upload's original name).
+    pub name: Option<&'a str>,
 }
 
 /// `base/rel` when `rel` is a plain relative path (no `..`, not absolute).
@@ -334,18 +438,72 @@ fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, String> {
     Ok(base.join(path))
 }
 
-/// Writes `dir`'s files into a tar at `to` under `top/` (through `to.partial`, renamed when
-/// complete and synced). Returns the file's size.
-fn write_tar(dir: &Path, top: &str, to: &Path) -> std::io::Result<u64> {
-    let partial = to.with_extension("partial");
-    let file = fs::File::create(&partial)?;
-    let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
-    builder.mode(tar::HeaderMode::Deterministic);
-    builder.append_dir_all(top, dir)?;
-    let file = builder.into_inner()?.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    fs::rename(&partial, to)?;
-    Ok(fs::metadata(to)?.len())
+/// A tar archive written into a sink off the async threads, counting what it wrote.
+struct Tar<W: Write> {
+    builder: tar::Builder<Counted<W>>,
+}
+
+impl<W: Write + Send + 'static> Tar<W> {
+    fn new(sink: W) -> Tar<W> {
+        let mut builder = tar::Builder::new(Counted { inner: sink, bytes: 0 });
+        builder.mode(tar::HeaderMode::Deterministic);
+        Tar { builder }
+    }
+
+    /// Appends the file at `path` as `name`.
+    async fn append_file(self, path: PathBuf, name: String) -> Result<Tar<W>, BackupError> {
+        let mut builder = self.builder;
+        tokio::task::spawn_blocking(move || {
+            builder
+                .append_path_with_name(&path, &name)
+                .map(|()| Tar { builder })
+                .map_err(|e| failed(format!("cannot write {name} into the export: {e}")))
+        })
+        .await
+        .map_err(|e| failed(format!("writing the export stopped: {e}")))?
+    }
+
+    /// Appends `data` as `name`, ends the archive and returns the sink with the bytes written.
+    async fn finish(self, name: String, data: Vec<u8>) -> Result<(W, u64), BackupError> {
+        let mut builder = self.builder;
+        tokio::task::spawn_blocking(move || {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, &name, data.as_slice())?;
+            let mut counted = builder.into_inner()?;
+            counted.flush()?;
+            Ok::<_, std::io::Error>((counted.inner, counted.bytes))
+        })
+        .await
+        .map_err(|e| failed(format!("writing the export stopped: {e}")))?
+        .map_err(|e| failed(format!("cannot end the export: {e}")))
+    }
+}
+
+/// A writer counting the bytes written through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An id for a use of the repository outside a job (an export, an import from the command
+/// line): negative, so never a job's.
+fn synthetic_use_id() -> i64 {
+    -i64::from(uuid::Uuid::new_v4().as_u128() as u32 >> 1).max(1)
 }
 
 /// Unpacks an export into `into`: only regular files and directories, all below one top

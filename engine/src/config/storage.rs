@@ -28,7 +28,13 @@ pub struct StorageConfig {
     /// The repository's password. Without it, Steward creates `<data_dir>/repository.password`
     /// when it creates the repository. **Losing it loses every backup.**
     pub password: Option<SecretSource>,
+    /// The largest export the console accepts as an upload, in MiB (default 20 GiB). The
+    /// upload is saved under the data directory until its import job ends.
+    pub upload_limit_mib: Option<u64>,
 }
+
+/// [`StorageConfig::upload_limit_mib`]'s default: 20 GiB.
+const DEFAULT_UPLOAD_LIMIT_MIB: u64 = 20 * 1024;
 
 /// An S3-compatible bucket (AWS S3, MinIO, Ceph, Garage, …).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +57,13 @@ fn default_region() -> String {
 }
 
 impl StorageConfig {
+    /// The largest upload, in bytes.
+    pub fn upload_limit_bytes(&self) -> u64 {
+        self.upload_limit_mib
+            .unwrap_or(DEFAULT_UPLOAD_LIMIT_MIB)
+            .saturating_mul(1024 * 1024)
+    }
+
     /// Checks what serde cannot; returns the offending key (below `storage.`) and why.
     pub(crate) fn validate(&self) -> Result<(), (String, String)> {
         if self.repository.is_some() && self.s3.is_some() {
@@ -58,6 +71,9 @@ impl StorageConfig {
                 "repository".into(),
                 "give either a local repository or [storage.s3], not both".into(),
             ));
+        }
+        if self.upload_limit_mib == Some(0) {
+            return Err(("upload_limit_mib".into(), "must be at least 1".into()));
         }
         if self.password == Some(SecretSource::Written) {
             return Err(("password".into(), WRITTEN_SECRET.into()));

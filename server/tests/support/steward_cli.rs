@@ -424,3 +424,38 @@ pub fn read_pid(path: &Path) -> Pid {
         .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()));
     Pid::from_raw(pid)
 }
+
+/// The demo shop's site and database (made by `steward demo init`) as the `prod` environment's
+/// resources, plus `extra` TOML.
+pub fn shop(extra: &str) -> Steward {
+    let steward = Steward::new(&format!(
+        r#"
+[environments.resources.site]
+driver = "directory"
+path = "shop/site"
+
+[environments.resources.shop-db]
+driver = "sqlite"
+path = "shop/shop.sqlite"
+
+[environments.facts]
+release = ["echo", "v2.4.1"]
+{extra}"#
+    ));
+    let made = steward.cli(&["demo", "init", &steward.path("shop").display().to_string()]);
+    assert_eq!(made.code, Some(0), "{made:?}");
+    steward
+}
+
+/// `Backup prod-20261122-0630-1a2b is complete: …` → the id.
+pub fn completed_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| {
+            line.split("Backup ")
+                .nth(1)?
+                .split_once(" is complete")
+                .map(|(id, _)| id.to_string())
+        })
+        .unwrap_or_else(|| panic!("no completed backup in {stdout:?}"))
+}

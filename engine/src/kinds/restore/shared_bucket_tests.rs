@@ -68,6 +68,7 @@ fn instance(db: &Db, root: &Path, files: &Path, server: &S3Server) -> Engine {
             }),
             password: Some(secret("password", PASSWORD)),
             repository: None,
+            upload_limit_mib: None,
         },
         data_dir: root.to_path_buf(),
         ..Config::default()
