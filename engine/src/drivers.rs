@@ -55,6 +55,38 @@ pub struct Context<'a> {
     pub grace: std::time::Duration,
 }
 
+/// What a driver wrote for the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// One file in the output directory (a dump, an archive).
+    File(Artifact),
+    /// A script's output, kept as the tree it wrote in the output directory: the repository
+    /// stores it file by file, so what did not change is not stored again.
+    Tree(command::Tree),
+}
+
+/// Backs up one resource into `out_dir` for the repository: a `command` resource's output as
+/// a tree, every other resource as [`backup`] writes it. (Directories are read in place by the
+/// backup job and never come here.)
+pub async fn backup_for_repository(
+    resource: &Resource,
+    out_dir: &Path,
+    ctx: &Context<'_>,
+) -> Result<Written, DriverError> {
+    match resource {
+        Resource::Command {
+            backup,
+            env,
+            secret_env,
+            timeout_seconds,
+            ..
+        } => command::backup_tree(backup, env, secret_env, *timeout_seconds, out_dir, ctx)
+            .await
+            .map(Written::Tree),
+        _ => self::backup(resource, out_dir, ctx).await.map(Written::File),
+    }
+}
+
 /// Backs up one resource into `out_dir` with its driver.
 pub async fn backup(resource: &Resource, out_dir: &Path, ctx: &Context<'_>) -> Result<Artifact, DriverError> {
     match resource {

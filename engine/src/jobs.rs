@@ -501,6 +501,9 @@ impl Engine {
             state: old.state,
             what: "this version of Steward does not know its kind, so it cannot be retried",
         })?;
+        if let Some(why) = spec.retry_refusal() {
+            return Err(JobError::Refused(format!("#{id} cannot be retried: {why}")));
+        }
         let reason = if reason.trim().is_empty() {
             format!("Retry of #{id}")
         } else {

@@ -262,6 +262,10 @@ fn a_backup_moves_between_instances_through_the_console() {
         assert_eq!(finished(&there, job), "failed");
         let log = there.cli(&["job", "log", &job.to_string()]).stdout;
         assert!(log.contains("does not match its manifest"), "{log}");
+        // Its upload is gone: a retry is refused with the way forward.
+        let retried = there.cli(&["job", "retry", &job.to_string()]);
+        assert_eq!(retried.code, Some(1), "{retried:?}");
+        assert!(retried.stderr.contains("upload the file again"), "{retried:?}");
         let listed = there.cli(&["backup", "list", "prod"]);
         assert!(!listed.stdout.contains(&id), "{listed:?}");
 

@@ -204,10 +204,15 @@ fn StorageLine(storage: EnvironmentStorage) -> impl IntoView {
             } else {
                 format!("{n} backups take")
             };
-            let saving = if stored_bytes > 0 && full_bytes > stored_bytes {
-                format!(" ({:.0}× less)", full_bytes as f64 / stored_bytes as f64)
+            let ratio = if stored_bytes > 0 {
+                full_bytes as f64 / stored_bytes as f64
             } else {
-                String::new()
+                0.0
+            };
+            let saving = match ratio {
+                r if r >= 10.0 => format!(" ({r:.0}× less)"),
+                r if r >= 1.1 => format!(" ({r:.1}× less)"),
+                _ => String::new(),
             };
             format!(
                 "{counted} {} in the repository; as full copies they would take {}{saving}.",

@@ -290,7 +290,7 @@ fn progress_text(job: &JobSummary) -> String {
 fn JobButtons(job: JobSummary, production: bool, retried_as: Option<i64>, actions: Actions) -> impl IntoView {
     let id = job.id.to_string();
     let cancellable = !job.status.is_finished() && job.cancel_requested_by.is_none();
-    let retryable = job.status.is_retryable() && retried_as.is_none();
+    let retryable = job.retryable && retried_as.is_none();
     let confirm_label = format!("Production: type {} to confirm", job.environment);
     let acknowledgeable = job.status == JobStatus::Interrupted && job.acknowledged_by.is_none();
     let (id1, id2, id3) = (id.clone(), id.clone(), id);
@@ -347,6 +347,7 @@ mod tests {
             error: None,
             cancel_requested_by: None,
             acknowledged_by: None,
+            retryable: status.is_retryable(),
         }
     }
 

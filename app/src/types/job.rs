@@ -71,6 +71,8 @@ pub struct JobSummary {
     pub error: Option<String>,
     pub cancel_requested_by: Option<String>,
     pub acknowledged_by: Option<String>,
+    /// It ended so that a retry may be asked for, and its kind allows one.
+    pub retryable: bool,
 }
 
 impl JobSummary {
@@ -170,6 +172,7 @@ impl From<engine::jobs::Job> for JobSummary {
             error: job.error,
             cancel_requested_by: job.cancel_requested_by,
             acknowledged_by: job.acknowledged_by,
+            retryable: job.state.is_retryable() && job.spec.as_ref().is_some_and(|s| s.retry_refusal().is_none()),
         }
     }
 }
@@ -211,6 +214,7 @@ mod tests {
             error: None,
             cancel_requested_by: None,
             acknowledged_by: None,
+            retryable: status.is_retryable(),
         }
     }
 

@@ -435,6 +435,8 @@ impl Repos {
                 ],
             )?,
         }
+        // Timed until the data is on disk, for every tool alike.
+        sync();
         Ok(started.elapsed().as_secs_f64())
     }
 
@@ -452,6 +454,7 @@ impl Repos {
             }
             Tool::Borg => unreachable!("the restore is compared with restic's"),
         }
+        sync();
         let took = started.elapsed().as_secs_f64();
         if tool == Tool::Restic {
             // Compare what restic wrote: the tree below its absolute path.
@@ -463,4 +466,10 @@ impl Repos {
         }
         Ok(took)
     }
+}
+
+/// Writes what is buffered: each timing includes getting its data onto the disk, and one step's
+/// writeback is not charged to the next.
+fn sync() {
+    let _ = Command::new("sync").status();
 }

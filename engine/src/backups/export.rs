@@ -32,7 +32,7 @@ use crate::{
     accounts::Actor,
     audit::{self, Outcome},
     db::{backups as rows, now_ms, repository_use::Mode},
-    drivers::{self, Context, directory},
+    drivers::{self, Context, command, directory},
     manifest::{MANIFEST_VERSION, Manifest, Stored},
     output::JobLog,
     repository::{BackupLabels, Part},
@@ -202,12 +202,22 @@ impl Engine {
                 })
                 .await
                 .map_err(|e| failed(format!("{}: cannot pack the tree: {e}", artifact.resource)))?;
-                artifact.file = Path::new(&artifact.resource).join(&packed.file).display().to_string();
+                // A script's output under the name the command driver gives its archive.
+                let name = if artifact.driver == "command" {
+                    PathBuf::from(command::ARTIFACT)
+                } else {
+                    packed.file.clone()
+                };
+                if name != packed.file {
+                    fs::rename(into.join(&packed.file), into.join(&name))
+                        .map_err(|e| failed(format!("{}: cannot name the archive: {e}", artifact.resource)))?;
+                }
+                artifact.file = Path::new(&artifact.resource).join(&name).display().to_string();
                 artifact.size = packed.size;
                 artifact.sha256 = packed.sha256;
                 artifact.tool = packed.tool;
                 artifact.tree = false;
-                into.join(&packed.file)
+                into.join(&name)
             } else {
                 let (size, sha256) = drivers::sha256_of(&fetched)
                     .await
@@ -338,7 +348,8 @@ impl Engine {
         for artifact in &mut manifest.artifacts {
             let file = safe_join(&root, &artifact.file).map_err(failed)?;
             let part = parts_dir.join(&artifact.resource);
-            if artifact.driver == "directory" && artifact.file.ends_with(".tar.zst") {
+            // A directory's or a script's archive becomes a tree again, as a backup stores it.
+            if matches!(artifact.driver.as_str(), "directory" | "command") && artifact.file.ends_with(".tar.zst") {
                 let (archive, tree) = (file.clone(), part.clone());
                 tokio::task::spawn_blocking(move || directory::restore(&archive, &tree))
                     .await

@@ -50,6 +50,29 @@ async fn engine(db: &Db, root: &Path) -> Engine {
     );
     let mut slow = BTreeMap::new();
     slow.insert("slow".to_string(), script("echo started; sleep 600"));
+    // A script whose output is mostly the same every night: 3 MB that do not compress, and
+    // the backup's id.
+    let blob = root.join("blob.bin");
+    let noise: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&blob, noise).unwrap();
+    let mut scripted = BTreeMap::new();
+    let mut export = script(&format!(
+        "cp '{}' \"$STEWARD_OUTPUT_DIR/big.bin\"; mkdir \"$STEWARD_OUTPUT_DIR/meta\"; echo \"$STEWARD_BACKUP_ID\" > \"$STEWARD_OUTPUT_DIR/meta/id.txt\"",
+        blob.display()
+    ));
+    if let Resource::Command { verify, .. } = &mut export {
+        *verify = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "cmp \"$STEWARD_INPUT_DIR/big.bin\" '{}' && grep -qx \"$STEWARD_BACKUP_ID\" \"$STEWARD_INPUT_DIR/meta/id.txt\"",
+                blob.display()
+            ),
+        ]);
+    }
+    scripted.insert("export".to_string(), export);
 
     let environment = |name: &str, resources: BTreeMap<String, Resource>| Environment {
         name: name.into(),
@@ -73,6 +96,7 @@ async fn engine(db: &Db, root: &Path) -> Engine {
             environment("bad", bad),
             environment("slow", slow),
             environment("empty", BTreeMap::new()),
+            environment("scripted", scripted),
         ],
         jobs: JobsConfig {
             workers: 2,
@@ -129,6 +153,39 @@ fn staging_entries(root: &Path) -> usize {
 }
 
 crate::db_tests! {
+    async fn a_scripts_output_is_stored_as_a_tree_that_deduplicates_and_test_restores(db) {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine(db, root.path()).await;
+        let workers = engine.start_workers().await.unwrap();
+        let mut ids = Vec::new();
+        for night in ["first", "second"] {
+            let job = engine.request_backup(&alice(), "scripted", night, Trigger::Manual).await.unwrap();
+            let job = wait_until_finished(&engine, job.id).await;
+            assert_eq!(job.state, JobState::Succeeded, "{}", log_text(&engine, job.id).await);
+            ids.push(job.spec.as_ref().and_then(|s| s.backup_id()).unwrap().to_string());
+        }
+        let backup = engine.backup(&ids[1]).await.unwrap().unwrap();
+        let manifest = engine.stored_manifest(&backup).await.unwrap();
+        let artifact = &manifest.artifacts[0];
+        assert!(artifact.tree, "{artifact:?}");
+        assert_eq!((artifact.file.as_str(), artifact.size), ("export", 3_000_000 + ids[1].len() as u64 + 1));
+
+        // The second backup added its changed file, not the 3 MB again.
+        let usage = engine.storage_usage().await.unwrap();
+        let scripted = usage.environments.iter().find(|e| e.environment == "scripted").unwrap();
+        assert_eq!(scripted.backups, 2);
+        assert!(scripted.full_bytes >= 6_000_000, "{scripted:?}");
+        assert!(scripted.stored_bytes < 3_300_000, "stored twice: {scripted:?}");
+
+        // The verify script gets the tree as its input.
+        let verify = engine.request_verify(&alice(), &ids[1]).await.unwrap();
+        let verify = wait_until_finished(&engine, verify.id).await;
+        let log = log_text(&engine, verify.id).await;
+        assert_eq!(verify.state, JobState::Succeeded, "{log}");
+        assert!(log.contains("export: passed — 2 files unpacked; the verify script sh passed"), "{log}");
+        workers.shutdown(Duration::from_secs(1)).await;
+    }
+
     async fn test_restores_are_a_history_whose_newest_is_the_badge_and_go_with_their_backup(db) {
         let root = tempfile::tempdir().unwrap();
         let engine = engine(db, root.path()).await;

@@ -4,9 +4,12 @@
 //! by line into the job log, timeout) and gets a fresh, empty directory in `STEWARD_OUTPUT_DIR`
 //! to write its backup into, with `STEWARD_BACKUP_ID`, `STEWARD_DESCRIPTION`,
 //! `STEWARD_ENVIRONMENT` and `STEWARD_RESOURCE` beside the resource's `env` and `secret_env`.
-//! When it succeeds the directory is archived as `output.tar.zst` (tar + zstd, streamed, hashed
-//! while written). A script that exits 0 but wrote nothing has not made a backup: that is an
-//! error, not an empty artifact.
+//! When it succeeds, what it wrote is the backup: kept as the tree it is for the repository
+//! ([`backup_tree`]: stored file by file, so what did not change since the last backup is not
+//! stored again), or archived as `output.tar.zst` (tar + zstd, streamed, hashed while written;
+//! [`backup`], the form of an export and of backups taken before the repository). Restore and
+//! verify scripts get it back as a directory in `STEWARD_INPUT_DIR` either way. A script that
+//! exits 0 but wrote nothing has not made a backup: that is an error, not an empty artifact.
 //!
 //! The module also holds what the database drivers share with it for running tools: a clean
 //! [`tool_command`], [`stream_stdout`] for tools whose standard output *is* the artifact, and
@@ -60,11 +63,70 @@ pub async fn backup(
     ctx: &Context<'_>,
 ) -> Result<Artifact, DriverError> {
     let label = label(ctx);
-    let Some(name) = backup_cmd.first() else {
+    let output = ctx.scratch.join("command-output");
+    backup_tree(backup_cmd, env, secret_env, timeout_seconds, &output, ctx).await?;
+    let target = out_dir.join(ARTIFACT);
+    let (size, sha256) = archive(&output, &target, ctx).await?;
+    ctx.log
+        .info(format!("{label}: archived the script's output ({size} bytes)"))
+        .await;
+    Ok(Artifact {
+        file: ARTIFACT.into(),
+        size,
+        sha256,
+        tool: None,
+        details: serde_json::json!({ "command": backup_cmd.first() }),
+    })
+}
+
+/// What a backup script wrote, kept as a tree for the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    pub files: u64,
+    pub bytes: u64,
+    pub details: serde_json::Value,
+}
+
+/// Runs the backup script of a `command` resource with `into` (created empty) as its
+/// `STEWARD_OUTPUT_DIR`: what it writes there is the backup, stored by the repository as a
+/// tree (so what did not change since the last backup is not stored again).
+pub async fn backup_tree(
+    backup_cmd: &[String],
+    env: &BTreeMap<String, String>,
+    secret_env: &BTreeMap<String, SecretSource>,
+    timeout_seconds: u32,
+    into: &Path,
+    ctx: &Context<'_>,
+) -> Result<Tree, DriverError> {
+    let label = label(ctx);
+    let output = empty_dir(into).await?;
+    let script = Script {
+        command: backup_cmd,
+        called: "the backup script",
+        env,
+        secret_env,
+        timeout_seconds,
+    };
+    run_backup_script(&script, &output, ctx).await?;
+    let (files, bytes) = count_files(&output).await?;
+    ctx.log
+        .info(format!("{label}: the script wrote {files} file(s), {bytes} bytes"))
+        .await;
+    Ok(Tree {
+        files,
+        bytes,
+        details: serde_json::json!({ "command": backup_cmd.first(), "files": files, "bytes_in": bytes }),
+    })
+}
+
+/// Runs a backup script with `output` as `STEWARD_OUTPUT_DIR`; an error unless it exited 0
+/// and wrote something.
+async fn run_backup_script(script: &Script<'_>, output: &Path, ctx: &Context<'_>) -> Result<(), DriverError> {
+    let label = label(ctx);
+    let Some(name) = script.command.first() else {
         return Err(DriverError::Failed(format!("{label}: no backup script is configured")));
     };
-    let (mut vars, secrets) = script_env(env, secret_env, &label)?;
-    let output = empty_dir(&ctx.scratch.join("command-output")).await?;
+    let (mut vars, secrets) = script_env(script.env, script.secret_env, &label)?;
     // Steward's variables come last so that `env` cannot override them.
     vars.extend([
         ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
@@ -74,8 +136,9 @@ pub async fn backup(
         ("STEWARD_RESOURCE".to_string(), ctx.resource.to_string()),
     ]);
     vars.extend(ctx.tool_env.iter().cloned());
+    let timeout_seconds = script.timeout_seconds;
     let program = Program {
-        command: backup_cmd.to_vec(),
+        command: script.command.to_vec(),
         workdir: None,
         env: vars,
         timeout: Duration::from_secs(u64::from(timeout_seconds)),
@@ -104,7 +167,7 @@ pub async fn backup(
         Ok(Ended::Stopped) => return Err(DriverError::Cancelled),
     }
 
-    let mut entries = tokio::fs::read_dir(&output)
+    let mut entries = tokio::fs::read_dir(output)
         .await
         .map_err(DriverError::io(format!("reading {}", output.display())))?;
     if entries
@@ -117,19 +180,18 @@ pub async fn backup(
             "{label}: the backup script wrote nothing into STEWARD_OUTPUT_DIR"
         )));
     }
+    Ok(())
+}
 
-    let target = out_dir.join(ARTIFACT);
-    let (size, sha256) = archive(&output, &target, ctx).await?;
-    ctx.log
-        .info(format!("{label}: archived the script's output ({size} bytes)"))
-        .await;
-    Ok(Artifact {
-        file: ARTIFACT.into(),
-        size,
-        sha256,
-        tool: None,
-        details: serde_json::json!({ "command": name }),
+/// The regular files under `dir` and their bytes.
+async fn count_files(dir: &Path) -> Result<(u64, u64), DriverError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let stop = CancellationToken::new();
+        super::directory::select(&dir, &[], &[], Path::new("/nonexistent"), &stop).map(|s| (s.files, s.bytes))
     })
+    .await
+    .map_err(|e| DriverError::Failed(format!("counting the script's files stopped: {e}")))?
 }
 
 /// Runs the restore script of a `command` resource with the backed-up output unpacked into
@@ -188,10 +250,9 @@ pub async fn test_restore(
             ))
         }
         None => {
-            let input = empty_dir(&ctx.scratch.join("command-input")).await?;
-            let files = unpack_input(artifact, &input, ctx).await;
+            let (input, files) = input_of(artifact, ctx).await?;
             let _ = tokio::fs::remove_dir_all(&input).await;
-            Ok(format!("{} files unpacked (no verify script is configured)", files?))
+            Ok(format!("{files} files read back (no verify script is configured)"))
         }
     }
 }
@@ -206,18 +267,15 @@ struct Script<'a> {
     timeout_seconds: u32,
 }
 
-/// Unpacks `artifact` into `STEWARD_INPUT_DIR` (in scratch) and runs `script` on it; returns
-/// how many files it got.
+/// Runs `script` on the backed-up output in `STEWARD_INPUT_DIR`: the tree the repository
+/// restored into scratch, or (a backup taken before the repository) its archive unpacked into
+/// scratch. Returns how many files it got.
 async fn run_on_input(script: &Script<'_>, artifact: &Path, ctx: &Context<'_>) -> Result<u64, DriverError> {
     let label = label(ctx);
     let (mut vars, secrets) = script_env(script.env, script.secret_env, &label)?;
-    let input = empty_dir(&ctx.scratch.join("command-input")).await?;
-    let files = match unpack_input(artifact, &input, ctx).await {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = tokio::fs::remove_dir_all(&input).await;
-            return Err(e);
-        }
+    let (input, files) = match input_of(artifact, ctx).await {
+        Ok(found) => found,
+        Err(e) => return Err(e),
     };
     vars.extend([
         ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
@@ -240,6 +298,23 @@ async fn run_on_input(script: &Script<'_>, artifact: &Path, ctx: &Context<'_>) -
     let _ = tokio::fs::remove_dir_all(&input).await;
     restore_result(ended, last, &label, script.called, program.timeout, "")?;
     Ok(files)
+}
+
+/// The backed-up output as a directory in scratch, and how many files it holds: a tree as the
+/// repository restored it, or an archive unpacked.
+async fn input_of(artifact: &Path, ctx: &Context<'_>) -> Result<(std::path::PathBuf, u64), DriverError> {
+    if artifact.is_dir() {
+        let (files, _) = count_files(artifact).await?;
+        return Ok((artifact.to_path_buf(), files));
+    }
+    let input = empty_dir(&ctx.scratch.join("command-input")).await?;
+    match unpack_input(artifact, &input, ctx).await {
+        Ok(files) => Ok((input, files)),
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&input).await;
+            Err(e)
+        }
+    }
 }
 
 /// Unpacks the backed-up output into `input`; returns how many files it holds.

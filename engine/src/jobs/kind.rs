@@ -72,6 +72,11 @@ pub trait JobKind: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sy
         self.clone()
     }
 
+    /// Why a job of this kind cannot be retried, when it cannot (its page offers no Retry).
+    fn retry_refusal(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Does the work. Check `ctx.stop` between steps; return [`Outcome::Stopped`] (or a
     /// [`Failure::Stopped`]) once it fired.
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome>;
@@ -296,6 +301,11 @@ impl JobSpec {
         self.0.timeout(config, environment)
     }
 
+    /// Why this job cannot be retried, when it cannot.
+    pub fn retry_refusal(&self) -> Option<&'static str> {
+        self.0.retry_refusal()
+    }
+
     pub(crate) fn for_retry(&self, environment: &str) -> JobSpec {
         self.0.for_retry(environment)
     }
@@ -374,6 +384,7 @@ trait ErasedKind: fmt::Debug + Send + Sync {
     fn backup_id(&self) -> Option<&str>;
     fn writes_backup(&self) -> Option<&str>;
     fn for_retry(&self, environment: &str) -> JobSpec;
+    fn retry_refusal(&self) -> Option<&'static str>;
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome>;
 }
 
@@ -408,6 +419,9 @@ impl<K: JobKind> ErasedKind for K {
     }
     fn for_retry(&self, environment: &str) -> JobSpec {
         JobSpec::new(JobKind::for_retry(self, environment))
+    }
+    fn retry_refusal(&self) -> Option<&'static str> {
+        JobKind::retry_refusal(self)
     }
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome> {
         JobKind::run(self, ctx)

@@ -286,25 +286,49 @@ async fn write(
             });
         } else {
             let out_dir = staged.join(name);
-            let artifact = run_driver(ctx, environment, name, resource, &out_dir, input, &progress).await?;
-            progress.resource_done(artifact.size);
-            let file = Path::new(name).join(&artifact.file).display().to_string();
-            log.info(format!(
-                "{name}: {file}, {}, sha256 {}",
-                human_bytes(artifact.size),
-                &artifact.sha256[..12.min(artifact.sha256.len())]
-            ))
-            .await;
-            artifacts.push(ManifestArtifact {
-                resource: name.clone(),
-                driver: driver.to_string(),
-                file,
-                size: artifact.size,
-                sha256: artifact.sha256,
-                tool: artifact.tool,
-                details: artifact.details,
-                tree: false,
-            });
+            let written = run_driver(ctx, environment, name, resource, &out_dir, input, &progress).await?;
+            let artifact = match written {
+                drivers::Written::File(artifact) => {
+                    progress.resource_done(artifact.size);
+                    let file = Path::new(name).join(&artifact.file).display().to_string();
+                    log.info(format!(
+                        "{name}: {file}, {}, sha256 {}",
+                        human_bytes(artifact.size),
+                        &artifact.sha256[..12.min(artifact.sha256.len())]
+                    ))
+                    .await;
+                    ManifestArtifact {
+                        resource: name.clone(),
+                        driver: driver.to_string(),
+                        file,
+                        size: artifact.size,
+                        sha256: artifact.sha256,
+                        tool: artifact.tool,
+                        details: artifact.details,
+                        tree: false,
+                    }
+                }
+                drivers::Written::Tree(tree) => {
+                    progress.resource_done(tree.bytes);
+                    log.info(format!(
+                        "{name}: {} file(s), {}; the repository stores what changed since the last backup",
+                        tree.files,
+                        human_bytes(tree.bytes)
+                    ))
+                    .await;
+                    ManifestArtifact {
+                        resource: name.clone(),
+                        driver: driver.to_string(),
+                        file: name.clone(),
+                        size: tree.bytes,
+                        sha256: String::new(),
+                        tool: None,
+                        details: tree.details,
+                        tree: true,
+                    }
+                }
+            };
+            artifacts.push(artifact);
             parts.push(Part {
                 name: name.clone(),
                 source: out_dir,
@@ -429,7 +453,7 @@ async fn run_driver(
     out_dir: &Path,
     input: &Input<'_>,
     progress: &Progress,
-) -> Result<drivers::Artifact, Failure> {
+) -> Result<drivers::Written, Failure> {
     let scratch = out_dir.with_file_name(format!(".scratch-{name}"));
     for dir in [out_dir, scratch.as_path()] {
         tokio::fs::create_dir_all(dir)
@@ -449,7 +473,7 @@ async fn run_driver(
         tool_env: ctx.tool_env(),
         grace: ctx.grace(),
     };
-    let result = drivers::backup(resource, out_dir, &driver_ctx).await;
+    let result = drivers::backup_for_repository(resource, out_dir, &driver_ctx).await;
     let _ = tokio::fs::remove_dir_all(&scratch).await;
     match result {
         Ok(artifact) => Ok(artifact),

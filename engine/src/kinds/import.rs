@@ -76,6 +76,10 @@ impl JobKind for Import {
         })
     }
 
+    fn retry_refusal(&self) -> Option<&'static str> {
+        Some("an import removes its upload when it ends; upload the file again")
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let result = import(ctx, self).await;

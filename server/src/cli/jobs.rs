@@ -287,7 +287,10 @@ async fn show(engine: &Engine, id: i64) -> anyhow::Result<()> {
     for line in &lines {
         writeln!(out, "{}", format_line(line))?;
     }
-    if job.state.is_retryable() && job.acknowledged_by.is_none() {
+    let refusal = job.spec.as_ref().and_then(|spec| spec.retry_refusal());
+    if let (true, Some(why)) = (job.state.is_retryable(), refusal) {
+        writeln!(out, "\nIt cannot be retried: {why}.")?;
+    } else if job.state.is_retryable() && job.acknowledged_by.is_none() {
         writeln!(
             out,
             "\nCheck {}, then run it again with `steward job retry {id}` or dismiss it with `steward job acknowledge {id}`.",
