@@ -52,7 +52,7 @@ test('download a backup, upload it back: a changed file is refused whole, a know
   const manifestJson = JSON.parse(exported.subarray(manifest.at, manifest.at + manifest.size).toString('utf8'));
   expect(manifestJson.id).toBe(backupId);
   expect(manifestJson.artifacts.map((a: { file: string }) => a.file).sort()).toEqual([
-    'shop-db/database.sqlite.zst',
+    'shop-db/database.sqlite',
     'site/files.tar.zst',
   ]);
 

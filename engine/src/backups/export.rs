@@ -5,7 +5,7 @@
 //! The file is a plain tar archive holding `<backup id>/manifest.json` and every artifact in
 //! the standard formats Steward wrote before the repository: a directory as `files.tar.zst`
 //! (tar + zstd), a PostgreSQL dump as `database.dump` (`pg_restore` reads it), a MySQL dump as
-//! SQL, a SQLite copy as `database.sqlite.zst`, a script's output as `output.tar.zst`. The
+//! SQL, a SQLite copy as `database.sqlite`, a script's output as `output.tar.zst`. The
 //! manifest gives each file's size and SHA-256, so `sha256sum` checks it by hand.
 //!
 //! An import reads the whole file into a work directory first and checks every artifact

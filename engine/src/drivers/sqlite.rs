@@ -1,5 +1,5 @@
-//! The `sqlite` driver: a consistent copy of a SQLite database that is in use, compressed into
-//! `database.sqlite.zst`; [`restore`] gives back the database file.
+//! The `sqlite` driver: a consistent copy of a SQLite database that is in use, kept as the plain
+//! database file `database.sqlite`; [`restore`] gives back the database file.
 //!
 //! Copying the file (`cp`) while an application writes to it can catch a half-written page or
 //! miss what is still in the `-wal` file. SQLite's `VACUUM INTO` instead copies the database as
@@ -7,23 +7,19 @@
 //! they are not even blocked), written as a fresh compact file without free pages and with any
 //! WAL content folded in. The source is opened read-only, so the driver cannot change it.
 //!
-//! The copy is written to the driver's scratch directory and then compressed with zstd into the
-//! output directory, hashed on the way. Compressed because backups are kept for a long time and
-//! database pages compress well (text and indexes, often 3–5×), and because the copy has to be
-//! read once anyway to hash it: compressing on that pass costs little more. A restore is one
-//! `zstd -d` (or [`restore`]) away from a plain SQLite file.
+//! The copy is written to the driver's scratch directory and moved into the output directory,
+//! hashed on the way. It stays a plain SQLite file: the repository compresses it and stores only
+//! the parts that changed since the last backup (a compressed copy would differ from one night
+//! to the next almost everywhere). Backups taken before the repository hold
+//! `database.sqlite.zst`, which [`restore`] still reads.
 //!
 //! Cancellation interrupts `VACUUM INTO` itself (through SQLite's progress handler), so a large
 //! database does not hold a cancelled job.
 
 use std::{
     fs::File,
-    io::{self, Read, Write},
+    io::{self, Read},
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
     time::Duration,
 };
 
@@ -33,19 +29,16 @@ use sqlx::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Artifact, Context, DriverError, HashingWriter};
+use super::{Artifact, Context, DriverError};
 
 /// The artifact's file name inside the output directory.
-pub const ARTIFACT_NAME: &str = "database.sqlite.zst";
-const ZSTD_LEVEL: i32 = 3;
-const READ_BUFFER: usize = 1 << 20;
+pub const ARTIFACT_NAME: &str = "database.sqlite";
 /// How long the copy waits for a lock (a writer's checkpoint, an exclusive transaction).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// SQLite virtual-machine steps between two looks at the cancellation token.
 const STEPS_PER_CHECK: i32 = 10_000;
-const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// Copies the database at `path` into `out_dir/database.sqlite.zst`.
+/// Copies the database at `path` into `out_dir/database.sqlite`.
 pub async fn backup(path: &Path, out_dir: &Path, ctx: &Context<'_>) -> Result<Artifact, DriverError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         DriverError::Failed(format!("sqlite database {}: {what}: {e}", path.display()))
@@ -112,9 +105,18 @@ pub async fn backup(path: &Path, out_dir: &Path, ctx: &Context<'_>) -> Result<Ar
         .await;
 
     let out = out_dir.join(ARTIFACT_NAME);
-    let compressed = compress(&copy, &out, copy_size, ctx).await;
+    let kept = async {
+        tokio::fs::rename(&copy, &out)
+            .await
+            .map_err(DriverError::io(format!("moving the copy to {}", out.display())))?;
+        (ctx.progress)(copy_size, Some(copy_size));
+        super::sha256_of(&out)
+            .await
+            .map_err(DriverError::io(format!("reading {} back", out.display())))
+    }
+    .await;
     let _ = tokio::fs::remove_file(&copy).await;
-    let (size, sha256) = match compressed {
+    let (size, sha256) = match kept {
         Ok(done) => done,
         Err(e) => {
             let _ = tokio::fs::remove_file(&out).await;
@@ -159,74 +161,20 @@ async fn copy_into(
     Ok(version)
 }
 
-/// Compresses `copy` into `out` on a blocking thread, reporting progress; returns the size and
-/// SHA-256 of `out`.
-async fn compress(copy: &Path, out: &Path, total: u64, ctx: &Context<'_>) -> Result<(u64, String), DriverError> {
-    let read = Arc::new(AtomicU64::new(0));
-    let stop = ctx.stop.child_token();
-    let _stop_when_dropped = stop.clone().drop_guard();
-    let mut task = {
-        let (copy, out, stop, read) = (copy.to_path_buf(), out.to_path_buf(), stop.clone(), read.clone());
-        tokio::task::spawn_blocking(move || compress_blocking(&copy, &out, &stop, &read))
-    };
-    let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let joined = loop {
-        tokio::select! {
-            joined = &mut task => break joined,
-            _ = tick.tick() => (ctx.progress)(read.load(Ordering::Relaxed), Some(total)),
-        }
-    };
-    let result = joined
-        .map_err(|e| DriverError::Failed(format!("compressing {}: stopped: {e}", copy.display())))
-        .and_then(|result| result)?;
-    (ctx.progress)(read.load(Ordering::Relaxed), Some(total));
-    Ok(result)
-}
-
-fn compress_blocking(
-    copy: &Path,
-    out: &Path,
-    stop: &CancellationToken,
-    read: &AtomicU64,
-) -> Result<(u64, String), DriverError> {
-    let reading = || DriverError::io(format!("reading {}", copy.display()));
-    let writing = || DriverError::io(format!("writing {}", out.display()));
-    let mut source = File::open(copy).map_err(reading())?;
-    let mut encoder =
-        zstd::Encoder::new(HashingWriter::new(File::create(out).map_err(writing())?), ZSTD_LEVEL).map_err(writing())?;
-    encoder.include_checksum(true).map_err(writing())?;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    // Only a speed-up: without worker threads zstd still compresses.
-    let _ = encoder.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(workers));
-    let mut buffer = vec![0u8; READ_BUFFER];
-    loop {
-        if stop.is_cancelled() {
-            return Err(DriverError::Cancelled);
-        }
-        let n = match source.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(reading()(e)),
-        };
-        encoder.write_all(&buffer[..n]).map_err(writing())?;
-        read.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let (file, size, sha256) = encoder.finish().map_err(writing())?.finish();
-    file.sync_all().map_err(writing())?;
-    Ok((size, sha256))
-}
-
-/// Decompresses an artifact written by [`backup`] into the database file `into` (replaced if it
-/// exists). Blocking: call it from `spawn_blocking`, and only while nothing has the database
-/// open — the restore job stops the application first.
+/// Writes the database file `into` (replaced if it exists) from an artifact written by
+/// [`backup`] — the plain file, or `database.sqlite.zst` of a backup taken before the
+/// repository, decompressed. Blocking: call it from `spawn_blocking`, and only while nothing has
+/// the database open — the restore job stops the application first.
 pub fn restore(artifact: &Path, into: &Path) -> Result<(), DriverError> {
     let source = File::open(artifact).map_err(DriverError::io(format!("opening {}", artifact.display())))?;
-    let mut decoder = zstd::Decoder::new(source).map_err(DriverError::io(format!("reading {}", artifact.display())))?;
+    let mut source: Box<dyn Read> = if artifact.extension().is_some_and(|e| e == "zst") {
+        Box::new(zstd::Decoder::new(source).map_err(DriverError::io(format!("reading {}", artifact.display())))?)
+    } else {
+        Box::new(source)
+    };
     let writing = || DriverError::io(format!("writing {}", into.display()));
     let mut target = File::create(into).map_err(writing())?;
-    io::copy(&mut decoder, &mut target).map_err(DriverError::io(format!(
+    io::copy(&mut source, &mut target).map_err(DriverError::io(format!(
         "restoring {} into {}",
         artifact.display(),
         into.display()
@@ -341,7 +289,10 @@ pub async fn restore_in_place(artifact: &Path, target: &Path, ctx: &Context<'_>)
 mod tests {
     use std::{
         str::FromStr,
-        sync::atomic::{AtomicBool, AtomicI64},
+        sync::{
+            Arc,
+            atomic::{AtomicBool, AtomicI64, Ordering},
+        },
     };
 
     use sqlx::sqlite::SqliteJournalMode;
@@ -491,6 +442,29 @@ mod tests {
             .filter(|n| n.contains("steward"))
             .collect();
         assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn a_compressed_copy_of_a_backup_taken_before_the_repository_still_restores() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let mut db = open(&path).await;
+        sqlx::query("CREATE TABLE item (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO item (body) VALUES ('old')")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        let harness = Harness::new();
+        let artifact = backup_with(&harness, &path).await.unwrap();
+        assert_eq!(artifact.file, PathBuf::from(ARTIFACT_NAME));
+        // What the driver wrote before the repository: the same copy, zstd-compressed.
+        let plain = std::fs::read(harness.out.path().join(&artifact.file)).unwrap();
+        let old = dir.path().join("database.sqlite.zst");
+        std::fs::write(&old, zstd::encode_all(plain.as_slice(), 3).unwrap()).unwrap();
+
+        let restored = dir.path().join("restored.db");
+        restore(&old, &restored).unwrap();
+        assert_eq!(std::fs::read(&restored).unwrap(), plain);
     }
 
     #[tokio::test]
