@@ -88,7 +88,7 @@ fn BackupView(detail: BackupDetail, operator: bool, role: Role, pins: PinActions
         let href = format!("/api/backups/{}/export.tar", backup.id);
         view! {
             <div class="restore-offer" data-testid="download-offer">
-                <a class="button-link" href=href download="">"Download"</a>
+                <a class="button-link download-link" href=href download="">"Download"</a>
                 <span class="muted">
                     " One .tar file: the manifest with checksums and each artifact in a standard format (tar.zst, pg_restore's dump, SQL), readable without Steward. Another Steward imports it: Upload on its Backups page, or "
                     <code>"steward backup import"</code>
