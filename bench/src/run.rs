@@ -243,6 +243,30 @@ pub async fn pipeline(script: &str, args: &[&Path]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stores `part` as night `night`'s backup of the environment `bench` (the previous night's is
+/// its parent), with a manifest file `manifest` written for it: what the repository benchmarks
+/// time on Steward's side.
+pub fn store_night(
+    repo: &mut engine::repository::Repository,
+    night: usize,
+    part: engine::repository::Part,
+    manifest: &Path,
+) -> anyhow::Result<engine::repository::Written> {
+    std::fs::write(manifest, format!("{{\"night\":{night}}}"))?;
+    repo.write_backup(
+        &engine::repository::BackupLabels {
+            environment: "bench",
+            backup_id: &format!("bench-night-{night}"),
+            manifest: b"{}",
+        },
+        vec![part],
+        manifest,
+        &std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        &std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,10 +33,6 @@ use std::{
     io::{Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64},
-    },
     time::Instant,
 };
 
@@ -395,26 +391,13 @@ impl Repos {
                 let stop = CancellationToken::new();
                 let selection = directory::select(tree, &[], &[], Path::new("/nonexistent"), &stop)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let manifest = self.root.join("manifest.json");
-                fs::write(&manifest, format!("{{\"night\":{night}}}"))?;
                 let mut repo = self.steward()?;
-                let written = repo
-                    .write_backup(
-                        &repository::BackupLabels {
-                            environment: "bench",
-                            backup_id: &format!("bench-night-{night}"),
-                            manifest: b"{}",
-                        },
-                        vec![repository::Part {
-                            name: "tree".into(),
-                            source: tree.to_path_buf(),
-                            keep: Some(selection.paths),
-                        }],
-                        &manifest,
-                        &Arc::new(AtomicBool::new(false)),
-                        &Arc::new(AtomicU64::new(0)),
-                    )
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let part = repository::Part {
+                    name: "tree".into(),
+                    source: tree.to_path_buf(),
+                    keep: Some(selection.paths),
+                };
+                let written = run::store_night(&mut repo, night, part, &self.root.join("manifest.json"))?;
                 // What the repository did: how many files the parent spared, what was new.
                 eprintln!(
                     "  steward: {} files, {} unchanged since the parent, {:.1} MB new",

@@ -24,10 +24,6 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64},
-    },
     time::Instant,
 };
 
@@ -152,28 +148,15 @@ fn main() -> anyhow::Result<()> {
             &["-Fc", "-Z0", "--dbname", &db.url(), "-f", &dump.display().to_string()],
         )?;
         uncompressed_dump_bytes = fs::metadata(&dump)?.len();
-        fs::write(&manifest, format!("{{\"night\":{night}}}"))?;
-
         let started = Instant::now();
         let mut repo =
             repository::open(&steward_repo, PASSWORD, Some(&cache), false).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let written = repo
-            .write_backup(
-                &repository::BackupLabels {
-                    environment: "bench",
-                    backup_id: &format!("bench-night-{night}"),
-                    manifest: b"{}",
-                },
-                vec![repository::Part {
-                    name: "db".into(),
-                    source: dump_dir.clone(),
-                    keep: None,
-                }],
-                &manifest,
-                &Arc::new(AtomicBool::new(false)),
-                &Arc::new(AtomicU64::new(0)),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let part = repository::Part {
+            name: "db".into(),
+            source: dump_dir.clone(),
+            keep: None,
+        };
+        let written = bench::run::store_night(&mut repo, night, part, &manifest)?;
         sync();
         steward_seconds.push(started.elapsed().as_secs_f64());
 
