@@ -273,10 +273,7 @@ struct Script<'a> {
 async fn run_on_input(script: &Script<'_>, artifact: &Path, ctx: &Context<'_>) -> Result<u64, DriverError> {
     let label = label(ctx);
     let (mut vars, secrets) = script_env(script.env, script.secret_env, &label)?;
-    let (input, files) = match input_of(artifact, ctx).await {
-        Ok(found) => found,
-        Err(e) => return Err(e),
-    };
+    let (input, files) = input_of(artifact, ctx).await?;
     vars.extend([
         ("STEWARD_BACKUP_ID".to_string(), ctx.backup_id.to_string()),
         ("STEWARD_INPUT_DIR".to_string(), input.display().to_string()),
