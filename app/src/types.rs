@@ -12,7 +12,7 @@ mod restore;
 mod schedule;
 mod user;
 
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditQuery, AuditView, ChainCheck, encode};
 pub use backup::{
     BackupArtifact, BackupDetail, BackupList, BackupSort, BackupSummary, BackupTestRestore, BackupVerification,
     EnvironmentBackupStatus, EnvironmentStorage, ResourceSummary, SizePoint, is_overdue,

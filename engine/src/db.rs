@@ -134,6 +134,10 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await?;
+        let chained = audit::chain::backfill(self).await?;
+        if chained > 0 {
+            tracing::info!(events = chained, "gave the audit log's earlier events their hash chain");
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! against real SQLite and PostgreSQL.
 
 pub mod accounts;
+pub mod audit_trail;
 pub mod backups;
 pub mod checks;
 pub mod config;

@@ -47,6 +47,12 @@ pub fn local(ms: i64, tz: chrono_tz::Tz, format: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Midnight UTC of a date written `2026-12-01`, in Unix milliseconds.
+pub fn utc_day_start_ms(date: &str) -> Option<i64> {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

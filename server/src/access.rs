@@ -176,6 +176,7 @@ pub async fn allowlist(State(allowlist): State<Allowlist>, mut request: Request,
                     target: Some(request.uri().path()),
                     outcome: Outcome::Refused,
                     detail: serde_json::json!({"peer": peer.ip().to_string(), "method": request.method().as_str()}),
+                    environment: None,
                 };
                 if let Err(e) = audit::record(allowlist.engine.db().pool(), &event).await {
                     tracing::error!(error = %e, "could not audit an allowlist refusal");

@@ -6,6 +6,7 @@
 //! Exit codes: 0 success, 1 a failure while running, 2 a configuration problem (the message
 //! names the key and the file).
 
+mod audit;
 mod backups;
 mod demo;
 mod jobs;
@@ -119,6 +120,9 @@ pub enum Command {
     /// The backup repository: what each environment's backups take in it, and its check.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Check that the audit log is whole (its hash chain).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Sample content for the demo environment of steward.example.toml.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -205,6 +209,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Maintenance(args) => maintenance::maintenance(config, args).await,
         Command::Notify(command) => notify::notify(config, command).await,
         Command::Storage(command) => storage::storage(config, command).await,
+        Command::Audit(command) => audit::audit(config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -288,6 +293,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let instance = format!("{}-{}", std::process::id(), engine::db::now_ms());
         tokio::spawn(async move { engine.run_notifier(instance, stop).await })
     };
+    let audit_watch = {
+        let (engine, stop) = (engine.clone(), stop_claiming.clone());
+        tokio::spawn(async move { engine.run_audit_watch(stop).await })
+    };
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new jobs are started; running ones get time to finish");
@@ -300,6 +309,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Err(e) = notifier.await {
         tracing::warn!("the notification sender ended abnormally: {e}");
+    }
+    if let Err(e) = audit_watch.await {
+        tracing::warn!("the audit chain's hourly check ended abnormally: {e}");
     }
     let grace = std::time::Duration::from_secs(u64::from(engine.config().jobs.shutdown_grace_seconds));
     workers.shutdown(grace).await;

@@ -113,6 +113,8 @@ fn routes(engine: Engine, metrics: crate::metrics::Endpoint) -> Router {
         .route("/api/jobs/{id}/events", get(crate::job_feed::events))
         .route("/api/jobs/{id}/log.txt", get(crate::job_feed::download))
         .route("/api/backups/{id}/export.tar", get(crate::transfer::download))
+        .route("/api/audit/export.csv", get(crate::audit_export::csv))
+        .route("/api/audit/export.jsonl", get(crate::audit_export::jsonl))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let leptos_options = leptos_options.clone();
             move || app::shell(leptos_options.clone())

@@ -7,6 +7,7 @@
 //! which keeps it small enough to test end to end on a real port.
 
 pub mod access;
+pub mod audit_export;
 pub mod cli;
 pub mod http;
 pub mod job_feed;

@@ -1,14 +1,33 @@
 use leptos::prelude::*;
 
-use crate::{error::AppError, types::AuditEntry};
+use crate::{
+    error::AppError,
+    types::{AuditQuery, AuditView},
+};
 
-/// Newest first, 100 a page, older than `before` when paging. Every signed-in role may read it.
+/// How many events a page shows.
+const PAGE: i64 = 100;
+
+/// The newest events matching `query`, 100 a page, older than `query.before` when paging; and
+/// the last verification of the chain. Every signed-in role may read it.
 #[server(prefix = "/api", endpoint = "audit/list")]
-pub async fn list_audit_events(before: Option<i64>) -> Result<Vec<AuditEntry>, AppError> {
+pub async fn list_audit_events(#[server(default)] query: AuditQuery) -> Result<AuditView, AppError> {
     crate::api::guard::require(engine::users::Role::Viewer).await?;
     let engine = crate::api::engine()?;
-    let events = engine::audit::recent(engine.db().pool(), before, 100)
+    let filter = query.to_filter()?;
+    // One more than a page says whether there is an older one.
+    let mut events = engine::audit::filter::page(engine.db().pool(), &filter, query.before, PAGE + 1)
         .await
         .map_err(AppError::internal)?;
-    Ok(events.into_iter().map(AuditEntry::from).collect())
+    let older = (events.len() as i64 > PAGE).then(|| {
+        events.truncate(PAGE as usize);
+        events.last().map(|e| e.id)
+    });
+    let chain = engine.last_audit_verification().await.map_err(AppError::internal)?;
+    Ok(AuditView {
+        events: events.into_iter().map(Into::into).collect(),
+        older: older.flatten(),
+        chain: chain.map(Into::into),
+        environments: engine.config().environments.iter().map(|e| e.name.clone()).collect(),
+    })
 }

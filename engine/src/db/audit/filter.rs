@@ -1,0 +1,302 @@
+//! Reading the audit log through a filter: a page of the newest matches before a cursor, or
+//! every match streamed oldest first for an export.
+//!
+//! Each condition has an index that starts with its column and ends with `id` (migration 0010),
+//! so "the newest 100 of alice's events" walks alice's part of one index backwards and stops
+//! after 100 rows, at any size of the log. The time range uses `at`'s index. Text in the target
+//! or the detail is a substring search; it stops as soon as a page is full, and the bench
+//! (`bench/src/audit.rs`) reports what a rare word costs.
+
+use futures::{SinkExt, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, AnyPool, Executor};
+
+use super::{EVENT_COLUMNS, Event, EventRow, Outcome};
+
+/// What to look for. Every field narrows; the default matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// From this time (Unix milliseconds), inclusive.
+    pub from_ms: Option<i64>,
+    /// Until this time, exclusive.
+    pub until_ms: Option<i64>,
+    /// Who acted: a username, `cli`, or `token:NAME`.
+    pub actor: Option<String>,
+    /// An action (`backup.pin`) or a family of them (`restore.*`, or `restore`).
+    pub action: Option<String>,
+    pub environment: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// What the event is about, exactly: a job id, a backup id, a username.
+    pub target: Option<String>,
+    /// Text anywhere in the target or the detail, ignoring case for ASCII letters.
+    pub text: Option<String>,
+    /// Only events up to this id: an export ends where the log stood when it was asked for.
+    pub through_id: Option<i64>,
+}
+
+/// A value bound to a `$n` placeholder.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Filter {
+    /// The `WHERE` conditions (joined by AND, `1 = 1` when there are none) and their values,
+    /// numbered from `$1`.
+    fn conditions(&self) -> (String, Vec<Value>) {
+        let mut sql = vec!["1 = 1".to_string()];
+        let mut values = Vec::new();
+        let mut push = |condition: &str, value: Value| {
+            values.push(value);
+            sql.push(condition.replace("?", &format!("${}", values.len())));
+        };
+        if let Some(from) = self.from_ms {
+            push("at >= ?", Value::Int(from));
+        }
+        if let Some(until) = self.until_ms {
+            push("at < ?", Value::Int(until));
+        }
+        if let Some(actor) = non_empty(&self.actor) {
+            push("actor = ?", Value::Text(actor.to_string()));
+        }
+        if let Some(action) = non_empty(&self.action) {
+            match family(action) {
+                Some(family) => push(
+                    "action LIKE ? ESCAPE '\\'",
+                    Value::Text(format!("{}.%", escape_like(family))),
+                ),
+                None => push("action = ?", Value::Text(action.to_string())),
+            }
+        }
+        if let Some(environment) = non_empty(&self.environment) {
+            push("environment = ?", Value::Text(environment.to_string()));
+        }
+        if let Some(outcome) = self.outcome {
+            push("outcome = ?", Value::Text(outcome.as_str().to_string()));
+        }
+        if let Some(target) = non_empty(&self.target) {
+            push("target = ?", Value::Text(target.to_string()));
+        }
+        if let Some(through) = self.through_id {
+            push("id <= ?", Value::Int(through));
+        }
+        if let Some(text) = non_empty(&self.text) {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            // Both `?` become the same `$n`.
+            push(
+                "(LOWER(target) LIKE ? ESCAPE '\\' OR LOWER(detail) LIKE ? ESCAPE '\\')",
+                Value::Text(pattern),
+            );
+        }
+        (sql.join(" AND "), values)
+    }
+
+    /// Whether any condition is set.
+    pub fn is_empty(&self) -> bool {
+        self.conditions().1.is_empty()
+    }
+}
+
+/// `restore.*`, `restore.` and `restore` (no dot) name the family `restore`; `restore.start`
+/// names one action.
+fn family(action: &str) -> Option<&str> {
+    if let Some(family) = action.strip_suffix(".*").or_else(|| action.strip_suffix('.')) {
+        return Some(family);
+    }
+    (!action.contains('.')).then_some(action)
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `%`, `_` and `\` match themselves.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::QueryAs<'q, Any, EventRow, sqlx::any::AnyArguments<'q>>,
+    values: Vec<Value>,
+) -> sqlx::query::QueryAs<'q, Any, EventRow, sqlx::any::AnyArguments<'q>> {
+    for value in values {
+        query = match value {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// The newest `limit` events that match, older than event `before_id` when paging.
+pub async fn page<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Event>> {
+    let (conditions, mut values) = filter.conditions();
+    values.push(Value::Int(before_id.unwrap_or(i64::MAX)));
+    let before = values.len();
+    values.push(Value::Int(limit));
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} AND id < ${before} ORDER BY id DESC LIMIT ${}",
+        before + 1
+    );
+    let rows = bind_all(sqlx::query_as(&sql), values).fetch_all(executor).await?;
+    Ok(rows.into_iter().map(Event::from).collect())
+}
+
+/// The id of the newest event (0 when the log is empty).
+pub async fn newest_id<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx::Result<i64> {
+    let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM audit_event")
+        .fetch_one(executor)
+        .await?;
+    Ok(id.unwrap_or(0))
+}
+
+/// Every event that matches, oldest first, as the database hands them over: a task reads them
+/// into a channel of a few dozen rows, so an export of a million holds a few dozen at a time and
+/// goes no faster than its reader. Dropping the stream stops the task.
+pub fn stream(pool: AnyPool, filter: &Filter) -> impl Stream<Item = sqlx::Result<Event>> + Send + 'static {
+    let (conditions, values) = filter.conditions();
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} ORDER BY id");
+    let (mut sender, receiver) = futures::channel::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut rows = bind_all(sqlx::query_as(&sql), values).fetch(&pool);
+        while let Some(row) = rows.next().await {
+            let failed = row.is_err();
+            if sender.send(row.map(Event::from)).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::db::audit::{NewEvent, record};
+
+    async fn seed(db: &crate::db::Db) {
+        let events = [
+            ("alice", "login", Some("alice"), Outcome::Ok, json!({})),
+            (
+                "bob",
+                "restore.request",
+                Some("prod-1"),
+                Outcome::Refused,
+                json!({"environment": "prod", "reason": "Busy: backup #4"}),
+            ),
+            (
+                "alice",
+                "restore.start",
+                Some("12"),
+                Outcome::Ok,
+                json!({"environment": "prod"}),
+            ),
+            (
+                "alice",
+                "restore.finish",
+                Some("12"),
+                Outcome::Failed,
+                json!({"environment": "prod", "error": "50%_done"}),
+            ),
+            (
+                "carol",
+                "backup.pin",
+                Some("test-3"),
+                Outcome::Ok,
+                json!({"environment": "test"}),
+            ),
+            ("alice", "restores.custom", Some("x"), Outcome::Ok, json!({})),
+        ];
+        for (actor, action, target, outcome, detail) in events {
+            let event = NewEvent {
+                actor: Some(actor),
+                client_ip: None,
+                action,
+                target,
+                outcome,
+                detail,
+                environment: None,
+            };
+            record(db.pool(), &event).await.unwrap();
+        }
+    }
+
+    async fn actions(db: &crate::db::Db, filter: Filter) -> Vec<String> {
+        page(db.pool(), &filter, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
+    crate::db_tests! {
+        async fn each_filter_narrows_newest_first(db) {
+            seed(db).await;
+            assert_eq!(actions(db, Filter::default()).await.len(), 6);
+            let by = |f: fn(&mut Filter)| { let mut filter = Filter::default(); f(&mut filter); filter };
+            assert_eq!(actions(db, by(|f| f.actor = Some("alice".into()))).await,
+                ["restores.custom", "restore.finish", "restore.start", "login"]);
+            assert_eq!(actions(db, by(|f| f.action = Some("restore.*".into()))).await,
+                ["restore.finish", "restore.start", "restore.request"], "a family, not restores.*");
+            assert_eq!(actions(db, by(|f| f.action = Some("restore".into()))).await.len(), 3);
+            assert_eq!(actions(db, by(|f| f.action = Some("restore.start".into()))).await, ["restore.start"]);
+            assert_eq!(actions(db, by(|f| f.environment = Some("prod".into()))).await.len(), 3);
+            assert_eq!(actions(db, by(|f| f.outcome = Some(Outcome::Refused))).await, ["restore.request"]);
+            assert_eq!(actions(db, by(|f| f.target = Some("12".into()))).await, ["restore.finish", "restore.start"]);
+            assert_eq!(actions(db, by(|f| f.text = Some("BUSY".into()))).await, ["restore.request"], "case-insensitive");
+            assert_eq!(actions(db, by(|f| f.text = Some("50%_".into()))).await, ["restore.finish"], "% and _ are literal");
+            assert_eq!(actions(db, by(|f| f.text = Some("0%x".into()))).await.len(), 0);
+            let all = page(db.pool(), &Filter::default(), None, 100).await.unwrap();
+            let (newest, oldest) = (all[0].at_ms, all[5].at_ms);
+            assert_eq!(actions(db, by(|f| f.from_ms = Some(i64::MAX))).await.len(), 0);
+            let mut range = Filter { from_ms: Some(oldest), until_ms: Some(newest + 1), ..Filter::default() };
+            assert_eq!(actions(db, range.clone()).await.len(), 6);
+            range.until_ms = Some(oldest);
+            assert_eq!(actions(db, range).await.len(), 0, "until is exclusive");
+            let both = Filter { actor: Some("alice".into()), environment: Some("prod".into()), outcome: Some(Outcome::Failed), ..Filter::default() };
+            assert_eq!(actions(db, both).await, ["restore.finish"]);
+        }
+
+        async fn pages_follow_the_cursor_and_the_export_streams_oldest_first(db) {
+            seed(db).await;
+            let filter = Filter { actor: Some("alice".into()), ..Filter::default() };
+            let first = page(db.pool(), &filter, None, 3).await.unwrap();
+            assert_eq!(first.len(), 3);
+            let rest = page(db.pool(), &filter, Some(first[2].id), 3).await.unwrap();
+            assert_eq!(rest.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["login"]);
+            let streamed: Vec<Event> = stream(db.pool().clone(), &filter).try_collect().await.unwrap();
+            assert_eq!(streamed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+                ["login", "restore.start", "restore.finish", "restores.custom"]);
+        }
+    }
+
+    #[test]
+    fn families_and_empty_filters() {
+        assert_eq!(family("restore.*"), Some("restore"));
+        assert_eq!(family("restore"), Some("restore"));
+        assert_eq!(family("restore.start"), None);
+        assert!(
+            Filter {
+                actor: Some("  ".into()),
+                ..Filter::default()
+            }
+            .is_empty()
+        );
+        assert!(
+            !Filter {
+                outcome: Some(Outcome::Ok),
+                ..Filter::default()
+            }
+            .is_empty()
+        );
+    }
+}
