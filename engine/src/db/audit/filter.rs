@@ -128,13 +128,8 @@ fn bind_all<'q>(
     query
 }
 
-/// The newest `limit` events that match, older than event `before_id` when paging.
-pub async fn page<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    filter: &Filter,
-    before_id: Option<i64>,
-    limit: i64,
-) -> sqlx::Result<Vec<Event>> {
+/// The statement of [`page`] and its values.
+fn page_query(filter: &Filter, before_id: Option<i64>, limit: i64) -> (String, Vec<Value>) {
     let (conditions, mut values) = filter.conditions();
     values.push(Value::Int(before_id.unwrap_or(i64::MAX)));
     let before = values.len();
@@ -143,8 +138,43 @@ pub async fn page<'e>(
         "SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} AND id < ${before} ORDER BY id DESC LIMIT ${}",
         before + 1
     );
+    (sql, values)
+}
+
+/// The newest `limit` events that match, older than event `before_id` when paging.
+pub async fn page<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Event>> {
+    let (sql, values) = page_query(filter, before_id, limit);
     let rows = bind_all(sqlx::query_as(&sql), values).fetch_all(executor).await?;
     Ok(rows.into_iter().map(Event::from).collect())
+}
+
+/// The database's plan for [`page`] (`explain` is `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on
+/// PostgreSQL), one line per step: how the indexes were chosen, and what the bench reports.
+pub async fn explain<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    explain: &str,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    use sqlx::Row;
+    let (sql, values) = page_query(filter, before_id, limit);
+    let sql = format!("{explain} {sql}");
+    let mut query = sqlx::query(&sql);
+    for value in values {
+        query = match value {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(executor).await?;
+    // SQLite: (id, parent, notused, detail); PostgreSQL: one text column.
+    rows.iter().map(|row| row.try_get::<String, _>(row.len() - 1)).collect()
 }
 
 /// The id of the newest event (0 when the log is empty).
