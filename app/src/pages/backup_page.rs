@@ -142,6 +142,8 @@ fn BackupView(detail: BackupDetail, operator: bool, role: Role, pins: PinActions
             <dd>{backup.trigger.clone()}</dd>
             <dt>"Requested by"</dt>
             <dd>{backup.requested_by.clone()}</dd>
+            <dt>"Audit"</dt>
+            <dd><a href=format!("/audit?target={}", crate::types::encode(&backup.id))>"Events about this backup"</a></dd>
             <dt>"Description"</dt>
             <dd data-testid="backup-description">
                 {if backup.description.is_empty() { "—".to_string() } else { backup.description.clone() }}

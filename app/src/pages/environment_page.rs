@@ -158,6 +158,12 @@ pub fn EnvironmentPage() -> impl IntoView {
                                 </dd>
                                 <dt>"Colour"</dt>
                                 <dd><code>{env.colour.clone()}</code></dd>
+                                <dt>"Audit"</dt>
+                                <dd>
+                                    <a href=format!("/audit?environment={}", crate::types::encode(&env.name))>
+                                        "Events in this environment"
+                                    </a>
+                                </dd>
                             </dl>
                             {unattended}
                             <RecentAlerts environment=env.name.clone() admin />

@@ -142,6 +142,8 @@ fn JobView(detail: JobDetail, operator: bool, actions: Actions) -> impl IntoView
             <dd>{first.requested_by.clone()} " at " {utc(first.created_at_ms)}</dd>
             <dt>"Reason"</dt>
             <dd>{if first.reason.is_empty() { "—".to_string() } else { first.reason.clone() }}</dd>
+            <dt>"Audit"</dt>
+            <dd><a href=format!("/audit?target={}", first.id)>"Events about this job"</a></dd>
             <dt>"Attempt"</dt>
             <dd>
                 {first.attempt}

@@ -186,9 +186,15 @@ fn UserRow(user: UserSummary, actions: Actions) -> impl IntoView {
         .locked_until_ms
         .map(|_| view! { <UnlockButton action=actions.unlock username=name.clone() /> });
     let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name.clone());
+    let encoded = crate::types::encode(&name);
+    let (about, did) = (format!("/audit?target={encoded}"), format!("/audit?actor={encoded}"));
     view! {
-            <tr data-user=n1>
-                <td><strong>{name}</strong></td>
+            <tr data-user=n1.clone() id=format!("user-{n1}")>
+                <td>
+                    <strong>{name}</strong>
+                    <br />
+                    <small><a href=did>"what they did"</a> " · " <a href=about>"about them"</a></small>
+                </td>
                 <td>
     <span class="role-name">{user.role.as_str()}</span>
                     {Role::ALL

@@ -6,6 +6,7 @@ use crate::{
 };
 
 /// How many events a page shows.
+#[cfg(feature = "ssr")]
 const PAGE: i64 = 100;
 
 /// The newest events matching `query`, 100 a page, older than `query.before` when paging; and
