@@ -139,7 +139,7 @@ impl Engine {
         let password_ok = users::verify_password(hash, password.to_string()).await;
         match row {
             Some(row) if password_ok && row.disabled == 0 => {
-                let mut tx = pool.begin().await.map_err(db_err)?;
+                let mut tx = self.db().begin_write().await.map_err(db_err)?;
                 rows::touch_last_login(&mut *tx, row.id).await.map_err(db_err)?;
                 rows::clear_failures(&mut *tx, username).await.map_err(db_err)?;
                 audit::record(&mut *tx, &actor.event("login", Some(username), Outcome::Ok))
@@ -157,7 +157,7 @@ impl Engine {
                     Some(r) if r.disabled != 0 => "user disabled",
                     Some(_) => "wrong password",
                 };
-                let mut tx = pool.begin().await.map_err(db_err)?;
+                let mut tx = self.db().begin_write().await.map_err(db_err)?;
                 // Failures older than the window count for nothing: each new one clears them
                 // out, so the table holds at most one window's failures.
                 rows::prune_failures(&mut *tx, window_start).await.map_err(db_err)?;
@@ -246,7 +246,7 @@ impl Engine {
         users::check_username(username)?;
         users::check_password(password)?;
         let hash = users::hash_password(password.to_string()).await?;
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         if rows::by_username(&mut *tx, username).await?.is_some() {
             return Err(AccountError::Exists(username.to_string()));
         }
@@ -282,7 +282,7 @@ impl Engine {
     }
 
     pub async fn set_role(&self, actor: &Actor, username: &str, role: Role) -> Result<User, AccountError> {
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         let row = rows::by_username(&mut *tx, username)
             .await?
             .ok_or_else(|| AccountError::NotFound(username.into()))?;
@@ -302,7 +302,7 @@ impl Engine {
     }
 
     pub async fn set_disabled(&self, actor: &Actor, username: &str, disabled: bool) -> Result<User, AccountError> {
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         let row = rows::by_username(&mut *tx, username)
             .await?
             .ok_or_else(|| AccountError::NotFound(username.into()))?;
@@ -323,7 +323,7 @@ impl Engine {
     pub async fn set_password(&self, actor: &Actor, username: &str, password: &str) -> Result<(), AccountError> {
         users::check_password(password)?;
         let hash = users::hash_password(password.to_string()).await?;
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         let row = rows::by_username(&mut *tx, username)
             .await?
             .ok_or_else(|| AccountError::NotFound(username.into()))?;
@@ -355,7 +355,7 @@ impl Engine {
         }
         users::check_password(new)?;
         let hash = users::hash_password(new.to_string()).await?;
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         rows::set_password(&mut *tx, row.id, &hash).await?;
         audit::record(
             &mut *tx,
@@ -368,7 +368,7 @@ impl Engine {
 
     /// Lifts the sign-in lock of `username`. Returns whether there was anything to lift.
     pub async fn unlock(&self, actor: &Actor, username: &str) -> Result<bool, AccountError> {
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         let cleared = rows::clear_failures(&mut *tx, username).await?;
         audit::record(&mut *tx, &actor.event("user.unlock", Some(username), Outcome::Ok)).await?;
         let who = actor.username.as_deref().unwrap_or("an admin");

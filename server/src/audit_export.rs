@@ -109,7 +109,7 @@ async fn export(
         ))),
         Format::JsonLines => None,
     };
-    let rows = audit::filter::stream(engine.db().pool().clone(), &filter)
+    let rows = audit::filter::stream(engine.db(), &filter)
         .ready_chunks(ROWS_PER_CHUNK)
         .map(move |chunk| serialise(&chunk, format));
     let body = futures::stream::iter(header_row).chain(rows);

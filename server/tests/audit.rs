@@ -161,9 +161,10 @@ async fn review_and_export(test: TestDb) {
         action: Some("audit.export".into()),
         ..audit::Filter::default()
     };
-    let exports = audit::filter::page(server.engine.db().pool(), &filter, None, 10)
+    let exports = audit::filter::page(server.engine.db(), &filter, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(exports.len(), 2);
     assert_eq!(exports[1].actor.as_deref(), Some("vera"));
     assert_eq!(exports[1].detail["filter"], "actor=alice&environment=prod");

@@ -117,8 +117,21 @@ fn AuditFilterForm(query: AuditQuery, environments: Vec<String>) -> impl IntoVie
 #[component]
 fn AuditResults(data: AuditView, query: AuditQuery) -> impl IntoView {
     let AuditView {
-        events, older, chain, ..
+        events,
+        older,
+        searched_to,
+        chain,
+        ..
     } = data;
+    let window = searched_to.map(|id| {
+        view! {
+            <p class="notice" data-testid="text-window">
+                {format!("The text search looked through the events back to #{id}; ")}
+                <a href=query.older(id)>"search older events"</a>
+                "."
+            </p>
+        }
+    });
     let csv = query.href("/api/audit/export.csv");
     let jsonl = query.href("/api/audit/export.jsonl");
     let newest = query.before.is_some().then(|| query.href("/audit"));
@@ -141,9 +154,10 @@ fn AuditResults(data: AuditView, query: AuditQuery) -> impl IntoView {
             <a href=jsonl download="">"JSON Lines"</a>
         </p>
         {list}
+        {window}
         <p class="pager">
             {newest.map(|href| view! { <a href=href>"Newest events"</a> })}
-            {older.map(|id| view! { <a href=query.older(id)>"Older events"</a> })}
+            {older.filter(|_| searched_to.is_none()).map(|id| view! { <a href=query.older(id)>"Older events"</a> })}
         </p>
     }
 }

@@ -146,6 +146,9 @@ pub struct AuditView {
     pub events: Vec<AuditEntry>,
     /// The cursor of the next (older) page; `None` on the last.
     pub older: Option<i64>,
+    /// A text search that stopped at its window before the oldest event: the id it read back
+    /// to (the "older" page goes on from there).
+    pub searched_to: Option<i64>,
     pub chain: Option<ChainCheck>,
     /// The configured environments, for the filter's choices.
     pub environments: Vec<String>,

@@ -19,7 +19,7 @@
 //!
 //! **Export memory** (SQLite, needs the release build `target/release/steward`): the seeded file
 //! is served by a real `steward serve`; a signed-in viewer downloads `/api/audit/export.csv` for
-//! one environment (about a fifth of the events: 200,000 of a million) while this program samples
+//! one action, `job.request` (a fifth of the events: 200,000 of a million), while this program samples
 //! the server's VmRSS from /proc every 20 ms. Reported: RSS before, peak during, rows, bytes.
 
 use std::{
@@ -421,11 +421,7 @@ fn cases() -> Vec<Case> {
 
 async fn plan(db: &Db, filter: &Filter, before: Option<i64>) -> String {
     // The same statement `page` runs, with its values inlined by the database's EXPLAIN.
-    let explain = match db.backend() {
-        Backend::Sqlite => "EXPLAIN QUERY PLAN",
-        Backend::Postgres => "EXPLAIN",
-    };
-    match filter::explain(db.pool(), explain, filter, before, 101).await {
+    match filter::explain(db, filter, before, 101).await {
         Ok(lines) => lines.join(" | "),
         Err(e) => format!("(no plan: {e})"),
     }
@@ -436,13 +432,13 @@ async fn measure(db: &Db, events: usize, runs: usize) -> anyhow::Result<Vec<Filt
     for case in cases() {
         let mut rng = Rng(0xfeed_0000_0000_0001 ^ case.name.len() as u64);
         let (first, first_before) = (case.make)(&mut rng, events);
-        let rows = filter::page(db.pool(), &first, first_before, 101).await?.len();
+        let rows = filter::page(db, &first, first_before, 101).await?.events.len();
         let plan = plan(db, &first, first_before).await;
         let mut samples = Vec::with_capacity(runs);
         for _ in 0..runs {
             let (f, before) = (case.make)(&mut rng, events);
             let started = Instant::now();
-            filter::page(db.pool(), &f, before, 101).await?;
+            filter::page(db, &f, before, 101).await?;
             samples.push(started.elapsed());
         }
         let summary = Summary::of(&samples).context("no samples")?;
@@ -553,7 +549,7 @@ async fn export_memory(steward: &std::path::Path, sqlite_file: &std::path::Path)
         };
         let started = Instant::now();
         let mut response = client
-            .get(format!("{base}/api/audit/export.csv?environment=prod"))
+            .get(format!("{base}/api/audit/export.csv?action=job.request"))
             .send()
             .await?;
         anyhow::ensure!(response.status().is_success(), "export: {}", response.status());

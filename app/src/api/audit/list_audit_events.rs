@@ -17,17 +17,21 @@ pub async fn list_audit_events(#[server(default)] query: AuditQuery) -> Result<A
     let engine = crate::api::engine()?;
     let filter = query.to_filter()?;
     // One more than a page says whether there is an older one.
-    let mut events = engine::audit::filter::page(engine.db().pool(), &filter, query.before, PAGE + 1)
+    let page = engine::audit::filter::page(engine.db(), &filter, query.before, PAGE + 1)
         .await
         .map_err(AppError::internal)?;
-    let older = (events.len() as i64 > PAGE).then(|| {
+    let mut events = page.events;
+    let older = if events.len() as i64 > PAGE {
         events.truncate(PAGE as usize);
         events.last().map(|e| e.id)
-    });
+    } else {
+        page.searched_to
+    };
     let chain = engine.last_audit_verification().await.map_err(AppError::internal)?;
     Ok(AuditView {
         events: events.into_iter().map(Into::into).collect(),
-        older: older.flatten(),
+        older,
+        searched_to: page.searched_to,
         chain: chain.map(Into::into),
         environments: engine.config().environments.iter().map(|e| e.name.clone()).collect(),
     })

@@ -9,9 +9,10 @@
 
 use futures::{SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, Executor};
 
 use super::{EVENT_COLUMNS, Event, EventRow, Outcome};
+use crate::db::{Backend, Db};
 
 /// What to look for. Every field narrows; the default matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +44,7 @@ enum Value {
 impl Filter {
     /// The `WHERE` conditions (joined by AND, `1 = 1` when there are none) and their values,
     /// numbered from `$1`.
-    fn conditions(&self) -> (String, Vec<Value>) {
+    fn conditions(&self, backend: Backend) -> (String, Vec<Value>) {
         let mut sql = vec!["1 = 1".to_string()];
         let mut values = Vec::new();
         let mut push = |condition: &str, value: Value| {
@@ -60,12 +61,20 @@ impl Filter {
             push("actor = ?", Value::Text(actor.to_string()));
         }
         if let Some(action) = non_empty(&self.action) {
-            match family(action) {
-                Some(family) => push(
+            match (family(action), backend) {
+                // SQLite's LIKE cannot use an index on a column of the default collation; the
+                // same prefix as a range of bytes can ('/' follows '.').
+                (Some(family), Backend::Sqlite) => {
+                    push("action >= ?", Value::Text(format!("{family}.")));
+                    push("action < ?", Value::Text(format!("{family}/")));
+                }
+                // PostgreSQL compares text by the database's locale, which may ignore
+                // punctuation; LIKE walks the `text_pattern_ops` index byte-wise.
+                (Some(family), Backend::Postgres) => push(
                     "action LIKE ? ESCAPE '\\'",
                     Value::Text(format!("{}.%", escape_like(family))),
                 ),
-                None => push("action = ?", Value::Text(action.to_string())),
+                (None, _) => push("action = ?", Value::Text(action.to_string())),
             }
         }
         if let Some(environment) = non_empty(&self.environment) {
@@ -93,7 +102,11 @@ impl Filter {
 
     /// Whether any condition is set.
     pub fn is_empty(&self) -> bool {
-        self.conditions().1.is_empty()
+        self.conditions(Backend::Sqlite).1.is_empty()
+    }
+
+    fn has_text(&self) -> bool {
+        non_empty(&self.text).is_some()
     }
 }
 
@@ -128,42 +141,76 @@ fn bind_all<'q>(
     query
 }
 
-/// The statement of [`page`] and its values.
-fn page_query(filter: &Filter, before_id: Option<i64>, limit: i64) -> (String, Vec<Value>) {
-    let (conditions, mut values) = filter.conditions();
-    values.push(Value::Int(before_id.unwrap_or(i64::MAX)));
-    let before = values.len();
+/// How many events a text search reads per page at most. A word that is in almost no event
+/// would otherwise read the whole log for one page (0.7 s at a million events on SQLite); the
+/// page then says how far back it looked and offers to go on from there.
+pub const TEXT_WINDOW: i64 = 40_000;
+
+/// A page of matches, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// A text search that read its [`TEXT_WINDOW`] before the oldest event: the id it looked
+    /// back to (exclusive). The next page goes on from there (`before_id`).
+    pub searched_to: Option<i64>,
+}
+
+/// The statement of [`page`] and its values, and the text window's lower bound.
+async fn page_query(
+    db: &Db,
+    filter: &Filter,
+    before_id: Option<i64>,
+    limit: i64,
+    text_window: i64,
+) -> sqlx::Result<(String, Vec<Value>, Option<i64>)> {
+    let (conditions, mut values) = filter.conditions(db.backend());
+    let before = match before_id {
+        Some(id) => id,
+        None => newest_id(db.pool()).await? + 1,
+    };
+    values.push(Value::Int(before));
+    let before_n = values.len();
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} AND id < ${before_n}");
+    let window = (filter.has_text() && before - text_window > 1).then_some(before - text_window);
+    if let Some(lower) = window {
+        values.push(Value::Int(lower));
+        sql.push_str(&format!(" AND id >= ${}", values.len()));
+    }
     values.push(Value::Int(limit));
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} AND id < ${before} ORDER BY id DESC LIMIT ${}",
-        before + 1
-    );
-    (sql, values)
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", values.len()));
+    Ok((sql, values, window))
 }
 
 /// The newest `limit` events that match, older than event `before_id` when paging.
-pub async fn page<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    filter: &Filter,
-    before_id: Option<i64>,
-    limit: i64,
-) -> sqlx::Result<Vec<Event>> {
-    let (sql, values) = page_query(filter, before_id, limit);
-    let rows = bind_all(sqlx::query_as(&sql), values).fetch_all(executor).await?;
-    Ok(rows.into_iter().map(Event::from).collect())
+pub async fn page(db: &Db, filter: &Filter, before_id: Option<i64>, limit: i64) -> sqlx::Result<Page> {
+    page_in_window(db, filter, before_id, limit, TEXT_WINDOW).await
 }
 
-/// The database's plan for [`page`] (`explain` is `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on
-/// PostgreSQL), one line per step: how the indexes were chosen, and what the bench reports.
-pub async fn explain<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    explain: &str,
+async fn page_in_window(
+    db: &Db,
     filter: &Filter,
     before_id: Option<i64>,
     limit: i64,
-) -> sqlx::Result<Vec<String>> {
+    text_window: i64,
+) -> sqlx::Result<Page> {
+    let (sql, values, window) = page_query(db, filter, before_id, limit, text_window).await?;
+    let rows = bind_all(sqlx::query_as(&sql), values).fetch_all(db.pool()).await?;
+    let full = rows.len() as i64 >= limit;
+    Ok(Page {
+        events: rows.into_iter().map(Event::from).collect(),
+        searched_to: window.filter(|_| !full),
+    })
+}
+
+/// The database's plan for [`page`] (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL),
+/// one line per step: how the indexes were chosen, and what the bench reports.
+pub async fn explain(db: &Db, filter: &Filter, before_id: Option<i64>, limit: i64) -> sqlx::Result<Vec<String>> {
     use sqlx::Row;
-    let (sql, values) = page_query(filter, before_id, limit);
+    let (sql, values, _) = page_query(db, filter, before_id, limit, TEXT_WINDOW).await?;
+    let explain = match db.backend() {
+        Backend::Sqlite => "EXPLAIN QUERY PLAN",
+        Backend::Postgres => "EXPLAIN",
+    };
     let sql = format!("{explain} {sql}");
     let mut query = sqlx::query(&sql);
     for value in values {
@@ -172,7 +219,7 @@ pub async fn explain<'e>(
             Value::Text(v) => query.bind(v),
         };
     }
-    let rows = query.fetch_all(executor).await?;
+    let rows = query.fetch_all(db.pool()).await?;
     // SQLite: (id, parent, notused, detail); PostgreSQL: one text column.
     rows.iter().map(|row| row.try_get::<String, _>(row.len() - 1)).collect()
 }
@@ -188,8 +235,9 @@ pub async fn newest_id<'e>(executor: impl Executor<'e, Database = Any>) -> sqlx:
 /// Every event that matches, oldest first, as the database hands them over: a task reads them
 /// into a channel of a few dozen rows, so an export of a million holds a few dozen at a time and
 /// goes no faster than its reader. Dropping the stream stops the task.
-pub fn stream(pool: AnyPool, filter: &Filter) -> impl Stream<Item = sqlx::Result<Event>> + Send + 'static {
-    let (conditions, values) = filter.conditions();
+pub fn stream(db: &Db, filter: &Filter) -> impl Stream<Item = sqlx::Result<Event>> + Send + 'static {
+    let pool = db.pool().clone();
+    let (conditions, values) = filter.conditions(db.backend());
     let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_event WHERE {conditions} ORDER BY id");
     let (mut sender, receiver) = futures::channel::mpsc::channel(64);
     tokio::spawn(async move {
@@ -260,9 +308,10 @@ mod tests {
     }
 
     async fn actions(db: &crate::db::Db, filter: Filter) -> Vec<String> {
-        page(db.pool(), &filter, None, 100)
+        page(db, &filter, None, 100)
             .await
             .unwrap()
+            .events
             .into_iter()
             .map(|e| e.action)
             .collect()
@@ -285,7 +334,7 @@ mod tests {
             assert_eq!(actions(db, by(|f| f.text = Some("BUSY".into()))).await, ["restore.request"], "case-insensitive");
             assert_eq!(actions(db, by(|f| f.text = Some("50%_".into()))).await, ["restore.finish"], "% and _ are literal");
             assert_eq!(actions(db, by(|f| f.text = Some("0%x".into()))).await.len(), 0);
-            let all = page(db.pool(), &Filter::default(), None, 100).await.unwrap();
+            let all = page(db, &Filter::default(), None, 100).await.unwrap().events;
             let (newest, oldest) = (all[0].at_ms, all[5].at_ms);
             assert_eq!(actions(db, by(|f| f.from_ms = Some(i64::MAX))).await.len(), 0);
             let mut range = Filter { from_ms: Some(oldest), until_ms: Some(newest + 1), ..Filter::default() };
@@ -296,14 +345,32 @@ mod tests {
             assert_eq!(actions(db, both).await, ["restore.finish"]);
         }
 
+        async fn a_text_search_reads_a_window_at_a_time_and_says_how_far(db) {
+            seed(db).await;
+            seed(db).await;
+            // 12 events; "busy" is in events 2 and 8; a window of 3 events.
+            let busy = Filter { text: Some("busy".into()), ..Filter::default() };
+            let first = page_in_window(db, &busy, None, 10, 3).await.unwrap();
+            assert_eq!(first.events.len(), 0);
+            assert_eq!(first.searched_to, Some(10), "read 12, 11, 10");
+            let second = page_in_window(db, &busy, first.searched_to, 10, 3).await.unwrap();
+            assert_eq!(second.events.iter().map(|e| e.id).collect::<Vec<_>>(), [8]);
+            assert_eq!(second.searched_to, Some(7));
+            let last = page_in_window(db, &busy, Some(3), 10, 3).await.unwrap();
+            assert_eq!(last.events.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+            assert_eq!(last.searched_to, None, "the window reached the first event");
+            let full = page_in_window(db, &busy, None, 1, 100).await.unwrap();
+            assert_eq!((full.events.len(), full.searched_to), (1, None));
+        }
+
         async fn pages_follow_the_cursor_and_the_export_streams_oldest_first(db) {
             seed(db).await;
             let filter = Filter { actor: Some("alice".into()), ..Filter::default() };
-            let first = page(db.pool(), &filter, None, 3).await.unwrap();
+            let first = page(db, &filter, None, 3).await.unwrap().events;
             assert_eq!(first.len(), 3);
-            let rest = page(db.pool(), &filter, Some(first[2].id), 3).await.unwrap();
+            let rest = page(db, &filter, Some(first[2].id), 3).await.unwrap().events;
             assert_eq!(rest.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["login"]);
-            let streamed: Vec<Event> = stream(db.pool().clone(), &filter).try_collect().await.unwrap();
+            let streamed: Vec<Event> = stream(db, &filter).try_collect().await.unwrap();
             assert_eq!(streamed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
                 ["login", "restore.start", "restore.finish", "restores.custom"]);
         }
