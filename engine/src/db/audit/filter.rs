@@ -47,54 +47,66 @@ impl Filter {
     fn conditions(&self, backend: Backend) -> (String, Vec<Value>) {
         let mut sql = vec!["1 = 1".to_string()];
         let mut values = Vec::new();
-        let mut push = |condition: &str, value: Value| {
-            values.push(value);
-            sql.push(condition.replace("?", &format!("${}", values.len())));
+        // Each `?1`, `?2` … of a condition becomes the `$n` of the first, second … of its values.
+        let mut push_all = |condition: &str, new: Vec<Value>| {
+            let mut condition = condition.to_string();
+            for (k, value) in new.into_iter().enumerate() {
+                values.push(value);
+                condition = condition.replace(&format!("?{}", k + 1), &format!("${}", values.len()));
+            }
+            sql.push(condition);
         };
         if let Some(from) = self.from_ms {
-            push("at >= ?", Value::Int(from));
+            push_all("at >= ?1", vec![Value::Int(from)]);
         }
         if let Some(until) = self.until_ms {
-            push("at < ?", Value::Int(until));
+            push_all("at < ?1", vec![Value::Int(until)]);
         }
         if let Some(actor) = non_empty(&self.actor) {
-            push("actor = ?", Value::Text(actor.to_string()));
+            push_all("actor = ?1", vec![Value::Text(actor.to_string())]);
         }
         if let Some(action) = non_empty(&self.action) {
             match (family(action), backend) {
                 // SQLite's LIKE cannot use an index on a column of the default collation; the
                 // same prefix as a range of bytes can ('/' follows '.').
-                (Some(family), Backend::Sqlite) => {
-                    push("action >= ?", Value::Text(format!("{family}.")));
-                    push("action < ?", Value::Text(format!("{family}/")));
-                }
+                (Some(family), Backend::Sqlite) => push_all(
+                    "(action = ?1 OR (action >= ?2 AND action < ?3))",
+                    vec![
+                        Value::Text(family.to_string()),
+                        Value::Text(format!("{family}.")),
+                        Value::Text(format!("{family}/")),
+                    ],
+                ),
                 // PostgreSQL compares text by the database's locale, which may ignore
                 // punctuation; LIKE walks the `text_pattern_ops` index byte-wise.
-                (Some(family), Backend::Postgres) => push(
-                    "action LIKE ? ESCAPE '\\'",
-                    Value::Text(format!("{}.%", escape_like(family))),
+                (Some(family), Backend::Postgres) => push_all(
+                    "(action = ?1 OR action LIKE ?2 ESCAPE '\\')",
+                    vec![
+                        Value::Text(family.to_string()),
+                        Value::Text(format!("{}.%", escape_like(family))),
+                    ],
                 ),
-                (None, _) => push("action = ?", Value::Text(action.to_string())),
+                (None, _) => push_all("action = ?1", vec![Value::Text(action.to_string())]),
             }
         }
         if let Some(environment) = non_empty(&self.environment) {
-            push("environment = ?", Value::Text(environment.to_string()));
+            push_all("environment = ?1", vec![Value::Text(environment.to_string())]);
         }
         if let Some(outcome) = self.outcome {
-            push("outcome = ?", Value::Text(outcome.as_str().to_string()));
+            push_all("outcome = ?1", vec![Value::Text(outcome.as_str().to_string())]);
         }
         if let Some(target) = non_empty(&self.target) {
-            push("target = ?", Value::Text(target.to_string()));
+            push_all("target = ?1", vec![Value::Text(target.to_string())]);
         }
         if let Some(through) = self.through_id {
-            push("id <= ?", Value::Int(through));
+            push_all("id <= ?1", vec![Value::Int(through)]);
         }
         if let Some(text) = non_empty(&self.text) {
             let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-            // Both `?` become the same `$n`.
-            push(
-                "(LOWER(target) LIKE ? ESCAPE '\\' OR LOWER(detail) LIKE ? ESCAPE '\\')",
-                Value::Text(pattern),
+            // `?1` twice: the target and the detail are searched for the one value.
+            push_all(
+                "(LOWER(target) LIKE ?1 ESCAPE '\\' OR LOWER(detail) LIKE ?1 ESCAPE '\\')",
+                vec![Value::Text(pattern)],
             );
         }
         (sql.join(" AND "), values)
@@ -110,8 +122,8 @@ impl Filter {
     }
 }
 
-/// `restore.*`, `restore.` and `restore` (no dot) name the family `restore`; `restore.start`
-/// names one action.
+/// `restore.*`, `restore.` and `restore` (no dot) name the family `restore` — the action of
+/// that name, if any (`login`), and every `restore.…`; `restore.start` names one action.
 fn family(action: &str) -> Option<&str> {
     if let Some(family) = action.strip_suffix(".*").or_else(|| action.strip_suffix('.')) {
         return Some(family);
@@ -327,6 +339,7 @@ mod tests {
             assert_eq!(actions(db, by(|f| f.action = Some("restore.*".into()))).await,
                 ["restore.finish", "restore.start", "restore.request"], "a family, not restores.*");
             assert_eq!(actions(db, by(|f| f.action = Some("restore".into()))).await.len(), 3);
+            assert_eq!(actions(db, by(|f| f.action = Some("login".into()))).await, ["login"], "the action named like the family");
             assert_eq!(actions(db, by(|f| f.action = Some("restore.start".into()))).await, ["restore.start"]);
             assert_eq!(actions(db, by(|f| f.environment = Some("prod".into()))).await.len(), 3);
             assert_eq!(actions(db, by(|f| f.outcome = Some(Outcome::Refused))).await, ["restore.request"]);
