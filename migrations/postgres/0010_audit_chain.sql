@@ -34,8 +34,9 @@ CREATE INDEX audit_event_action ON audit_event (action text_pattern_ops, id);
 CREATE INDEX audit_event_environment ON audit_event (environment, id);
 CREATE INDEX audit_event_outcome ON audit_event (outcome, id);
 CREATE INDEX audit_event_target ON audit_event (target, id);
--- "prod's failed restores": the environment and an action family narrow together.
-CREATE INDEX audit_event_environment_action ON audit_event (environment, action text_pattern_ops, id);
+-- "prod's failed restores": the environment, an action family and the outcome narrow together
+-- inside the index, so only matching rows are read from the table.
+CREATE INDEX audit_event_environment_action ON audit_event (environment, action text_pattern_ops, outcome, id);
 
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -35,8 +35,9 @@ CREATE INDEX audit_event_action ON audit_event (action, id);
 CREATE INDEX audit_event_environment ON audit_event (environment, id);
 CREATE INDEX audit_event_outcome ON audit_event (outcome, id);
 CREATE INDEX audit_event_target ON audit_event (target, id);
--- "prod's failed restores": the environment and an action family narrow together.
-CREATE INDEX audit_event_environment_action ON audit_event (environment, action, id);
+-- "prod's failed restores": the environment, an action family and the outcome narrow together
+-- inside the index, so only matching rows are read from the table.
+CREATE INDEX audit_event_environment_action ON audit_event (environment, action, outcome, id);
 
 CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
 WHEN NOT (OLD.hash IS NULL

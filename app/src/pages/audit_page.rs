@@ -175,10 +175,11 @@ fn ChainStatus(chain: Option<ChainCheck>) -> impl IntoView {
             view! {
                 <p class="chain-status chain-ok">
                     {format!(
-                        "Hash chain verified {} by {}: intact, {} events{head}.",
+                        "Hash chain verified {} by {}: intact, {} event{}{head}.",
                         utc(check.at_ms),
                         check.by,
-                        check.checked
+                        check.checked,
+                        if check.checked == 1 { "" } else { "s" }
                     )}
                 </p>
             }
