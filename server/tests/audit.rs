@@ -190,26 +190,13 @@ async fn the_log_is_filtered_and_exported_on_postgres() {
 async fn tampered(sql: &str) -> Steward {
     let steward = Steward::new("");
     for n in 0..5 {
-        let mut add = steward.command(&[
-            "user",
-            "add",
-            &format!("user{n}"),
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ]);
-        add.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = add.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"a long enough password\n")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-        let ended = steward.cli(&["user", "disable", &format!("user{n}")]);
+        let name = format!("user{n}");
+        let added = steward.with_input(
+            &["user", "add", &name, "--role", "viewer", "--password-stdin"],
+            "a long enough password\n",
+        );
+        assert_eq!(added.code, Some(0), "{}", added.stderr);
+        let ended = steward.cli(&["user", "disable", &name]);
         assert_eq!(ended.code, Some(0), "{}", ended.stderr);
     }
     let untouched = steward.cli(&["audit", "verify"]);

@@ -80,6 +80,17 @@ colour = "#c62828"
         self.start(args).wait()
     }
 
+    /// Runs a CLI command to its end with `input` on its standard input (`--password-stdin`).
+    pub fn with_input(&self, args: &[&str], input: &str) -> Ended {
+        let mut command = self.command(args);
+        command.stdin(Stdio::piped());
+        let mut proc = Proc::spawn(command, args.join(" "));
+        if let Some(mut stdin) = proc.child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write standard input");
+        }
+        proc.wait()
+    }
+
     /// Starts a CLI command and returns at once.
     pub fn start(&self, args: &[&str]) -> Proc {
         Proc::spawn(self.command(args), args.join(" "))
